@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Runs the busted specs under every Lua named as an argument, then the
+# AddressSanitizer pass and the rockspec install check, and writes the one
+# summary line to build/summary.txt. Exit status: non-zero if anything failed
+# or a Lua could not be tested.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+passed=0 failed=0
+declare -A bin=([5.4]=lua5.4 [5.3]=lua5.3 [5.1]=lua5.1 [jit]=luajit)
+mkdir -p build/logs
+
+# count_tap LOG: adds the log's TAP results to the totals. A run that
+# printed no plan line (busted crashed) counts as one failure.
+count_tap() {
+  local log=$1 ok nok
+  ok=$(grep -c '^ok ' "$log" || true)
+  nok=$(grep -c '^not ok ' "$log" || true)
+  if ! grep -q '^1\.\.[0-9]' "$log"; then nok=$((nok + 1)); fi
+  passed=$((passed + ok)); failed=$((failed + nok))
+  grep -A12 '^not ok ' "$log" | head -80 || true
+  echo "   $ok passed, $nok failed"
+}
+
+run_busted() { # NAME LUA CPATH [busted args...]
+  local name=$1 lua=$2 cpath=$3; shift 3
+  echo "== $name"
+  SENTRY_CHUNKS_TEST_LUA="$lua" \
+  LUA_PATH="lua/?.lua;lua/?/init.lua;spec/?.lua;bench/?.lua;;" \
+  LUA_CPATH="$cpath/?.so;;" \
+    "$lua" /usr/bin/busted -o TAP "$@" spec >"build/logs/$name.log" 2>&1
+  count_tap "build/logs/$name.log"
+}
+
+for v in "$@"; do
+  lua=${bin[$v]:-}
+  if [ -z "$lua" ] || ! command -v "$lua" >/dev/null; then
+    echo "== Lua $v: interpreter missing, counted as a failure"; failed=$((failed + 1)); continue
+  fi
+  run_busted "lua-$v" "$lua" "build/$v"
+done
+
+# AddressSanitizer + UBSan over the C core: decoder and transfer specs on 5.4.
+if [ -f build/asan/sentry/chunks/core.so ]; then
+  asan_lib=$(gcc -print-file-name=libasan.so)
+  ubsan_lib=$(gcc -print-file-name=libubsan.so)
+  LD_PRELOAD="$asan_lib $ubsan_lib" ASAN_OPTIONS="detect_leaks=1:abort_on_error=0" \
+  LSAN_OPTIONS="suppressions=$PWD/.ci/lsan.supp:print_suppressions=0" \
+    run_busted "asan-5.4" lua5.4 build/asan --tags=asan
+else
+  echo "== asan: build missing, counted as a failure"; failed=$((failed + 1))
+fi
+
+# The rockspec must build and install the module the way LuaRocks users do.
+echo "== luarocks make"
+rm -rf build/rocktree
+if luarocks --lua-version=5.4 --tree build/rocktree make --deps-mode=none \
+     sentry-chunks-scm-1.rockspec >build/logs/luarocks.log 2>&1 &&
+   lua5.4 -e 'package.path="build/rocktree/share/lua/5.4/?.lua;build/rocktree/share/lua/5.4/?/init.lua;"..package.path
+              package.cpath="build/rocktree/lib/lua/5.4/?.so;"..package.cpath
+              local c = require "sentry.chunks"; assert(c.decode("[1]")[1] == 1)'; then
+  echo "   1 passed, 0 failed"; passed=$((passed + 1))
+else
+  tail -20 build/logs/luarocks.log; echo "   0 passed, 1 failed"; failed=$((failed + 1))
+fi
+
+echo "$passed passed, $failed failed" > build/summary.txt
+cat build/summary.txt
+[ "$failed" -eq 0 ]

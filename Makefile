@@ -1,0 +1,83 @@
+# sentry-chunks: build the C core once per Lua, run the specs under each.
+#   make demo   install what is missing, build, fetch a profile and summarise it
+#   make test   install what is missing, build, run every spec on every Lua
+#   make bench  throughput figures against the baselines (no assertions)
+#   make fuzz   run the libFuzzer decoder target for FUZZ_SECONDS
+
+SHELL := /bin/bash
+LUAS ?= 5.4 5.3 5.1 jit
+BUILD := build
+CC ?= cc
+CFLAGS ?= -O2 -g
+WARN := -std=c99 -Wall -Wextra -Werror -pedantic -D_POSIX_C_SOURCE=200809L
+CURL_CFLAGS := $(shell pkg-config --cflags libcurl 2>/dev/null)
+CURL_LIBS := $(shell pkg-config --libs libcurl 2>/dev/null || echo -lcurl)
+SRC := $(wildcard src/*.c)
+HDR := $(wildcard src/*.h)
+FUZZ_SECONDS ?= 600
+
+lua_inc_5.4 := /usr/include/lua5.4
+lua_inc_5.3 := /usr/include/lua5.3
+lua_inc_5.1 := /usr/include/lua5.1
+lua_inc_jit := /usr/include/luajit-2.1
+lua_bin_5.4 := lua5.4
+lua_bin_5.3 := lua5.3
+lua_bin_5.1 := lua5.1
+lua_bin_jit := luajit
+
+# Debian packages the build, the specs and the test server need.
+DEB_PKGS := lua5.4 liblua5.4-dev lua5.3 liblua5.3-dev lua5.1 liblua5.1-0-dev \
+  luajit2 libluajit2-5.1-dev lua-cjson lua-busted libcurl4-openssl-dev \
+  lua-http lua-zlib lua-posix luarocks openssl pkg-config gcc make curl
+DEB_PKGS_EXTRA := clang libclang-rt-14-dev valgrind
+
+.PHONY: all deps deps-extra build test demo bench fuzz clean asan
+all: build
+
+deps:
+	@bash .ci/deps.sh $(DEB_PKGS)
+
+deps-extra: deps
+	@bash .ci/deps.sh $(DEB_PKGS_EXTRA)
+
+define build_lua
+$(BUILD)/$(1)/sentry/chunks/core.so: $(SRC) $(HDR)
+	@mkdir -p $$(@D)
+	$$(CC) $$(WARN) $$(CFLAGS) -fPIC -shared -I$$(lua_inc_$(1)) $$(CURL_CFLAGS) \
+	  -o $$@ $$(SRC) $$(CURL_LIBS)
+endef
+$(foreach v,$(LUAS),$(eval $(call build_lua,$(v))))
+
+build: deps $(foreach v,$(LUAS),$(BUILD)/$(v)/sentry/chunks/core.so)
+
+# AddressSanitizer build for Lua 5.4 (the interpreter itself is not
+# instrumented: libasan is preloaded by .ci/test.sh).
+$(BUILD)/asan/sentry/chunks/core.so: $(SRC) $(HDR)
+	@mkdir -p $(@D)
+	$(CC) $(WARN) -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
+	  -fno-sanitize-recover=undefined -fPIC -shared -I$(lua_inc_5.4) $(CURL_CFLAGS) \
+	  -o $@ $(SRC) $(CURL_LIBS)
+
+asan: deps $(BUILD)/asan/sentry/chunks/core.so
+
+test: deps-extra build asan
+	@bash .ci/test.sh $(LUAS)
+
+demo: deps build
+	@$(lua_bin_5.4) examples/demo.lua
+
+bench: deps build
+	@bash bench/run.sh
+
+$(BUILD)/fuzz_decoder: fuzz/fuzz_decoder.c src/decoder.c src/decoder.h
+	@mkdir -p $(@D)
+	clang -std=c99 -g -O1 -fsanitize=fuzzer,address,undefined -Isrc -o $@ fuzz/fuzz_decoder.c src/decoder.c
+
+fuzz: deps-extra $(BUILD)/fuzz_decoder
+	@mkdir -p $(BUILD)/fuzz-corpus
+	cp -n fuzz/seeds/* $(BUILD)/fuzz-corpus/ 2>/dev/null || true
+	$(BUILD)/fuzz_decoder -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
+	  -dict=fuzz/json.dict $(BUILD)/fuzz-corpus
+
+clean:
+	rm -rf $(BUILD)

@@ -1,0 +1,39 @@
+rockspec_format = "3.0"
+package = "sentry-chunks"
+version = "scm-1"
+source = {
+   url = "git+https://github.com/sentry-chunks/sentry-chunks.git",
+}
+description = {
+   summary = "Fetch Sentry continuous-profiling chunks and analyse them in Lua",
+   detailed = [[
+A streaming JSON decoder in C that builds Lua tables as bytes arrive from
+libcurl, a client for Sentry's profile-chunks endpoint, and pure-Lua helpers
+that weigh samples the way Sentry does, find hot functions and export
+flamegraphs.]],
+   license = "MIT",
+}
+dependencies = {
+   "lua >= 5.1, < 5.5",
+   "lua-cjson >= 2.1",
+}
+external_dependencies = {
+   CURL = { header = "curl/curl.h", library = "curl" },
+}
+build = {
+   type = "builtin",
+   modules = {
+      ["sentry.chunks.core"] = {
+         sources = {
+            "src/decoder.c", "src/builder.c", "src/ldecoder.c",
+            "src/transfer.c", "src/lrequest.c", "src/lsentry_chunks.c",
+         },
+         defines = { "_POSIX_C_SOURCE=200809L" },
+         libraries = { "curl" },
+         incdirs = { "$(CURL_INCDIR)" },
+         libdirs = { "$(CURL_LIBDIR)" },
+      },
+      ["sentry.chunks"] = "lua/sentry/chunks/init.lua",
+   },
+   copy_directories = {},
+}
