@@ -1,0 +1,13 @@
+-- sentry.chunks: the entry point. The C core decodes; Lua modules fetch,
+-- map errors and analyse. Everything a user needs is reachable from here.
+local core = require "sentry.chunks.core"
+
+local chunks = {
+  _VERSION = core.version,
+  null = core.null,                     -- the same value as cjson.null
+  empty_array_mt = core.empty_array_mt, -- carried by every decoded []
+  decode = core.decode,                 -- decode(text [, opts]) -> value | nil, err
+  decoder = core.decoder,               -- decoder([opts]) -> d; d:feed(s); d:finish()
+}
+
+return chunks

@@ -1,0 +1,598 @@
+/*
+** decoder.c: the JSON state machine behind decoder.h.
+**
+** Invariants:
+** - d->state says what the next byte may be; every byte of a piece is
+**   consumed by exactly one state transition, so a piece may end anywhere.
+** - A string or number that lies wholly inside the current piece is handed
+**   to the sink straight from the input; only one cut by the end of a piece,
+**   or a string with escapes, is gathered in d->tok.
+** - d->nest[0 .. depth-1] are the open containers; depth <= max_depth.
+*/
+#include "decoder.h"
+
+#include <float.h>
+#include <locale.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum {
+  ST_VALUE,        /* a value: start of text, after ':', after ',' in [] */
+  ST_ARRAY_FIRST,  /* after '[': a value or ']' */
+  ST_OBJECT_FIRST, /* after '{': a key or '}' */
+  ST_KEY,          /* after ',' in {}: a key */
+  ST_COLON,        /* after a key */
+  ST_AFTER_VALUE,  /* after a value in a container: ',' or its closer */
+  ST_DONE,         /* after the top-level value: whitespace only */
+  ST_STRING,       /* inside a string; bytes so far in tok */
+  ST_NUMBER,       /* inside a number; characters so far in tok */
+  ST_LITERAL       /* inside true, false or null */
+};
+
+/* Escape sub-states inside ST_STRING. */
+enum { ESC_NONE, ESC_BACKSLASH, ESC_HEX, ESC_LOW_BACKSLASH, ESC_LOW_U };
+
+/* Byte classes. */
+#define C_WS 1     /* JSON whitespace */
+#define C_PLAIN 2  /* may stand unescaped in a string, not '"' or '\\' */
+#define C_NUM 4    /* may appear in a number token */
+
+static const unsigned char byte_class[256] = {
+#define W C_WS
+#define P C_PLAIN
+#define N (C_PLAIN | C_NUM)
+  /* 0x00-0x1f: control characters, never plain; tab, LF, CR are ws */
+  0, 0, 0, 0, 0, 0, 0, 0, 0, W, W, 0, 0, W, 0, 0,
+  0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+  /* 0x20 ' ' is ws and plain; '"' 0x22 not plain; '+' '-' '.' digits num */
+  W | P, P, 0, P, P, P, P, P, P, P, P, N, P, N, N, P,
+  N, N, N, N, N, N, N, N, N, N, P, P, P, P, P, P,
+  P, P, P, P, P, N, P, P, P, P, P, P, P, P, P, P, /* 'E' 0x45 */
+  P, P, P, P, P, P, P, P, P, P, P, P, 0, P, P, P, /* '\\' 0x5c */
+  P, P, P, P, P, N, P, P, P, P, P, P, P, P, P, P, /* 'e' 0x65 */
+  P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P,
+  /* 0x80-0xff: bytes of UTF-8 sequences pass through unchecked */
+  P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P,
+  P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P,
+  P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P,
+  P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P,
+  P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P,
+  P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P,
+  P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P,
+  P, P, P, P, P, P, P, P, P, P, P, P, P, P, P, P,
+#undef W
+#undef P
+#undef N
+};
+
+static const char *const literal_text[3] = {"null", "false", "true"};
+static const int literal_len[3] = {4, 5, 4};
+
+void sc_decoder_init(sc_decoder *d, const sc_sink *sink, void *ud,
+                     size_t max_depth, size_t max_bytes) {
+  memset(d, 0, sizeof *d);
+  d->sink = sink;
+  d->ud = ud;
+  d->max_depth = max_depth ? max_depth : SC_DEFAULT_MAX_DEPTH;
+  d->max_bytes = max_bytes ? max_bytes : SC_DEFAULT_MAX_BYTES;
+  d->line = 1;
+  d->state = ST_VALUE;
+}
+
+void sc_decoder_free(sc_decoder *d) {
+  free(d->nest);
+  free(d->tok);
+  d->nest = NULL;
+  d->tok = NULL;
+  d->nest_cap = d->tok_cap = 0;
+}
+
+const char *sc_decoder_error(const sc_decoder *d) {
+  return d->failed ? d->err : NULL;
+}
+
+void sc_decoder_fail(sc_decoder *d, const char *msg) { d->sink_msg = msg; }
+
+size_t sc_decoder_bytes(const sc_decoder *d) { return d->consumed; }
+
+/* ---- errors: what went wrong, and where (1-based byte, line, column) ---- */
+
+static int fail_at(sc_decoder *d, size_t offset, const char *what) {
+  size_t col = offset >= d->line_start ? offset - d->line_start + 1 : 1;
+  snprintf(d->err, sizeof d->err, "%s at byte %zu (line %zu, column %zu)",
+           what, offset + 1, d->line, col);
+  d->failed = 1;
+  return SC_ERR;
+}
+
+static int fail_byte(sc_decoder *d, size_t offset, unsigned char c,
+                     const char *context) {
+  char what[96];
+  if (c >= 0x20 && c < 0x7f)
+    snprintf(what, sizeof what, "unexpected '%c'%s", c, context);
+  else
+    snprintf(what, sizeof what, "unexpected byte 0x%02x%s", c, context);
+  return fail_at(d, offset, what);
+}
+
+static int fail_sink(sc_decoder *d, size_t offset) {
+  return fail_at(d, offset, d->sink_msg ? d->sink_msg : "stopped by the sink");
+}
+
+/* ---- the partial token ---- */
+
+static int tok_reserve(sc_decoder *d, size_t extra) {
+  size_t need = d->tok_len + extra, cap;
+  char *p;
+  if (need <= d->tok_cap) return 1;
+  cap = d->tok_cap ? d->tok_cap : 64;
+  while (cap < need) cap *= 2;
+  p = realloc(d->tok, cap);
+  if (p == NULL) return 0;
+  d->tok = p;
+  d->tok_cap = cap;
+  return 1;
+}
+
+static int tok_append(sc_decoder *d, const char *s, size_t n) {
+  if (!tok_reserve(d, n)) return 0;
+  memcpy(d->tok + d->tok_len, s, n);
+  d->tok_len += n;
+  return 1;
+}
+
+/* Appends code point cp as UTF-8. */
+static int tok_utf8(sc_decoder *d, unsigned cp) {
+  char b[4];
+  size_t n;
+  if (cp < 0x80) { b[0] = (char)cp; n = 1; }
+  else if (cp < 0x800) {
+    b[0] = (char)(0xc0 | (cp >> 6)); b[1] = (char)(0x80 | (cp & 0x3f)); n = 2;
+  } else if (cp < 0x10000) {
+    b[0] = (char)(0xe0 | (cp >> 12)); b[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
+    b[2] = (char)(0x80 | (cp & 0x3f)); n = 3;
+  } else {
+    b[0] = (char)(0xf0 | (cp >> 18)); b[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
+    b[2] = (char)(0x80 | ((cp >> 6) & 0x3f)); b[3] = (char)(0x80 | (cp & 0x3f));
+    n = 4;
+  }
+  return tok_append(d, b, n);
+}
+
+/* ---- numbers ---- */
+
+static const double exact_pow10[23] = {
+  1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11,
+  1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+
+#define IS_DIGIT(c) ((unsigned)((c) - '0') < 10u)
+
+/* strtod reads the locale's decimal point; JSON's is always '.'. */
+static double slow_strtod(const char *s, size_t n) {
+  char small[128], *buf = n < sizeof small ? small : malloc(n + 1);
+  char point = localeconv()->decimal_point[0];
+  double v;
+  size_t i;
+  if (buf == NULL) return strtod("nan", NULL); /* unreachable in practice */
+  memcpy(buf, s, n);
+  buf[n] = '\0';
+  if (point != '.')
+    for (i = 0; i < n; i++)
+      if (buf[i] == '.') buf[i] = point;
+  v = strtod(buf, NULL);
+  if (buf != small) free(buf);
+  return v;
+}
+
+/*
+** Validates the grammar -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)? and
+** reports an integer when the text has no fraction or exponent and fits in
+** 64 bits; otherwise a correctly rounded double: exactly computed when the
+** significand fits in 53 bits and the power of ten is exact (Clinger's fast
+** path), else by strtod.
+*/
+static int emit_number(sc_decoder *d, const char *s, size_t n, size_t offset) {
+  const char *p = s, *e = s + n;
+  uint64_t m = 0;
+  int neg = 0, digits = 0, dropped = 0, is_int = 1, exp10 = 0;
+  if (p < e && *p == '-') { neg = 1; p++; }
+  if (p == e) goto bad;
+  if (*p == '0') {
+    p++;
+    if (p < e && IS_DIGIT(*p)) goto bad; /* leading zero */
+  } else if (IS_DIGIT(*p)) {
+    for (; p < e && IS_DIGIT(*p); p++) {
+      if (digits < 19) { m = m * 10 + (uint64_t)(*p - '0'); digits++; }
+      else { exp10++; dropped = 1; }
+    }
+  } else goto bad;
+  if (p < e && *p == '.') {
+    is_int = 0;
+    p++;
+    if (p == e || !IS_DIGIT(*p)) goto bad;
+    for (; p < e && IS_DIGIT(*p); p++) {
+      if (m == 0 && *p == '0') { exp10--; continue; } /* leading zeros */
+      if (digits < 19) { m = m * 10 + (uint64_t)(*p - '0'); digits++; exp10--; }
+      else if (*p != '0') dropped = 1;
+    }
+  }
+  if (p < e && (*p == 'e' || *p == 'E')) {
+    int eneg = 0, ev = 0;
+    is_int = 0;
+    p++;
+    if (p < e && (*p == '+' || *p == '-')) { eneg = *p == '-'; p++; }
+    if (p == e || !IS_DIGIT(*p)) goto bad;
+    for (; p < e && IS_DIGIT(*p); p++)
+      if (ev < 100000) ev = ev * 10 + (*p - '0');
+    exp10 += eneg ? -ev : ev;
+  }
+  if (p != e) goto bad;
+  if (is_int && !dropped) {
+    if (!neg && m <= (uint64_t)INT64_MAX)
+      return d->sink->integer(d->ud, (long long)m);
+    if (neg && m <= (uint64_t)INT64_MAX + 1)
+      return d->sink->integer(d->ud, m == (uint64_t)INT64_MAX + 1
+                                         ? INT64_MIN : -(long long)m);
+  }
+  if (!dropped && m <= ((uint64_t)1 << 53) && exp10 >= -22 && exp10 <= 22) {
+    double v = (double)m;
+    v = exp10 < 0 ? v / exact_pow10[-exp10] : v * exact_pow10[exp10];
+    return d->sink->number(d->ud, neg ? -v : v);
+  }
+  return d->sink->number(d->ud, slow_strtod(s, n));
+bad:
+  d->sink_msg = NULL;
+  {
+    char what[96];
+    snprintf(what, sizeof what, "invalid number '%.*s'", n > 40 ? 40 : (int)n, s);
+    fail_at(d, offset, what);
+  }
+  return 1;
+}
+
+/* ---- nesting ---- */
+
+static int push_container(sc_decoder *d, unsigned char kind, size_t offset) {
+  if (d->depth >= d->max_depth) {
+    char what[64];
+    snprintf(what, sizeof what, "nesting deeper than %zu", d->max_depth);
+    return fail_at(d, offset, what);
+  }
+  if (d->depth == d->nest_cap) {
+    size_t cap = d->nest_cap ? d->nest_cap * 2 : 32;
+    unsigned char *p;
+    if (cap > d->max_depth) cap = d->max_depth;
+    p = realloc(d->nest, cap);
+    if (p == NULL) return fail_at(d, offset, "out of memory");
+    d->nest = p;
+    d->nest_cap = cap;
+  }
+  d->nest[d->depth++] = kind;
+  return SC_OK;
+}
+
+/* ---- the parse ---- */
+
+#define AFTER_VALUE(d) ((d)->depth ? ST_AFTER_VALUE : ST_DONE)
+
+/* A string is complete: hand it to the sink as a key or a value. */
+static int emit_string(sc_decoder *d, const char *s, size_t n) {
+  if (d->str_is_key) {
+    d->state = ST_COLON;
+    return d->sink->key(d->ud, s, n);
+  }
+  d->state = AFTER_VALUE(d);
+  return d->sink->string(d->ud, s, n);
+}
+
+static int hex_value(unsigned char c) {
+  if (IS_DIGIT(c)) return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+/*
+** Reads string bytes from *pp (inside a string, in tok mode) until the
+** closing quote or the end of the piece. Returns SC_OK, SC_ERR, or 1 when
+** the sink stopped.
+*/
+static int read_string(sc_decoder *d, const unsigned char **pp,
+                       const unsigned char *end, const unsigned char *base) {
+  const unsigned char *p = *pp;
+  while (p < end) {
+    if (d->esc == ESC_NONE) {
+      const unsigned char *run = p;
+      while (p < end && (byte_class[*p] & C_PLAIN)) p++;
+      if (p > run && !tok_append(d, (const char *)run, (size_t)(p - run)))
+        return fail_at(d, d->consumed + (size_t)(p - base), "out of memory");
+      if (p == end) break;
+      if (*p == '"') {
+        int rc;
+        p++;
+        *pp = p;
+        rc = emit_string(d, d->tok, d->tok_len);
+        d->tok_len = 0;
+        return rc ? 1 : SC_OK;
+      }
+      if (*p == '\\') { d->esc = ESC_BACKSLASH; p++; continue; }
+      return fail_byte(d, d->consumed + (size_t)(p - base), *p,
+                       " (control character in string)");
+    }
+    {
+      unsigned char c = *p;
+      size_t at = d->consumed + (size_t)(p - base);
+      int ok = 1;
+      switch (d->esc) {
+      case ESC_BACKSLASH: {
+        char out = 0;
+        switch (c) {
+        case '"': out = '"'; break;
+        case '\\': out = '\\'; break;
+        case '/': out = '/'; break;
+        case 'b': out = '\b'; break;
+        case 'f': out = '\f'; break;
+        case 'n': out = '\n'; break;
+        case 'r': out = '\r'; break;
+        case 't': out = '\t'; break;
+        case 'u':
+          d->esc = ESC_HEX; d->esc_code = 0; d->esc_digits = 0;
+          p++;
+          continue;
+        default:
+          return fail_byte(d, at, c, " (invalid escape)");
+        }
+        ok = tok_append(d, &out, 1);
+        d->esc = ESC_NONE;
+        break;
+      }
+      case ESC_HEX: {
+        int h = hex_value(c);
+        if (h < 0) return fail_byte(d, at, c, " (invalid \\u escape)");
+        d->esc_code = d->esc_code * 16 + (unsigned)h;
+        if (++d->esc_digits < 4) break;
+        d->esc = ESC_NONE;
+        if (d->hi_surrogate) {
+          unsigned hi = d->hi_surrogate;
+          d->hi_surrogate = 0;
+          if (d->esc_code < 0xdc00 || d->esc_code > 0xdfff)
+            return fail_at(d, at, "unpaired surrogate in \\u escape");
+          ok = tok_utf8(d, 0x10000 + ((hi - 0xd800) << 10) + (d->esc_code - 0xdc00));
+        } else if (d->esc_code >= 0xd800 && d->esc_code <= 0xdbff) {
+          d->hi_surrogate = d->esc_code;
+          d->esc = ESC_LOW_BACKSLASH;
+        } else if (d->esc_code >= 0xdc00 && d->esc_code <= 0xdfff) {
+          return fail_at(d, at, "unpaired surrogate in \\u escape");
+        } else {
+          ok = tok_utf8(d, d->esc_code);
+        }
+        break;
+      }
+      case ESC_LOW_BACKSLASH:
+        if (c != '\\') return fail_at(d, at, "unpaired surrogate in \\u escape");
+        d->esc = ESC_LOW_U;
+        break;
+      case ESC_LOW_U:
+        if (c != 'u') return fail_at(d, at, "unpaired surrogate in \\u escape");
+        d->esc = ESC_HEX; d->esc_code = 0; d->esc_digits = 0;
+        break;
+      }
+      if (!ok) return fail_at(d, at, "out of memory");
+      p++;
+    }
+  }
+  *pp = p;
+  return SC_OK;
+}
+
+int sc_decoder_feed(sc_decoder *d, const char *buf, size_t len) {
+  const unsigned char *base = (const unsigned char *)buf;
+  const unsigned char *p = base, *end = base + len;
+  const sc_sink *k = d->sink;
+  /* Offsets of the byte at p, for messages. */
+#define AT(q) (d->consumed + (size_t)((q) - base))
+#define SINK(call, q) do { if (call) return fail_sink(d, AT(q)); } while (0)
+
+  if (d->failed) return SC_ERR;
+  if (d->finished) {
+    snprintf(d->err, sizeof d->err, "decoder already finished");
+    d->failed = 1;
+    return SC_ERR;
+  }
+  if (len > d->max_bytes - d->consumed) {
+    char what[80];
+    snprintf(what, sizeof what, "input larger than max_bytes (%zu)", d->max_bytes);
+    return fail_at(d, d->max_bytes, what);
+  }
+
+  while (p < end) {
+    unsigned char c;
+    switch (d->state) {
+    case ST_STRING: {
+      int rc = read_string(d, &p, end, base);
+      if (rc == SC_ERR) return SC_ERR;
+      if (rc) return fail_sink(d, AT(p));
+      continue;
+    }
+    case ST_NUMBER: {
+      const unsigned char *run = p;
+      while (p < end && (byte_class[*p] & C_NUM)) p++;
+      if (p > run && !tok_append(d, (const char *)run, (size_t)(p - run)))
+        return fail_at(d, AT(p), "out of memory");
+      if (p == end) continue;
+      d->state = AFTER_VALUE(d);
+      if (emit_number(d, d->tok, d->tok_len, AT(p) - d->tok_len)) {
+        d->tok_len = 0;
+        return d->failed ? SC_ERR : fail_sink(d, AT(p));
+      }
+      d->tok_len = 0;
+      continue;
+    }
+    case ST_LITERAL: {
+      const char *lit = literal_text[d->lit_kind];
+      while (p < end && d->lit_pos < literal_len[d->lit_kind]) {
+        if (*p != (unsigned char)lit[d->lit_pos])
+          return fail_byte(d, AT(p), *p, "");
+        p++;
+        d->lit_pos++;
+      }
+      if (d->lit_pos == literal_len[d->lit_kind]) {
+        d->state = AFTER_VALUE(d);
+        SINK(k->literal(d->ud, (sc_literal)d->lit_kind), p);
+      }
+      continue;
+    }
+    default:
+      break;
+    }
+
+    /* Structural states: skip whitespace first. */
+    while (p < end && (byte_class[*p] & C_WS)) {
+      if (*p == '\n') { d->line++; d->line_start = AT(p) + 1; }
+      p++;
+    }
+    if (p == end) break;
+    c = *p;
+
+    switch (d->state) {
+    case ST_OBJECT_FIRST:
+      if (c == '}') goto close_object;
+      /* fall through */
+    case ST_KEY:
+      if (c != '"') return fail_byte(d, AT(p), c, " (expected a string key)");
+      d->str_is_key = 1;
+      goto string_start;
+    case ST_COLON:
+      if (c != ':') return fail_byte(d, AT(p), c, " (expected ':')");
+      d->state = ST_VALUE;
+      p++;
+      continue;
+    case ST_AFTER_VALUE:
+      if (c == ',') {
+        d->state = d->nest[d->depth - 1] == '{' ? ST_KEY : ST_VALUE;
+        p++;
+        continue;
+      }
+      if (c == '}' && d->nest[d->depth - 1] == '{') goto close_object;
+      if (c == ']' && d->nest[d->depth - 1] == '[') goto close_array;
+      return fail_byte(d, AT(p), c,
+                       d->nest[d->depth - 1] == '{' ? " (expected ',' or '}')"
+                                                     : " (expected ',' or ']')");
+    case ST_DONE:
+      return fail_byte(d, AT(p), c, " after the end of the value");
+    case ST_ARRAY_FIRST:
+      if (c == ']') goto close_array;
+      /* fall through */
+    case ST_VALUE:
+      break;
+    }
+
+    /* A value starts at p. */
+    switch (c) {
+    case '{':
+      if (push_container(d, '{', AT(p))) return SC_ERR;
+      d->state = ST_OBJECT_FIRST;
+      p++;
+      SINK(k->begin_object(d->ud), p - 1);
+      continue;
+    case '[':
+      if (push_container(d, '[', AT(p))) return SC_ERR;
+      d->state = ST_ARRAY_FIRST;
+      p++;
+      SINK(k->begin_array(d->ud), p - 1);
+      continue;
+    case '"':
+      d->str_is_key = 0;
+      goto string_start;
+    case 't': d->lit_kind = SC_LIT_TRUE; goto literal_start;
+    case 'f': d->lit_kind = SC_LIT_FALSE; goto literal_start;
+    case 'n': d->lit_kind = SC_LIT_NULL; goto literal_start;
+    default:
+      if (c == '-' || IS_DIGIT(c)) {
+        const unsigned char *q = p + 1;
+        while (q < end && (byte_class[*q] & C_NUM)) q++;
+        if (q == end) { /* cut by the end of the piece: gather it */
+          if (!tok_append(d, (const char *)p, (size_t)(q - p)))
+            return fail_at(d, AT(p), "out of memory");
+          d->state = ST_NUMBER;
+          p = q;
+          continue;
+        }
+        d->state = AFTER_VALUE(d);
+        if (emit_number(d, (const char *)p, (size_t)(q - p), AT(p)))
+          return d->failed ? SC_ERR : fail_sink(d, AT(p));
+        p = q;
+        continue;
+      }
+      return fail_byte(d, AT(p), c, "");
+    }
+
+  literal_start:
+    d->lit_pos = 0;
+    d->state = ST_LITERAL;
+    continue;
+
+  string_start: {
+      /* Fast path: the whole string, without escapes, is in this piece. */
+      const unsigned char *q = p + 1;
+      while (q < end && (byte_class[*q] & C_PLAIN)) q++;
+      if (q < end && *q == '"') {
+        int rc = emit_string(d, (const char *)p + 1, (size_t)(q - p - 1));
+        p = q + 1;
+        if (rc) return fail_sink(d, AT(p));
+        continue;
+      }
+      d->state = ST_STRING;
+      d->esc = ESC_NONE;
+      d->hi_surrogate = 0;
+      d->tok_len = 0;
+      p++;
+      continue;
+    }
+
+  close_object:
+    d->depth--;
+    d->state = AFTER_VALUE(d);
+    p++;
+    SINK(k->end_object(d->ud), p - 1);
+    continue;
+
+  close_array:
+    d->depth--;
+    d->state = AFTER_VALUE(d);
+    p++;
+    SINK(k->end_array(d->ud), p - 1);
+    continue;
+  }
+  d->consumed += len;
+  return SC_OK;
+#undef AT
+#undef SINK
+}
+
+int sc_decoder_finish(sc_decoder *d) {
+  if (d->failed) return SC_ERR;
+  if (d->finished) {
+    snprintf(d->err, sizeof d->err, "decoder already finished");
+    d->failed = 1;
+    return SC_ERR;
+  }
+  d->finished = 1;
+  if (d->state == ST_NUMBER && d->depth == 0) {
+    d->state = ST_DONE;
+    if (emit_number(d, d->tok, d->tok_len, d->consumed - d->tok_len)) {
+      d->tok_len = 0;
+      return d->failed ? SC_ERR : fail_sink(d, d->consumed);
+    }
+    d->tok_len = 0;
+  }
+  if (d->state != ST_DONE) {
+    fail_at(d, d->consumed,
+            d->consumed == 0 ? "empty input" : "unexpected end of input");
+    return SC_ERR;
+  }
+  return SC_OK;
+}

@@ -1,0 +1,244 @@
+/*
+** ldecoder.c: Lua bindings of the push decoder.
+**
+** A decoder's value under construction lives on the stack of the thread
+** that calls feed, and is parked between calls in a private thread (see
+** builder.h). Invariant: outside a call, every builder slot is parked and
+** d->parked counts them; after an error or after finish, nothing is parked
+** and the thread is released, so a failed decoder holds no memory.
+*/
+#include "ldecoder.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void release(lua_State *L, lsc_decoder *d) {
+  if (d->thread_ref != LUA_NOREF) {
+    luaL_unref(L, LUA_REGISTRYINDEX, d->thread_ref);
+    d->thread_ref = LUA_NOREF;
+  }
+  d->parked = 0;
+  sc_decoder_free(&d->dec);
+  sc_builder_free(&d->b);
+}
+
+static size_t opt_size(lua_State *L, int opts, const char *name, size_t dflt,
+                       const char *fname) {
+  lua_Number v;
+  size_t r = dflt;
+  lua_getfield(L, opts, name);
+  if (!lua_isnil(L, -1)) {
+    v = lua_tonumber(L, -1);
+    if (lua_type(L, -1) != LUA_TNUMBER || v < 1 || v != (lua_Number)(size_t)v) {
+      lua_pushfstring(L, "bad option '%s' to '%s' (positive integer expected, got %s)",
+                      name, fname, luaL_typename(L, -1));
+      lua_error(L);
+    }
+    r = (size_t)v;
+  }
+  lua_pop(L, 1);
+  return r;
+}
+
+static void check_option_names(lua_State *L, int opts, const char *fname) {
+  lua_pushnil(L);
+  while (lua_next(L, opts)) {
+    const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "?";
+    if (strcmp(k, "max_depth") != 0 && strcmp(k, "max_bytes") != 0) {
+      lua_pushfstring(L, "bad option '%s' to '%s' (unknown option)", k, fname);
+      lua_error(L);
+    }
+    lua_pop(L, 1);
+  }
+}
+
+lsc_decoder *lsc_decoder_new(lua_State *L, int opts_idx, const char *fname) {
+  size_t max_depth = SC_DEFAULT_MAX_DEPTH, max_bytes = SC_DEFAULT_MAX_BYTES;
+  lsc_decoder *d;
+  lua_State *T;
+  if (opts_idx && !lua_isnoneornil(L, opts_idx)) {
+    luaL_checktype(L, opts_idx, LUA_TTABLE);
+    check_option_names(L, opts_idx, fname);
+    max_depth = opt_size(L, opts_idx, "max_depth", max_depth, fname);
+    max_bytes = opt_size(L, opts_idx, "max_bytes", max_bytes, fname);
+  }
+  d = lua_newuserdata(L, sizeof *d);
+  memset(d, 0, sizeof *d);
+  d->thread_ref = LUA_NOREF;
+  sc_decoder_init(&d->dec, &sc_builder_sink, &d->b, max_depth, max_bytes);
+  sc_builder_init(&d->b, &d->dec);
+  luaL_getmetatable(L, SC_DECODER_MT);
+  lua_setmetatable(L, -2);
+  T = lua_newthread(L);
+  luaL_getmetatable(L, SC_EMPTY_ARRAY_MT);
+  sc_builder_push_fixed(L, lua_gettop(L));
+  lua_xmove(L, T, 2);
+  lua_pop(L, 1); /* the metatable */
+  d->parked = 2;
+  d->thread_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  return d;
+}
+
+lsc_decoder *lsc_decoder_check(lua_State *L, int idx) {
+  return luaL_checkudata(L, idx, SC_DECODER_MT);
+}
+
+const char *lsc_decoder_error(const lsc_decoder *d) {
+  if (d->unusable) return d->unusable;
+  return sc_decoder_error(&d->dec);
+}
+
+/* Brings the parked slots onto L; returns the base index (the thread). */
+static int unpark(lua_State *L, lsc_decoder *d) {
+  int base;
+  lua_State *T;
+  if (!lua_checkstack(L, d->parked + 8)) luaL_error(L, "decoder: Lua stack exhausted");
+  lua_rawgeti(L, LUA_REGISTRYINDEX, d->thread_ref);
+  base = lua_gettop(L);
+  T = lua_tothread(L, base);
+  lua_xmove(T, L, d->parked);
+  d->parked = 0;
+  d->b.L = L;
+  d->b.base = base;
+  return base;
+}
+
+static void park(lua_State *L, lsc_decoder *d, int base) {
+  lua_State *T = lua_tothread(L, base);
+  int n = lua_gettop(L) - base;
+  if (!lua_checkstack(T, n)) luaL_error(L, "decoder: Lua stack exhausted");
+  lua_xmove(L, T, n);
+  d->parked = n;
+  lua_settop(L, base - 1);
+  d->b.L = NULL;
+}
+
+static int usable(lsc_decoder *d) {
+  if (d->busy) {
+    d->unusable = "decoder unusable: a Lua error (out of memory?) interrupted an earlier feed";
+    return 0;
+  }
+  if (d->has_value) {
+    d->unusable = "decoder already finished";
+    return 0;
+  }
+  return 1;
+}
+
+int lsc_decoder_feed(lua_State *L, lsc_decoder *d, const char *s, size_t n) {
+  int base, rc;
+  if (!usable(d)) return SC_ERR;
+  if (d->thread_ref == LUA_NOREF) /* failed earlier: the decoder says why */
+    return sc_decoder_feed(&d->dec, s, n);
+  base = unpark(L, d);
+  d->busy = 1;
+  rc = sc_decoder_feed(&d->dec, s, n);
+  d->busy = 0;
+  if (rc == SC_OK) {
+    park(L, d, base);
+    return SC_OK;
+  }
+  lua_settop(L, base - 1);
+  release(L, d);
+  return SC_ERR;
+}
+
+int lsc_decoder_finish(lua_State *L, lsc_decoder *d) {
+  int base, rc;
+  if (!usable(d)) return SC_ERR;
+  if (d->thread_ref == LUA_NOREF) return sc_decoder_finish(&d->dec);
+  base = unpark(L, d);
+  d->busy = 1;
+  rc = sc_decoder_finish(&d->dec);
+  d->busy = 0;
+  if (rc == SC_OK) {
+    lua_replace(L, base); /* the value takes the thread's slot */
+    lua_settop(L, base);
+    d->has_value = 1;
+  } else {
+    lua_settop(L, base - 1);
+  }
+  release(L, d);
+  return rc;
+}
+
+static int push_failure(lua_State *L, lsc_decoder *d) {
+  lua_pushnil(L);
+  lua_pushstring(L, lsc_decoder_error(d));
+  return 2;
+}
+
+/* chunks.decode(text [, opts]) -> value | nil, message */
+static int l_decode(lua_State *L) {
+  size_t n;
+  const char *s = luaL_checklstring(L, 1, &n);
+  lsc_decoder *d = lsc_decoder_new(L, 2, "decode");
+  if (lsc_decoder_feed(L, d, s, n) != SC_OK || lsc_decoder_finish(L, d) != SC_OK)
+    return push_failure(L, d);
+  return 1;
+}
+
+/* chunks.decoder([opts]) -> decoder */
+static int l_decoder(lua_State *L) {
+  lsc_decoder_new(L, 1, "decoder");
+  return 1;
+}
+
+/* d:feed(bytes) -> true | nil, message */
+static int l_feed(lua_State *L) {
+  lsc_decoder *d = lsc_decoder_check(L, 1);
+  size_t n;
+  const char *s = luaL_checklstring(L, 2, &n);
+  if (lsc_decoder_feed(L, d, s, n) != SC_OK) return push_failure(L, d);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+/* d:finish() -> value | nil, message */
+static int l_finish(lua_State *L) {
+  lsc_decoder *d = lsc_decoder_check(L, 1);
+  if (lsc_decoder_finish(L, d) != SC_OK) return push_failure(L, d);
+  return 1;
+}
+
+/* d:bytes() -> how many bytes were fed */
+static int l_bytes(lua_State *L) {
+  lsc_decoder *d = lsc_decoder_check(L, 1);
+  lua_pushnumber(L, (lua_Number)sc_decoder_bytes(&d->dec));
+  return 1;
+}
+
+static int l_gc(lua_State *L) {
+  lsc_decoder *d = lsc_decoder_check(L, 1);
+  release(L, d);
+  return 0;
+}
+
+static int l_tostring(lua_State *L) {
+  lsc_decoder *d = lsc_decoder_check(L, 1);
+  const char *st = d->has_value ? "finished"
+                 : lsc_decoder_error(d) ? "failed" : "open";
+  char buf[96];
+  snprintf(buf, sizeof buf, "sentry.chunks.decoder (%s, %zu bytes)", st,
+           sc_decoder_bytes(&d->dec));
+  lua_pushstring(L, buf);
+  return 1;
+}
+
+void lsc_decoder_open(lua_State *L) {
+  static const luaL_Reg methods[] = {
+    {"feed", l_feed}, {"finish", l_finish}, {"bytes", l_bytes}, {NULL, NULL}};
+  static const luaL_Reg meta[] = {
+    {"__gc", l_gc}, {"__close", l_gc}, {"__tostring", l_tostring}, {NULL, NULL}};
+  static const luaL_Reg funcs[] = {
+    {"decode", l_decode}, {"decoder", l_decoder}, {NULL, NULL}};
+  sc_newclass(L, SC_DECODER_MT, methods, meta);
+  luaL_newmetatable(L, SC_EMPTY_ARRAY_MT);
+  lua_pushliteral(L, "array");
+  lua_setfield(L, -2, "__jsontype"); /* what dkjson and others look for */
+  lua_setfield(L, -2, "empty_array_mt");
+  lua_pushlightuserdata(L, NULL);
+  lua_setfield(L, -2, "null");
+  sc_setfuncs(L, funcs);
+}
