@@ -253,6 +253,42 @@ bad:
   return 1;
 }
 
+/*
+** The common shapes in one pass: -?digits(.digits)? with at most 19
+** significant digits, ending inside this piece. Returns 1 when the number
+** was emitted (*pp moves past it), 0 to leave it to the general path
+** (exponents, long or malformed numbers, a number cut by the piece's end),
+** or -1 when the sink stopped.
+*/
+static int fast_number(sc_decoder *d, const unsigned char **pp,
+                       const unsigned char *end) {
+  const unsigned char *q = *pp, *digits;
+  uint64_t m = 0;
+  int neg = 0, frac = 0, rc;
+  if (*q == '-') { neg = 1; q++; }
+  digits = q;
+  while (q < end && IS_DIGIT(*q)) m = m * 10 + (uint64_t)(*q++ - '0');
+  if (q == digits || (*digits == '0' && q - digits > 1)) return 0;
+  if (q < end && *q == '.') {
+    const unsigned char *f = ++q;
+    while (q < end && IS_DIGIT(*q)) m = m * 10 + (uint64_t)(*q++ - '0');
+    frac = (int)(q - f);
+    if (frac == 0) return 0;
+  }
+  if (q == end || (byte_class[*q] & C_NUM)) return 0;
+  if ((q - digits) - (frac ? 1 : 0) > 18) return 0; /* m may have wrapped */
+  if (frac == 0) {
+    rc = d->sink->integer(d->ud, neg ? -(long long)m : (long long)m);
+  } else {
+    double v;
+    if (m > ((uint64_t)1 << 53) || frac > 22) return 0;
+    v = (double)m / exact_pow10[frac];
+    rc = d->sink->number(d->ud, neg ? -v : v);
+  }
+  *pp = q;
+  return rc ? -1 : 1;
+}
+
 /* ---- nesting ---- */
 
 static int push_container(sc_decoder *d, unsigned char kind, size_t offset) {
@@ -513,6 +549,11 @@ int sc_decoder_feed(sc_decoder *d, const char *buf, size_t len) {
     default:
       if (c == '-' || IS_DIGIT(c)) {
         const unsigned char *q = p + 1;
+        int rc;
+        d->state = AFTER_VALUE(d);
+        rc = fast_number(d, &p, end);
+        if (rc > 0) continue;
+        if (rc < 0) return fail_sink(d, AT(p));
         while (q < end && (byte_class[*q] & C_NUM)) q++;
         if (q == end) { /* cut by the end of the piece: gather it */
           if (!tok_append(d, (const char *)p, (size_t)(q - p)))
