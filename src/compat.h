@@ -63,16 +63,18 @@ static inline void sc_newclass(lua_State *L, const char *tname,
   lua_pop(L, 1);
 }
 
-/* Stop the collector for the duration of a bulk build; returns whether it
-   was running so that sc_gc_restore can put it back as it was. */
+/* Stops the collector for the duration of a bulk build, where it would
+   only traverse the growing result again and again; returns whether it was
+   running, for sc_gc_restore. Plain 5.1 cannot tell, so it is left alone. */
 static inline int sc_gc_pause(lua_State *L) {
-#if LUA_VERSION_NUM >= 502
+#ifdef LUA_GCISRUNNING
   int running = lua_gc(L, LUA_GCISRUNNING, 0);
-#else
-  int running = 1; /* 5.1 and LuaJIT cannot tell; the collector is assumed on */
-#endif
   if (running) lua_gc(L, LUA_GCSTOP, 0);
   return running;
+#else
+  (void)L;
+  return 0;
+#endif
 }
 
 static inline void sc_gc_restore(lua_State *L, int was_running) {

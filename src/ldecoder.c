@@ -93,7 +93,7 @@ const char *lsc_decoder_error(const lsc_decoder *d) {
 static int unpark(lua_State *L, lsc_decoder *d) {
   int base;
   lua_State *T;
-  if (!lua_checkstack(L, d->parked + 8)) luaL_error(L, "decoder: Lua stack exhausted");
+  luaL_checkstack(L, d->parked + 8, "decoder");
   lua_rawgeti(L, LUA_REGISTRYINDEX, d->thread_ref);
   base = lua_gettop(L);
   T = lua_tothread(L, base);
@@ -114,53 +114,72 @@ static void park(lua_State *L, lsc_decoder *d, int base) {
   d->b.L = NULL;
 }
 
-static int usable(lsc_decoder *d) {
-  if (d->busy) {
-    d->unusable = "decoder unusable: a Lua error (out of memory?) interrupted an earlier feed";
+typedef struct feed_call {
+  lsc_decoder *d;
+  const char *s;
+  size_t n;
+  int finish;
+  int rc;
+} feed_call;
+
+/* Runs under lua_pcall: a Lua error (out of memory) unwinds to
+   run_protected, which releases the decoder, instead of past the caller.
+   Leaves the value on the stack after a successful finish. */
+static int feed_protected(lua_State *L) {
+  feed_call *c = lua_touserdata(L, 1);
+  lsc_decoder *d = c->d;
+  int base = unpark(L, d);
+  c->rc = c->finish ? sc_decoder_finish(&d->dec) : sc_decoder_feed(&d->dec, c->s, c->n);
+  if (c->rc != SC_OK) return 0;
+  if (!c->finish) {
+    park(L, d, base);
     return 0;
   }
-  if (d->has_value) {
-    d->unusable = "decoder already finished";
-    return 0;
-  }
+  lua_replace(L, base); /* the value takes the thread's slot */
+  lua_settop(L, base);
   return 1;
 }
 
-int lsc_decoder_feed(lua_State *L, lsc_decoder *d, const char *s, size_t n) {
-  int base, rc;
-  if (!usable(d)) return SC_ERR;
-  if (d->thread_ref == LUA_NOREF) /* failed earlier: the decoder says why */
-    return sc_decoder_feed(&d->dec, s, n);
-  base = unpark(L, d);
-  d->busy = 1;
-  rc = sc_decoder_feed(&d->dec, s, n);
-  d->busy = 0;
-  if (rc == SC_OK) {
-    park(L, d, base);
-    return SC_OK;
+static int run_protected(lua_State *L, lsc_decoder *d, feed_call *c) {
+  int gc, status;
+  if (d->has_value) {
+    d->unusable = "decoder already finished";
+    return SC_ERR;
   }
-  lua_settop(L, base - 1);
-  release(L, d);
-  return SC_ERR;
+  if (d->thread_ref == LUA_NOREF) /* failed earlier: the decoder says why */
+    return c->finish ? sc_decoder_finish(&d->dec) : sc_decoder_feed(&d->dec, c->s, c->n);
+  lua_pushcfunction(L, feed_protected);
+  lua_pushlightuserdata(L, c);
+  gc = sc_gc_pause(L);
+  status = lua_pcall(L, 1, c->finish, 0);
+  sc_gc_restore(L, gc);
+  if (status != 0) {
+    lua_pop(L, 1); /* the error object: out of memory, or stack exhausted */
+    d->unusable = "decoder failed: not enough memory for the value";
+    c->rc = SC_ERR;
+  }
+  if (c->rc != SC_OK) {
+    if (c->finish && status == 0) lua_pop(L, 1);
+    release(L, d);
+    return SC_ERR;
+  }
+  if (c->finish) {
+    d->has_value = 1;
+    release(L, d);
+  }
+  return SC_OK;
+}
+
+int lsc_decoder_feed(lua_State *L, lsc_decoder *d, const char *s, size_t n) {
+  feed_call c;
+  c.d = d; c.s = s; c.n = n; c.finish = 0; c.rc = SC_OK;
+  return run_protected(L, d, &c);
 }
 
 int lsc_decoder_finish(lua_State *L, lsc_decoder *d) {
-  int base, rc;
-  if (!usable(d)) return SC_ERR;
-  if (d->thread_ref == LUA_NOREF) return sc_decoder_finish(&d->dec);
-  base = unpark(L, d);
-  d->busy = 1;
-  rc = sc_decoder_finish(&d->dec);
-  d->busy = 0;
-  if (rc == SC_OK) {
-    lua_replace(L, base); /* the value takes the thread's slot */
-    lua_settop(L, base);
-    d->has_value = 1;
-  } else {
-    lua_settop(L, base - 1);
-  }
-  release(L, d);
-  return rc;
+  feed_call c;
+  c.d = d; c.s = NULL; c.n = 0; c.finish = 1; c.rc = SC_OK;
+  return run_protected(L, d, &c);
 }
 
 static int push_failure(lua_State *L, lsc_decoder *d) {

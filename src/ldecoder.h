@@ -17,7 +17,6 @@ typedef struct lsc_decoder {
   sc_builder b;
   int thread_ref; /* registry ref of the thread parking the builder's slots */
   int parked;     /* how many slots are parked there */
-  int busy;       /* a Lua error unwound a feed: the decoder is unusable */
   int has_value;  /* finish produced the value (once) */
   const char *unusable;
 } lsc_decoder;
@@ -29,7 +28,8 @@ lsc_decoder *lsc_decoder_new(lua_State *L, int opts_idx, const char *fname);
 lsc_decoder *lsc_decoder_check(lua_State *L, int idx);
 
 /* SC_OK, or SC_ERR with lsc_decoder_error set. The userdata must be kept
-   alive by the caller. May raise only for out-of-memory. */
+   alive by the caller. Never raises: the work runs under lua_pcall, with
+   the collector paused. */
 int lsc_decoder_feed(lua_State *L, lsc_decoder *d, const char *s, size_t n);
 
 /* SC_OK with the decoded value pushed, or SC_ERR. */
