@@ -424,10 +424,47 @@ static int read_string(sc_decoder *d, const unsigned char **pp,
   return SC_OK;
 }
 
+/* Scans plain string bytes from q; returns the first byte that is '"',
+   '\\', a control character, or end. Eight bytes at a time where it can. */
+static const unsigned char *scan_plain(const unsigned char *q,
+                                       const unsigned char *end) {
+  const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+  while (end - q >= 8) {
+    uint64_t v, quote, slash, ctrl;
+    memcpy(&v, q, 8);
+    quote = v ^ (ones * '"');
+    slash = v ^ (ones * '\\');
+    /* high bit set in a byte that is zero (quote, slash) or below 0x20 */
+    quote = (quote - ones) & ~quote;
+    slash = (slash - ones) & ~slash;
+    ctrl = (v - ones * 0x20) & ~v;
+    if ((quote | slash | ctrl) & highs) break;
+    q += 8;
+  }
+  while (q < end && (byte_class[*q] & C_PLAIN)) q++;
+  return q;
+}
+
+#define SKIP_WS()                                                          \
+  while (p < end && (byte_class[*p] & C_WS)) {                             \
+    if (*p == '\n') { d->line++; d->line_start = AT(p) + 1; }              \
+    p++;                                                                   \
+  }
+
+/* Leaves the piece with the parse waiting in state st. */
+#define SUSPEND(st) do { d->state = (st); goto suspended; } while (0)
+
+/*
+** The hot path runs from label to label (value, after_value, key, colon)
+** without touching d->state; d->state is written only when the piece ends
+** between tokens, or when a token is cut by the end of the piece or needs
+** the byte-by-byte path (escapes), which `resume` dispatches on.
+*/
 int sc_decoder_feed(sc_decoder *d, const char *buf, size_t len) {
   const unsigned char *base = (const unsigned char *)buf;
   const unsigned char *p = base, *end = base + len;
   const sc_sink *k = d->sink;
+  unsigned char c;
   /* Offsets of the byte at p, for messages. */
 #define AT(q) (d->consumed + (size_t)((q) - base))
 #define SINK(call, q) do { if (call) return fail_sink(d, AT(q)); } while (0)
@@ -444,170 +481,183 @@ int sc_decoder_feed(sc_decoder *d, const char *buf, size_t len) {
     return fail_at(d, d->max_bytes, what);
   }
 
-  while (p < end) {
-    unsigned char c;
-    switch (d->state) {
-    case ST_STRING: {
-      int rc = read_string(d, &p, end, base);
-      if (rc == SC_ERR) return SC_ERR;
-      if (rc) return fail_sink(d, AT(p));
-      continue;
-    }
-    case ST_NUMBER: {
-      const unsigned char *run = p;
-      while (p < end && (byte_class[*p] & C_NUM)) p++;
-      if (p > run && !tok_append(d, (const char *)run, (size_t)(p - run)))
-        return fail_at(d, AT(p), "out of memory");
-      if (p == end) continue;
-      d->state = AFTER_VALUE(d);
-      if (emit_number(d, d->tok, d->tok_len, AT(p) - d->tok_len)) {
-        d->tok_len = 0;
-        return d->failed ? SC_ERR : fail_sink(d, AT(p));
-      }
-      d->tok_len = 0;
-      continue;
-    }
-    case ST_LITERAL: {
-      const char *lit = literal_text[d->lit_kind];
-      while (p < end && d->lit_pos < literal_len[d->lit_kind]) {
-        if (*p != (unsigned char)lit[d->lit_pos])
-          return fail_byte(d, AT(p), *p, "");
-        p++;
-        d->lit_pos++;
-      }
-      if (d->lit_pos == literal_len[d->lit_kind]) {
-        d->state = AFTER_VALUE(d);
-        SINK(k->literal(d->ud, (sc_literal)d->lit_kind), p);
-      }
-      continue;
-    }
-    default:
-      break;
-    }
-
-    /* Structural states: skip whitespace first. */
-    while (p < end && (byte_class[*p] & C_WS)) {
-      if (*p == '\n') { d->line++; d->line_start = AT(p) + 1; }
-      p++;
-    }
-    if (p == end) break;
-    c = *p;
-
-    switch (d->state) {
-    case ST_OBJECT_FIRST:
-      if (c == '}') goto close_object;
-      /* fall through */
-    case ST_KEY:
-      if (c != '"') return fail_byte(d, AT(p), c, " (expected a string key)");
-      d->str_is_key = 1;
-      goto string_start;
-    case ST_COLON:
-      if (c != ':') return fail_byte(d, AT(p), c, " (expected ':')");
-      d->state = ST_VALUE;
-      p++;
-      continue;
-    case ST_AFTER_VALUE:
-      if (c == ',') {
-        d->state = d->nest[d->depth - 1] == '{' ? ST_KEY : ST_VALUE;
-        p++;
-        continue;
-      }
-      if (c == '}' && d->nest[d->depth - 1] == '{') goto close_object;
-      if (c == ']' && d->nest[d->depth - 1] == '[') goto close_array;
-      return fail_byte(d, AT(p), c,
-                       d->nest[d->depth - 1] == '{' ? " (expected ',' or '}')"
-                                                     : " (expected ',' or ']')");
-    case ST_DONE:
-      return fail_byte(d, AT(p), c, " after the end of the value");
-    case ST_ARRAY_FIRST:
-      if (c == ']') goto close_array;
-      /* fall through */
-    case ST_VALUE:
-      break;
-    }
-
-    /* A value starts at p. */
-    switch (c) {
-    case '{':
-      if (push_container(d, '{', AT(p))) return SC_ERR;
-      d->state = ST_OBJECT_FIRST;
-      p++;
-      SINK(k->begin_object(d->ud), p - 1);
-      continue;
-    case '[':
-      if (push_container(d, '[', AT(p))) return SC_ERR;
-      d->state = ST_ARRAY_FIRST;
-      p++;
-      SINK(k->begin_array(d->ud), p - 1);
-      continue;
-    case '"':
-      d->str_is_key = 0;
-      goto string_start;
-    case 't': d->lit_kind = SC_LIT_TRUE; goto literal_start;
-    case 'f': d->lit_kind = SC_LIT_FALSE; goto literal_start;
-    case 'n': d->lit_kind = SC_LIT_NULL; goto literal_start;
-    default:
-      if (c == '-' || IS_DIGIT(c)) {
-        const unsigned char *q = p + 1;
-        int rc;
-        d->state = AFTER_VALUE(d);
-        rc = fast_number(d, &p, end);
-        if (rc > 0) continue;
-        if (rc < 0) return fail_sink(d, AT(p));
-        while (q < end && (byte_class[*q] & C_NUM)) q++;
-        if (q == end) { /* cut by the end of the piece: gather it */
-          if (!tok_append(d, (const char *)p, (size_t)(q - p)))
-            return fail_at(d, AT(p), "out of memory");
-          d->state = ST_NUMBER;
-          p = q;
-          continue;
-        }
-        d->state = AFTER_VALUE(d);
-        if (emit_number(d, (const char *)p, (size_t)(q - p), AT(p)))
-          return d->failed ? SC_ERR : fail_sink(d, AT(p));
-        p = q;
-        continue;
-      }
-      return fail_byte(d, AT(p), c, "");
-    }
-
-  literal_start:
-    d->lit_pos = 0;
-    d->state = ST_LITERAL;
-    continue;
-
-  string_start: {
-      /* Fast path: the whole string, without escapes, is in this piece. */
-      const unsigned char *q = p + 1;
-      while (q < end && (byte_class[*q] & C_PLAIN)) q++;
-      if (q < end && *q == '"') {
-        int rc = emit_string(d, (const char *)p + 1, (size_t)(q - p - 1));
-        p = q + 1;
-        if (rc) return fail_sink(d, AT(p));
-        continue;
-      }
-      d->state = ST_STRING;
-      d->esc = ESC_NONE;
-      d->hi_surrogate = 0;
-      d->tok_len = 0;
-      p++;
-      continue;
-    }
-
-  close_object:
-    d->depth--;
-    d->state = AFTER_VALUE(d);
-    p++;
-    SINK(k->end_object(d->ud), p - 1);
-    continue;
-
-  close_array:
-    d->depth--;
-    d->state = AFTER_VALUE(d);
-    p++;
-    SINK(k->end_array(d->ud), p - 1);
-    continue;
+resume:
+  switch (d->state) {
+  case ST_VALUE: goto value;
+  case ST_ARRAY_FIRST: goto array_first;
+  case ST_OBJECT_FIRST: goto object_first;
+  case ST_KEY: goto key;
+  case ST_COLON: goto colon;
+  case ST_AFTER_VALUE: goto after_value;
+  case ST_DONE: goto done;
+  case ST_STRING: {
+    int rc = read_string(d, &p, end, base);
+    if (rc == SC_ERR) return SC_ERR;
+    if (rc) return fail_sink(d, AT(p));
+    if (p == end && d->state == ST_STRING) goto suspended;
+    goto resume;
   }
+  case ST_NUMBER: {
+    const unsigned char *run = p;
+    while (p < end && (byte_class[*p] & C_NUM)) p++;
+    if (p > run && !tok_append(d, (const char *)run, (size_t)(p - run)))
+      return fail_at(d, AT(p), "out of memory");
+    if (p == end) goto suspended;
+    d->state = AFTER_VALUE(d);
+    if (emit_number(d, d->tok, d->tok_len, AT(p) - d->tok_len)) {
+      d->tok_len = 0;
+      return d->failed ? SC_ERR : fail_sink(d, AT(p));
+    }
+    d->tok_len = 0;
+    goto resume;
+  }
+  case ST_LITERAL: {
+    const char *lit = literal_text[d->lit_kind];
+    while (p < end && d->lit_pos < literal_len[d->lit_kind]) {
+      if (*p != (unsigned char)lit[d->lit_pos]) return fail_byte(d, AT(p), *p, "");
+      p++;
+      d->lit_pos++;
+    }
+    if (d->lit_pos < literal_len[d->lit_kind]) goto suspended;
+    SINK(k->literal(d->ud, (sc_literal)d->lit_kind), p);
+    goto after_value;
+  }
+  }
+
+array_first:
+  SKIP_WS();
+  if (p == end) SUSPEND(ST_ARRAY_FIRST);
+  if (*p == ']') goto close_array;
+  /* fall through: a value */
+
+value:
+  SKIP_WS();
+  if (p == end) SUSPEND(ST_VALUE);
+  c = *p;
+  switch (c) {
+  case '{':
+    if (push_container(d, '{', AT(p))) return SC_ERR;
+    p++;
+    SINK(k->begin_object(d->ud), p - 1);
+    goto object_first;
+  case '[':
+    if (push_container(d, '[', AT(p))) return SC_ERR;
+    p++;
+    SINK(k->begin_array(d->ud), p - 1);
+    goto array_first;
+  case '"': {
+    const unsigned char *q = scan_plain(p + 1, end);
+    if (q < end && *q == '"') {
+      SINK(k->string(d->ud, (const char *)p + 1, (size_t)(q - p - 1)), q);
+      p = q + 1;
+      goto after_value;
+    }
+    d->str_is_key = 0;
+    goto slow_string;
+  }
+  case 't': d->lit_kind = SC_LIT_TRUE; goto literal;
+  case 'f': d->lit_kind = SC_LIT_FALSE; goto literal;
+  case 'n': d->lit_kind = SC_LIT_NULL; goto literal;
+  default:
+    if (c == '-' || IS_DIGIT(c)) {
+      const unsigned char *q;
+      int rc = fast_number(d, &p, end);
+      if (rc > 0) goto after_value;
+      if (rc < 0) return fail_sink(d, AT(p));
+      q = p + 1;
+      while (q < end && (byte_class[*q] & C_NUM)) q++;
+      if (q == end) { /* cut by the end of the piece: gather it */
+        d->tok_len = 0;
+        if (!tok_append(d, (const char *)p, (size_t)(q - p)))
+          return fail_at(d, AT(p), "out of memory");
+        p = q;
+        SUSPEND(ST_NUMBER);
+      }
+      d->state = AFTER_VALUE(d);
+      if (emit_number(d, (const char *)p, (size_t)(q - p), AT(p)))
+        return d->failed ? SC_ERR : fail_sink(d, AT(p));
+      p = q;
+      goto after_value;
+    }
+    return fail_byte(d, AT(p), c, "");
+  }
+
+after_value:
+  if (d->depth == 0) goto done;
+  SKIP_WS();
+  if (p == end) SUSPEND(ST_AFTER_VALUE);
+  c = *p;
+  if (c == ',') {
+    p++;
+    if (d->nest[d->depth - 1] == '{') goto key;
+    d->state = ST_VALUE;
+    goto value;
+  }
+  if (c == '}' && d->nest[d->depth - 1] == '{') goto close_object;
+  if (c == ']' && d->nest[d->depth - 1] == '[') goto close_array;
+  return fail_byte(d, AT(p), c,
+                   d->nest[d->depth - 1] == '{' ? " (expected ',' or '}')"
+                                                 : " (expected ',' or ']')");
+
+object_first:
+  SKIP_WS();
+  if (p == end) SUSPEND(ST_OBJECT_FIRST);
+  if (*p == '}') goto close_object;
+  /* fall through: a key */
+
+key:
+  SKIP_WS();
+  if (p == end) SUSPEND(ST_KEY);
+  if (*p != '"') return fail_byte(d, AT(p), *p, " (expected a string key)");
+  {
+    const unsigned char *q = scan_plain(p + 1, end);
+    if (q < end && *q == '"') {
+      SINK(k->key(d->ud, (const char *)p + 1, (size_t)(q - p - 1)), q);
+      p = q + 1;
+      goto colon;
+    }
+    d->str_is_key = 1;
+    goto slow_string;
+  }
+
+colon:
+  SKIP_WS();
+  if (p == end) SUSPEND(ST_COLON);
+  if (*p != ':') return fail_byte(d, AT(p), *p, " (expected ':')");
+  p++;
+  goto value;
+
+close_object:
+  d->depth--;
+  p++;
+  SINK(k->end_object(d->ud), p - 1);
+  goto after_value;
+
+close_array:
+  d->depth--;
+  p++;
+  SINK(k->end_array(d->ud), p - 1);
+  goto after_value;
+
+done:
+  SKIP_WS();
+  if (p < end) return fail_byte(d, AT(p), *p, " after the end of the value");
+  SUSPEND(ST_DONE);
+
+literal:
+  d->lit_pos = 0;
+  d->state = ST_LITERAL;
+  goto resume;
+
+slow_string: /* escapes, or cut by the end of the piece: byte by byte */
+  d->state = ST_STRING;
+  d->esc = ESC_NONE;
+  d->hi_surrogate = 0;
+  d->tok_len = 0;
+  p++;
+  goto resume;
+
+suspended:
   d->consumed += len;
   return SC_OK;
 #undef AT
