@@ -9,13 +9,20 @@ passed=0 failed=0
 declare -A bin=([5.4]=lua5.4 [5.3]=lua5.3 [5.1]=lua5.1 [jit]=luajit)
 mkdir -p build/logs
 
-# count_tap LOG: adds the log's TAP results to the totals. A run that
-# printed no plan line (busted crashed) counts as one failure.
+# count_tap LOG STATUS: adds the log's TAP results to the totals. A run
+# that printed no plan line (busted crashed), or that exited non-zero with
+# every test passing (a sanitizer's report at exit), counts as one failure.
 count_tap() {
-  local log=$1 ok nok
+  local log=$1 status=$2 ok nok
   ok=$(grep -c '^ok ' "$log" || true)
   nok=$(grep -c '^not ok ' "$log" || true)
-  if ! grep -q '^1\.\.[0-9]' "$log"; then nok=$((nok + 1)); fi
+  if ! grep -q '^1\.\.[0-9]' "$log"; then
+    echo "   no test plan: the run crashed"; nok=$((nok + 1))
+  elif [ "$status" -ne 0 ] && [ "$nok" -eq 0 ]; then
+    echo "   exited with status $status although every test passed:"
+    grep -E 'ERROR: |SUMMARY: |runtime error' "$log" | head -5
+    nok=$((nok + 1))
+  fi
   passed=$((passed + ok)); failed=$((failed + nok))
   grep -A12 '^not ok ' "$log" | head -80 || true
   echo "   $ok passed, $nok failed"
@@ -28,7 +35,7 @@ run_busted() { # NAME LUA CPATH [busted args...]
   LUA_PATH="lua/?.lua;lua/?/init.lua;spec/?.lua;bench/?.lua;;" \
   LUA_CPATH="$cpath/?.so;;" \
     "$lua" /usr/bin/busted -o TAP "$@" spec >"build/logs/$name.log" 2>&1
-  count_tap "build/logs/$name.log"
+  count_tap "build/logs/$name.log" $?
 }
 
 for v in "$@"; do
@@ -53,8 +60,13 @@ fi
 # The rockspec must build and install the module the way LuaRocks users do.
 echo "== luarocks make"
 rm -rf build/rocktree
+# Debian keeps curl.h under the multiarch include directory, where LuaRocks
+# does not look by itself.
+curl_inc=$(pkg-config --variable=includedir libcurl)
+curl_lib=$(pkg-config --variable=libdir libcurl)
 if luarocks --lua-version=5.4 --tree build/rocktree make --deps-mode=none \
-     sentry-chunks-scm-1.rockspec >build/logs/luarocks.log 2>&1 &&
+     sentry-chunks-scm-1.rockspec CURL_INCDIR="$curl_inc" CURL_LIBDIR="$curl_lib" \
+     >build/logs/luarocks.log 2>&1 &&
    lua5.4 -e 'package.path="build/rocktree/share/lua/5.4/?.lua;build/rocktree/share/lua/5.4/?/init.lua;"..package.path
               package.cpath="build/rocktree/lib/lua/5.4/?.so;"..package.cpath
               local c = require "sentry.chunks"; assert(c.decode("[1]")[1] == 1)'; then
