@@ -25,7 +25,7 @@ build = {
    modules = {
       ["sentry.chunks.core"] = {
          sources = {
-            "src/decoder.c", "src/builder.c", "src/ldecoder.c", "src/lsentry_chunks.c",
+            "src/decoder.c", "src/shapes.c", "src/builder.c", "src/ldecoder.c", "src/lsentry_chunks.c",
          },
          defines = { "_POSIX_C_SOURCE=200809L" },
          libraries = { "curl" },

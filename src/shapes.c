@@ -1,0 +1,113 @@
+/*
+** shapes.c: the string cache and size hints behind shapes.h.
+*/
+#include "shapes.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_ARRAY_HINT 4096
+#define MAX_OBJECT_HINT 64
+
+void sc_shapes_init(sc_shapes *sh) {
+  memset(sh, 0, sizeof *sh);
+  sh->last_key_slot = -1;
+}
+
+void sc_shapes_free(sc_shapes *sh) {
+  free(sh->levels);
+  sh->levels = NULL;
+  sh->levels_cap = sh->depth = 0;
+}
+
+/* The slot of a short string (1 <= n <= SC_CACHE_MAXLEN): its first and
+   last bytes, read as words, multiplied and folded. A collision costs only
+   a miss. */
+static unsigned cache_hash(const char *s, size_t n) {
+  uint64_t a, b, h;
+  if (n >= 8) {
+    memcpy(&a, s, 8);
+    memcpy(&b, s + n - 8, 8);
+  } else if (n >= 4) {
+    uint32_t x, y;
+    memcpy(&x, s, 4);
+    memcpy(&y, s + n - 4, 4);
+    a = x;
+    b = y;
+  } else {
+    a = (uint64_t)(unsigned char)s[0] | (uint64_t)(unsigned char)s[n / 2] << 8 |
+        (uint64_t)(unsigned char)s[n - 1] << 16;
+    b = 0;
+  }
+  h = a * 0x9e3779b97f4a7c15ull ^ (b + n) * 0xc2b2ae3d27d4eb4full;
+  return (unsigned)(h >> 54) & (SC_CACHE_SLOTS - 1);
+}
+
+int sc_shapes_string(sc_shapes *sh, const char *s, size_t n, int *hit) {
+  unsigned slot;
+  sc_shape_entry *e;
+  if (n == 0 || n > SC_CACHE_MAXLEN) {
+    *hit = 0;
+    return -1;
+  }
+  slot = cache_hash(s, n);
+  e = &sh->cache[slot];
+  if (e->len == n && memcmp(e->s, s, n) == 0) {
+    *hit = 1;
+    return (int)slot;
+  }
+  e->len = (unsigned)n;
+  memcpy(e->s, s, n);
+  e->hint_narr = e->hint_nrec = 0;
+  *hit = 0;
+  return (int)slot;
+}
+
+int sc_shapes_open(sc_shapes *sh, int is_object, int *narr, int *nrec) {
+  sc_shape_level *lv;
+  int key_slot = -1;
+  *narr = *nrec = 0;
+  if (sh->depth == sh->levels_cap) {
+    size_t cap = sh->levels_cap ? sh->levels_cap * 2 : 32;
+    sc_shape_level *p = realloc(sh->levels, cap * sizeof *p);
+    if (p == NULL) return -1;
+    sh->levels = p;
+    sh->levels_cap = cap;
+  }
+  if (sh->depth > 0) {
+    sc_shape_level *parent = &sh->levels[sh->depth - 1];
+    if (parent->is_object) {
+      key_slot = sh->last_key_slot;
+      if (key_slot >= 0) {
+        *narr = sh->cache[key_slot].hint_narr;
+        *nrec = sh->cache[key_slot].hint_nrec;
+      }
+    } else {
+      *narr = parent->child_narr;
+      *nrec = parent->child_nrec;
+    }
+  }
+  if (is_object) *narr = 0; else *nrec = 0;
+  lv = &sh->levels[sh->depth++];
+  lv->is_object = is_object;
+  lv->count = 0;
+  lv->key_slot = key_slot;
+  lv->child_narr = lv->child_nrec = 0;
+  return 0;
+}
+
+int sc_shapes_close(sc_shapes *sh) {
+  sc_shape_level *lv = &sh->levels[--sh->depth];
+  int n = lv->count;
+  int narr = lv->is_object ? 0 : (n < MAX_ARRAY_HINT ? n : MAX_ARRAY_HINT);
+  int nrec = lv->is_object ? (n < MAX_OBJECT_HINT ? n : MAX_OBJECT_HINT) : 0;
+  if (sh->depth > 0 && !sh->levels[sh->depth - 1].is_object) {
+    sh->levels[sh->depth - 1].child_narr = narr;
+    sh->levels[sh->depth - 1].child_nrec = nrec;
+  } else if (lv->key_slot >= 0) {
+    sh->cache[lv->key_slot].hint_narr = narr;
+    sh->cache[lv->key_slot].hint_nrec = nrec;
+  }
+  return n;
+}
