@@ -63,17 +63,6 @@ static inline void sc_newclass(lua_State *L, const char *tname,
   lua_pop(L, 1);
 }
 
-/* Stops the collector for the duration of a bulk build, where it would
-   only traverse the growing result again and again; returns whether it was
-   running, for sc_gc_restore. Plain 5.1 cannot tell, so it is left alone. */
-static inline int sc_gc_pause(lua_State *L) {
-#ifdef LUA_GCISRUNNING
-  int running = lua_gc(L, LUA_GCISRUNNING, 0);
-  if (running) lua_gc(L, LUA_GCSTOP, 0);
-  return running;
-#else
-  (void)L;
-  return 0;
 #endif
 }
 

@@ -123,8 +123,9 @@ typedef struct feed_call {
 } feed_call;
 
 /* Runs under lua_pcall: a Lua error (out of memory) unwinds to
-   run_protected, which releases the decoder, instead of past the caller.
-   Leaves the value on the stack after a successful finish. */
+   run_protected, which releases the decoder, instead of past the caller,
+   so feed and finish never raise. Leaves the value on the stack after a
+   successful finish. */
 static int feed_protected(lua_State *L) {
   feed_call *c = lua_touserdata(L, 1);
   lsc_decoder *d = c->d;
@@ -141,7 +142,7 @@ static int feed_protected(lua_State *L) {
 }
 
 static int run_protected(lua_State *L, lsc_decoder *d, feed_call *c) {
-  int gc, status;
+  int status;
   if (d->has_value) {
     d->unusable = "decoder already finished";
     return SC_ERR;
@@ -150,9 +151,7 @@ static int run_protected(lua_State *L, lsc_decoder *d, feed_call *c) {
     return c->finish ? sc_decoder_finish(&d->dec) : sc_decoder_feed(&d->dec, c->s, c->n);
   lua_pushcfunction(L, feed_protected);
   lua_pushlightuserdata(L, c);
-  gc = sc_gc_pause(L);
   status = lua_pcall(L, 1, c->finish, 0);
-  sc_gc_restore(L, gc);
   if (status != 0) {
     lua_pop(L, 1); /* the error object: out of memory, or stack exhausted */
     d->unusable = "decoder failed: not enough memory for the value";

@@ -28,8 +28,7 @@ lsc_decoder *lsc_decoder_new(lua_State *L, int opts_idx, const char *fname);
 lsc_decoder *lsc_decoder_check(lua_State *L, int idx);
 
 /* SC_OK, or SC_ERR with lsc_decoder_error set. The userdata must be kept
-   alive by the caller. Never raises: the work runs under lua_pcall, with
-   the collector paused. */
+   alive by the caller. Never raises: the work runs under lua_pcall. */
 int lsc_decoder_feed(lua_State *L, lsc_decoder *d, const char *s, size_t n);
 
 /* SC_OK with the decoded value pushed, or SC_ERR. */
