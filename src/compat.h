@@ -64,10 +64,3 @@ static inline void sc_newclass(lua_State *L, const char *tname,
 }
 
 #endif
-}
-
-static inline void sc_gc_restore(lua_State *L, int was_running) {
-  if (was_running) lua_gc(L, LUA_GCRESTART, 0);
-}
-
-#endif
