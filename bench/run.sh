@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# make bench: every figure the issues ask for, measured in one run against
+# baselines measured in the same run. Prints; asserts nothing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+mkdir -p build/bench
+export LUA_PATH="lua/?.lua;lua/?/init.lua;spec/?.lua;bench/?.lua;;"
+
+# Realistic documents from the generator: 1 chunk and the 50-chunk cap.
+for n in 1 50; do
+  f=build/bench/chunks-$n.json
+  [ -s "$f" ] || luajit bench/gen.lua --chunks "$n" > "$f"
+done
+
+for v in 5.4 jit; do
+  lua=lua$v; [ "$v" = jit ] && lua=luajit
+  export LUA_CPATH="build/$v/?.so;;"
+  for n in 1 50; do
+    echo "== decode, $n chunk(s)"
+    "$lua" bench/decode_bench.lua "build/bench/chunks-$n.json" 3
+  done
+  echo "== peak memory while decoding the 50-chunk document (MB above start; result MB)"
+  for mode in decode file16k cjson; do
+    "$lua" bench/decode_bench.lua build/bench/chunks-50.json --rss "$mode" | sed 's/^/   /'
+  done
+  for b in fetch_bench analysis_bench; do
+    if [ -f "bench/$b.lua" ]; then
+      echo "== $b ($lua)"
+      "$lua" "bench/$b.lua" build/bench/chunks-50.json
+    fi
+  done
+done
