@@ -76,7 +76,7 @@ describe("decoder splits #asan", function()
   end)
 
   it("agree on a generated profile chunk, in 16 KB pieces and random splits", function()
-    local text = gen.encode(gen.merge({ gen.chunk_table{ chunk_index = 0, threads = 2, seconds = 2 } }))
+    local text = gen.encode(gen.answer({ gen.chunk_table{ index = 0, threads = 2, duration = 2 } }))
     assert.is_true(#text > 50000)
     local whole = assert(chunks.decode(text))
     local cuts = {}
