@@ -66,8 +66,12 @@ test: deps-extra build asan
 demo: deps build
 	@$(lua_bin_5.4) examples/demo.lua
 
-bench: deps build
+bench: deps build $(BUILD)/parse_bench
 	@bash bench/run.sh
+
+$(BUILD)/parse_bench: bench/parse_bench.c src/decoder.c src/decoder.h
+	@mkdir -p $(@D)
+	$(CC) $(WARN) -O2 -Isrc -o $@ bench/parse_bench.c src/decoder.c
 
 $(BUILD)/fuzz_decoder: fuzz/fuzz_decoder.c src/decoder.c src/decoder.h
 	@mkdir -p $(@D)

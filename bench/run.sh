@@ -12,6 +12,11 @@ for n in 1 50; do
   [ -s "$f" ] || luajit bench/gen.lua --chunks "$n" > "$f"
 done
 
+for n in 1 50; do
+  echo "== parse only, $n chunk(s)"
+  build/parse_bench "build/bench/chunks-$n.json"
+done
+
 for v in 5.4 jit; do
   lua=lua$v; [ "$v" = jit ] && lua=luajit
   export LUA_CPATH="build/$v/?.so;;"
