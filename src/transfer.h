@@ -1,0 +1,108 @@
+/*
+** transfer.h: libcurl transfers, driven one step at a time. Knows curl and
+** bytes, nothing of Lua.
+**
+** A sc_multi wraps one CURLM (one per client: its connection cache is what
+** makes later fetches reuse connections). A sc_transfer wraps one easy
+** handle and a small bounded buffer. libcurl's callbacks only copy: headers
+** into a growable header block (capped), body bytes into the buffer; when the
+** buffer cannot take a piece the write callback returns CURL_WRITEFUNC_PAUSE.
+** The caller (lrequest.c) then, outside libcurl:
+**
+**     sc_multi_perform(m)            -- progress every transfer of m
+**     sc_transfer_data(t, &n)        -- the bytes buffered for t
+**     ... feed them somewhere ...
+**     sc_transfer_consume(t)         -- empty the buffer, resume if paused
+**     sc_multi_poll(m, ms)           -- wait for sockets (returns at once
+**                                       while any transfer has bytes buffered)
+**
+** until sc_transfer_done(t) and the buffer is empty. Lifetimes are
+** independent: freeing the multi detaches its transfers (they become done
+** with SC_FAIL_DETACHED); freeing a transfer removes it from its multi.
+*/
+#ifndef SC_TRANSFER_H
+#define SC_TRANSFER_H
+
+#include <stddef.h>
+#include <curl/curl.h>
+
+typedef struct sc_multi sc_multi;
+typedef struct sc_transfer sc_transfer;
+
+/* Why a transfer stopped early, besides libcurl's own CURLcode. */
+enum {
+  SC_FAIL_NONE = 0,
+  SC_FAIL_TOO_LARGE,   /* the body went past max_bytes */
+  SC_FAIL_ABORTED,     /* sc_transfer_abort (decoder error, cancel) */
+  SC_FAIL_DETACHED,    /* its multi was freed first */
+  SC_FAIL_HEADERS      /* the header block went past its cap */
+};
+
+typedef struct sc_transfer_opts {
+  const char *url;
+  const char *token;        /* bearer token or NULL; never copied elsewhere */
+  const char *ca_file;      /* NULL: the system's store */
+  const char *user_agent;   /* NULL: a default */
+  long timeout_ms;          /* whole transfer; 0: none */
+  long connect_timeout_ms;
+  long low_speed_limit;     /* bytes/s ... */
+  long low_speed_time;      /* ... for this many seconds: a stall; 0: off */
+  long long max_bytes;      /* body bytes (decoded); 0: no limit */
+  size_t buffer_size;       /* the bounded buffer; 0: SC_TRANSFER_BUFFER */
+} sc_transfer_opts;
+
+#define SC_TRANSFER_BUFFER (256 * 1024)
+#define SC_HEADER_CAP (64 * 1024)
+
+/* NULL on failure (message in err). */
+sc_multi *sc_multi_new(char *err, size_t errlen);
+void sc_multi_free(sc_multi *m);
+/* Runs curl_multi_perform once and marks finished transfers done.
+   Returns 0, or -1 with a message in err. */
+int sc_multi_perform(sc_multi *m, char *err, size_t errlen);
+/* Waits up to timeout_ms for socket activity (curl_multi_poll), but not at
+   all while a transfer of m has bytes buffered. 0 or -1 (err). */
+int sc_multi_poll(sc_multi *m, int timeout_ms, char *err, size_t errlen);
+/* Interrupts a sc_multi_poll from another thread or a signal handler. */
+void sc_multi_wakeup(sc_multi *m);
+/* How many transfers are attached (started, not finished). */
+int sc_multi_active(const sc_multi *m);
+/* curl_multi_timeout: ms until curl wants to be called, -1 for none. */
+long sc_multi_timeout(sc_multi *m);
+/* A configured easy handle, not started. NULL on failure (err). */
+sc_transfer *sc_transfer_new(const sc_transfer_opts *o, char *err, size_t errlen);
+/* Attaches t to m; 0 or -1 (err). */
+int sc_transfer_start(sc_transfer *t, sc_multi *m, char *err, size_t errlen);
+/* Removes t from its multi (if attached) and frees everything. */
+void sc_transfer_free(sc_transfer *t);
+/* Stops t now (removed from its multi): done with fail = reason. */
+void sc_transfer_abort(sc_transfer *t, int reason);
+
+/* The buffered body bytes (n = 0 when none). */
+const char *sc_transfer_data(const sc_transfer *t, size_t *n);
+/* Empties the buffer and resumes t if it was paused. May run the write
+   callback again (it only copies). */
+void sc_transfer_consume(sc_transfer *t);
+
+int sc_transfer_done(const sc_transfer *t);       /* finished, buffer or not */
+CURLcode sc_transfer_result(const sc_transfer *t); /* valid when done */
+int sc_transfer_fail(const sc_transfer *t);       /* SC_FAIL_* */
+const char *sc_transfer_error(const sc_transfer *t); /* curl's error buffer */
+long sc_transfer_status(const sc_transfer *t);    /* 0 before the headers */
+int sc_transfer_has_headers(const sc_transfer *t); /* the header block is complete */
+const char *sc_transfer_content_type(const sc_transfer *t); /* or NULL */
+/* The raw header block of the last response (status line first). */
+const char *sc_transfer_headers(const sc_transfer *t, size_t *n);
+long long sc_transfer_received(const sc_transfer *t);  /* body bytes, decoded */
+/* Wire progress: body bytes as received (before content decoding) and the
+   announced length (-1 when unknown). */
+void sc_transfer_progress(const sc_transfer *t, long long *now, long long *total);
+/* The URL libcurl used last, or NULL. */
+const char *sc_transfer_url(const sc_transfer *t);
+/* Seconds spent (CURLINFO_TOTAL_TIME); and whether the connection was
+   reused from an earlier transfer (CURLINFO_NUM_CONNECTS == 0). */
+double sc_transfer_seconds(const sc_transfer *t);
+int sc_transfer_reused(const sc_transfer *t);
+long sc_transfer_http_version(const sc_transfer *t);
+
+#endif
