@@ -34,6 +34,7 @@ build = {
          libdirs = { "$(CURL_LIBDIR)" },
       },
       ["sentry.chunks"] = "lua/sentry/chunks/init.lua",
+      ["sentry.chunks.client"] = "lua/sentry/chunks/client.lua",
    },
    copy_directories = {},
 }

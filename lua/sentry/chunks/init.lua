@@ -10,4 +10,9 @@ local chunks = {
   decoder = core.decoder,               -- decoder([opts]) -> d; d:feed(s); d:finish()
 }
 
+-- Fetching (issue 3): client{...}, client:fetch{...}, fetch{...}.
+local client = require "sentry.chunks.client"
+chunks.client = client.new              -- client([opts]) -> client
+chunks.fetch = client.fetch             -- fetch{...} through a default client
+
 return chunks
