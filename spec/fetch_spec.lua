@@ -458,6 +458,51 @@ describe("fetch: validation before any request", function()
   end)
 end)
 
+describe("chunks.fetch and the environment", function()
+  -- The interpreter running these specs, to run a child with a set environment.
+  local function interpreter()
+    local lua = os.getenv("SENTRY_CHUNKS_TEST_LUA")
+    if lua then return lua end
+    local i = -1
+    while arg[i - 1] do i = i - 1 end
+    return arg[i]
+  end
+
+  local function run_child(env, code)
+    local parts = { "env -u LD_PRELOAD" }
+    for k, v in pairs(env) do parts[#parts + 1] = k .. "=" .. shell_quote(v) end
+    parts[#parts + 1] = shell_quote(interpreter())
+    parts[#parts + 1] = "-e " .. shell_quote(code)
+    local p = assert(io.popen(table.concat(parts, " ") .. " 2>&1"))
+    local out = p:read("*a")
+    p:close()
+    return out
+  end
+
+  it("takes token, org and base URL from SENTRY_AUTH_TOKEN, SENTRY_ORG, SENTRY_URL", function()
+    local out = run_child({ SENTRY_AUTH_TOKEN = srv.token, SENTRY_ORG = srv.org,
+      SENTRY_URL = srv.url .. "/" }, [[
+      local chunks = require "sentry.chunks"
+      local res, err = chunks.fetch { project = 1, profiler_id = "]] .. IDS.single .. [[" }
+      print(res and #res.chunk.profile.samples > 0, err)
+      print(tostring(chunks.client()))
+    ]])
+    assert.truthy(out:find("^true\tnil\n"), out)
+    assert.truthy(out:find("sentry.chunks.client (" .. srv.url .. ", org test-org, token set)", 1, true), out)
+    assert.is_nil(out:find(srv.token, 1, true))
+  end)
+
+  it("without an organization says how to give one", function()
+    local out = run_child({ SENTRY_URL = srv.url }, [[
+      local chunks = require "sentry.chunks"
+      local res, err, d = chunks.fetch { project = 1, profiler_id = "]] .. IDS.single .. [[" }
+      print(res, err, d.kind)
+    ]])
+    assert.truthy(out:find("SENTRY_ORG", 1, true), out)
+    assert.truthy(out:find("invalid_argument", 1, true), out)
+  end)
+end)
+
 describe("the request engine #asan", function()
   it("a request collected mid-transfer is removed from the multi cleanly", function()
     local multi = core.multi()

@@ -51,7 +51,7 @@ typedef struct sc_transfer_opts {
   size_t buffer_size;       /* the bounded buffer; 0: SC_TRANSFER_BUFFER */
 } sc_transfer_opts;
 
-#define SC_TRANSFER_BUFFER (256 * 1024)
+#define SC_TRANSFER_BUFFER (1024 * 1024)
 #define SC_HEADER_CAP (64 * 1024)
 
 /* NULL on failure (message in err). */

@@ -6,7 +6,7 @@
 --     low_speed_limit = 1, low_speed_time = 30,   -- a stall: < limit B/s for time s
 --     max_wait = 60,        -- longest rate-limit wait honoured (seconds)
 --     backoff = 0.5,        -- first 5xx/connection retry delay (seconds, doubled)
---     buffer_size = 262144 }
+--     buffer_size = 1048576 }  -- the bounded buffer: bytes decoded per step
 --   local res, err, details = client:fetch{ project = 1, profiler_id = "...",
 --     stats_period = "1h" }          -- or start = ..., ["end"] = ...
 --
