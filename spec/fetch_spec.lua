@@ -451,6 +451,8 @@ describe("fetch: validation before any request", function()
     assert.has_error(function() chunks.client { timeout = "soon" } end,
       "bad argument #1 to 'client' (option 'timeout': number expected, got string)")
     assert.has_error(function() chunks.client { base_url = "ftp://example.com" } end)
+    assert.has_error(function() chunks.client { base_url = "https://u:p@example.com" } end,
+      "bad argument #1 to 'client' (option 'base_url': credentials in the URL are not supported, use token)")
     assert.has_error(function() chunks.client(5) end,
       "bad argument #1 to 'client' (table expected, got number)")
     assert.has_error(function() chunks.fetch() end,

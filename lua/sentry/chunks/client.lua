@@ -298,7 +298,13 @@ local function transfer(self, url)
         end
       end
     end
-    multi:poll(1)
+    local ok, perr = multi:poll(1)
+    if not ok then
+      local info = req:info()
+      req:close()
+      info.kind, info.message = "network", perr
+      return nil, info
+    end
   end
   local value, kind, message = req:result()
   local info = req:info()
@@ -452,6 +458,9 @@ function M.new(opts)
     argerror(1, "client", format("option 'base_url': an http:// or https:// URL expected, got '%s'",
       one_line(base, 80)))
   end
+  if base:match("^%a[%w+.-]*://[^/?#]*@") then
+    argerror(1, "client", "option 'base_url': credentials in the URL are not supported, use token")
+  end
   self.base_url = base
   for _, name in ipairs { "timeout", "connect_timeout", "retries", "max_wait", "backoff" } do
     if self[name] < 0 then argerror(1, "client", format("option '%s': must not be negative", name)) end
@@ -474,6 +483,7 @@ end
 function Client:close()
   if self._multi then self._multi:close() end
 end
+Client.__close = Client.close -- Lua 5.4: local c <close> = chunks.client{...}
 
 function Client:fetch(q)
   if getmetatable(self) ~= Client then
