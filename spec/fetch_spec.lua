@@ -16,7 +16,7 @@ end
 -- The raw bytes of a URL through the curl command line (independent of the
 -- code under test).
 local function curl_raw(url, token)
-  local cmd = "env -u LD_PRELOAD curl -sS --compressed"
+  local cmd = "env -u LD_PRELOAD curl -sS -m 120 --compressed"
   if token then cmd = cmd .. " -H " .. shell_quote("Authorization: Bearer " .. token) end
   local p = assert(io.popen(cmd .. " " .. shell_quote(url)))
   local s = p:read("*a")
