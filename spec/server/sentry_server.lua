@@ -46,6 +46,7 @@
 --                    answer 429 (bare JSON string) / 503, Reset = now + 1
 --   500              500 {"detail":"Internal Error","errorId":"..."}
 --   html             200 text/html (a login page, as a captive proxy sends)
+--   badjson          200 application/json whose body is not valid JSON
 --   redirect=URL     302 to URL .. /api/0/... .. ?query; URL percent-encoded
 --                    (redirect=http%3A%2F%2Flocalhost%3A8080)
 --   latency=MS       wait MS milliseconds before answering
@@ -532,6 +533,9 @@ local function onstream(_, stream)
     elseif faults["500"] then
       response = { status = 500, ctype = JSON,
         body = gen.encode({ detail = "Internal Error", errorId = random_hex32() }) }
+    elseif faults.badjson then
+      response = { status = 200, ctype = "application/json",
+        body = '{"chunk": {"chunk_id": "0123", "profile": {"samples": [1, 2,, 3]}}}' }
     elseif faults.html then
       response = { status = 200, ctype = "text/html; charset=utf-8", body =
         "<!DOCTYPE html>\n<html><head><title>Sign in</title></head>" ..
