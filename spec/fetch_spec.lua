@@ -571,6 +571,26 @@ describe("the request engine #asan", function()
     for i = 2, 3 do assert.same(first, assert(reqs[i]:result())) end
   end)
 
+  it("says which sockets to wait on, so a host loop need not poll", function()
+    local multi = core.multi()
+    assert.same({}, multi:sockets())
+    local req = multi:request { url = srv.url .. "/_test/slow/api/0/organizations/test-org/profiling/chunks/?project=1&profiler_id=" .. IDS.single, token = srv.token }
+    local seen
+    for _ = 1, 50 do
+      if req:step() then break end
+      local socks = multi:sockets()
+      if #socks > 0 then seen = socks break end
+      multi:poll(0.05)
+    end
+    assert.is_table(seen)
+    assert.equal(1, #seen)
+    assert.is_true(seen[1].fd > 2)
+    assert.is_true(seen[1].read or seen[1].write)
+    req:cancel()
+    assert.same({}, multi:sockets()) -- the connection is gone with the transfer
+    multi:close()
+  end)
+
   it("tostring of a client, a multi and a request", function()
     local multi = core.multi()
     assert.equal("sentry.chunks.multi (0 active)", tostring(multi))

@@ -154,6 +154,27 @@ static int l_multi_timeout(lua_State *L) {
   return 1;
 }
 
+/* multi:sockets() -> { {fd = n, read = bool, write = bool}, ... }: what to
+   wait on before the next step (with multi:timeout()). */
+static int l_multi_sockets(lua_State *L) {
+  lsc_multi *lm = check_open_multi(L, 1);
+  int fds[64], events[64];
+  size_t n = sc_multi_sockets(lm->m, fds, events, 64), i;
+  if (n > 64) n = 64; /* one client never holds that many connections */
+  lua_createtable(L, (int)n, 0);
+  for (i = 0; i < n; i++) {
+    lua_createtable(L, 0, 3);
+    lua_pushinteger(L, fds[i]);
+    lua_setfield(L, -2, "fd");
+    lua_pushboolean(L, events[i] & SC_WAIT_READ);
+    lua_setfield(L, -2, "read");
+    lua_pushboolean(L, events[i] & SC_WAIT_WRITE);
+    lua_setfield(L, -2, "write");
+    lua_rawseti(L, -2, (int)i + 1);
+  }
+  return 1;
+}
+
 static int l_multi_active(lua_State *L) {
   lsc_multi *lm = check_open_multi(L, 1);
   lua_pushinteger(L, sc_multi_active(lm->m));
@@ -533,7 +554,8 @@ static int l_monotime(lua_State *L) {
 void lsc_request_open(lua_State *L) {
   static const luaL_Reg multi_methods[] = {
     {"request", l_request}, {"poll", l_multi_poll}, {"timeout", l_multi_timeout},
-    {"active", l_multi_active}, {"close", l_multi_gc}, {NULL, NULL}};
+    {"active", l_multi_active}, {"sockets", l_multi_sockets}, {"close", l_multi_gc},
+    {NULL, NULL}};
   static const luaL_Reg multi_meta[] = {
     {"__gc", l_multi_gc}, {"__close", l_multi_gc}, {"__tostring", l_multi_tostring},
     {NULL, NULL}};

@@ -5,6 +5,8 @@
 */
 #include "transfer.h"
 
+#include <sys/select.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,14 +43,12 @@ static void set_err(char *err, size_t errlen, const char *what, const char *deta
 
 sc_multi *sc_multi_new(char *err, size_t errlen) {
   sc_multi *m;
-  static int global_done = 0;
-  if (!global_done) {
-    CURLcode rc = curl_global_init(CURL_GLOBAL_DEFAULT);
-    if (rc != CURLE_OK) {
-      set_err(err, errlen, "curl_global_init", curl_easy_strerror(rc));
-      return NULL;
-    }
-    global_done = 1;
+  /* Thread-safe and counted in libcurl >= 7.84, so no process-wide flag is
+     needed here; never undone, as easy handles may outlive their multi. */
+  CURLcode rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+  if (rc != CURLE_OK) {
+    set_err(err, errlen, "curl_global_init", curl_easy_strerror(rc));
+    return NULL;
   }
   m = calloc(1, sizeof *m);
   if (!m) {
@@ -93,6 +93,29 @@ void sc_multi_free(sc_multi *m) {
   while (m->head) detach(m->head, SC_FAIL_DETACHED, CURLE_OK);
   curl_multi_cleanup(m->multi);
   free(m);
+}
+
+size_t sc_multi_sockets(const sc_multi *m, int *fds, int *events, size_t max) {
+  fd_set r, w, x;
+  int maxfd = -1, fd;
+  size_t n = 0;
+  FD_ZERO(&r);
+  FD_ZERO(&w);
+  FD_ZERO(&x);
+  /* The engine drives libcurl with curl_multi_perform, under which only
+     curl_multi_fdset reports the sockets in use (sockets >= FD_SETSIZE are
+     left out by libcurl; a host then falls back to the timeout). */
+  if (curl_multi_fdset(m->multi, &r, &w, &x, &maxfd) != CURLM_OK) return 0;
+  for (fd = 0; fd <= maxfd; fd++) {
+    int ev = (FD_ISSET(fd, &r) ? SC_WAIT_READ : 0) | (FD_ISSET(fd, &w) ? SC_WAIT_WRITE : 0);
+    if (ev == 0) continue;
+    if (n < max) {
+      fds[n] = fd;
+      events[n] = ev;
+    }
+    n++;
+  }
+  return n;
 }
 
 int sc_multi_perform(sc_multi *m, char *err, size_t errlen) {

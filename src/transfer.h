@@ -69,6 +69,12 @@ void sc_multi_wakeup(sc_multi *m);
 int sc_multi_active(const sc_multi *m);
 /* curl_multi_timeout: ms until curl wants to be called, -1 for none. */
 long sc_multi_timeout(sc_multi *m);
+
+/* The sockets libcurl waits on, for a host's event loop: up to max of them
+   into fds[] and events[] (SC_WAIT_* bits); returns how many there are. A
+   host waits for these events (or the timeout) and then steps. */
+enum { SC_WAIT_READ = 1, SC_WAIT_WRITE = 2 };
+size_t sc_multi_sockets(const sc_multi *m, int *fds, int *events, size_t max);
 /* A configured easy handle, not started. NULL on failure (err). */
 sc_transfer *sc_transfer_new(const sc_transfer_opts *o, char *err, size_t errlen);
 /* Attaches t to m; 0 or -1 (err). */
