@@ -281,7 +281,10 @@ sc_transfer *sc_transfer_new(const sc_transfer_opts *o, char *err, size_t errlen
   if (o->ca_file && o->ca_file[0]) SETOPT(CURLOPT_CAINFO, o->ca_file);
   SETOPT(CURLOPT_ACCEPT_ENCODING, ""); /* every encoding this curl decodes */
   SETOPT(CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
-  SETOPT(CURLOPT_PIPEWAIT, 1L);
+  /* Waiting to multiplex pays over TLS, where ALPN answers at once; on
+     plain HTTP/1.1 libcurl learns "no multiplexing" only when the first
+     answer ends, which would run concurrent requests one after another. */
+  if (strncmp(o->url, "https:", 6) == 0) SETOPT(CURLOPT_PIPEWAIT, 1L);
   SETOPT(CURLOPT_TCP_KEEPALIVE, 1L);
   SETOPT(CURLOPT_BUFFERSIZE, 128L * 1024L); /* fewer, larger reads */
   SETOPT(CURLOPT_USERAGENT, o->user_agent && o->user_agent[0] ? o->user_agent

@@ -276,42 +276,39 @@ end
 
 -- One transfer ---------------------------------------------------------------
 
--- Runs one request to the end: value, info | nil, info (info.kind set).
-local function transfer(self, url)
-  local multi = self._multi
-  local req = multi:request {
+local function start_transfer(self, url)
+  return self._multi:request {
     url = url, token = secrets[self], ca_file = self.ca_file, user_agent = self.user_agent,
     timeout = self.timeout, connect_timeout = self.connect_timeout,
     low_speed_limit = self.low_speed_limit, low_speed_time = self.low_speed_time,
     max_bytes = self.max_bytes, buffer_size = self.buffer_size,
   }
-  local on_progress, last = self.on_progress, -1
-  while not req:step() do
-    if on_progress then
-      local got, total = req:progress()
-      if got ~= last then
-        last = got
-        local ok, err = pcall(on_progress, got, total)
-        if not ok then
-          req:close()
-          error(err, 0)
-        end
-      end
-    end
-    local ok, perr = multi:poll(1)
+end
+
+-- Reports progress to on_progress when it moved; an error in the callback
+-- closes the transfer and propagates (it is the caller's code).
+local function report_progress(self, req, state)
+  local on_progress = self.on_progress
+  if not on_progress then return end
+  local got, total = req:progress()
+  if got ~= state.last_progress then
+    state.last_progress = got
+    local ok, err = pcall(on_progress, got, total)
     if not ok then
-      local info = req:info()
       req:close()
-      info.kind, info.message = "network", perr
-      return nil, info
+      error(err, 0)
     end
   end
+end
+
+-- The outcome of a finished transfer: value, info | nil, info (info.kind).
+local function finish_transfer(self, req, state)
   local value, kind, message = req:result()
   local info = req:info()
   req:close()
-  if on_progress and value ~= nil then
+  if self.on_progress and value ~= nil then
     local got, total = info.wire_received, info.content_length
-    if got ~= last then on_progress(got, total) end
+    if got ~= state.last_progress then self.on_progress(got, total) end
   end
   if value == nil then
     info.kind, info.message = kind, message
@@ -480,11 +477,168 @@ function Client:__tostring()
     self.org or "unset", secrets[self] and "token set" or "no token")
 end
 
+-- How many transfers of this client are in flight.
+function Client:active()
+  return self._multi and self._multi:active() or 0
+end
+
 function Client:close()
   if self._multi then self._multi:close() end
 end
 Client.__close = Client.close -- Lua 5.4: local c <close> = chunks.client{...}
 
+-- A fetch that never blocks: each step does what is ready (at most
+-- buffer_size bytes decoded) and says whether the fetch is over. Retries
+-- wait by time (state.wake_at), not by sleeping, so a host loop stays free.
+local Async = {}
+Async.__index = Async
+
+local function check_async(self, name)
+  if getmetatable(self) ~= Async then
+    error(format("bad argument #1 to '%s' (request expected; call it as req:%s())", name, name), 3)
+  end
+end
+
+-- Ends the fetch with these results.
+local function conclude(self, value, err, details)
+  self.done, self.value, self.err, self.details = true, value, err, details
+  return true
+end
+
+-- A transfer ended: success, a retry (after a wait), a same-origin
+-- redirect, or the final error, mapped as the contract says.
+local function settle(self, value, info)
+  local client, token, url = self.client, secrets[self.client], self.url
+  if value ~= nil then
+    local headers = parse_headers(info.headers)
+    return conclude(self, value, nil, {
+      status = info.status, headers = headers, rate_limit = rate_limit_of(headers),
+      url = url, attempts = self.attempts, bytes = info.received, wire_bytes = info.wire_received,
+      seconds = info.seconds, reused = info.reused,
+      http_version = HTTP_VERSIONS[info.http_version] or tostring(info.http_version),
+    })
+  end
+  local msg, d, retry = classify(client, info, url, self.attempts)
+  if retry == "redirect" then
+    local location = d.headers.location
+    local target
+    if location then
+      if location:match("^%a[%w+.-]*://") then
+        target = location
+      elseif location:match("^/") and not location:match("^//") then
+        target = url:match("^(%a[%w+.-]*://[^/?#]+)") .. location
+      end
+    end
+    if target and origin(target) == self.start_origin and self.redirects < 5 then
+      self.redirects = self.redirects + 1
+      self.url = target
+      self.attempts = self.attempts - 1
+      self.wake_at = 0
+      return false
+    end
+    d.location = location
+    msg = format("HTTP %d: refused to follow a redirect to %s (only the same origin is followed)",
+      info.status, location and one_line(origin(location) or location, 120) or "nowhere")
+    return conclude(self, nil, redact(msg, token), redact(d, token))
+  end
+  if retry and self.retried < client.retries then
+    local wait
+    if retry == "rate_limit" then
+      wait = rate_limit_delay(d.headers) or backoff_delay(client, self.retried + 1)
+      if wait > client.max_wait then
+        d.retry_after = wait
+        return conclude(self, nil, redact(msg .. format(
+          " (the server asks to wait %d s, more than max_wait)", floor(wait + 0.5)), token),
+          redact(d, token))
+      end
+    else
+      wait = backoff_delay(client, self.retried + 1)
+    end
+    self.retried = self.retried + 1
+    self.wake_at = core.monotime() + wait
+    return false
+  end
+  if retry and self.retried > 0 then
+    msg = msg .. format(" (after %d retr%s)", self.retried, self.retried == 1 and "y" or "ies")
+  end
+  return conclude(self, nil, redact(msg, token), redact(d, token))
+end
+
+-- req:step() -> true when the fetch is over (then req:result()).
+function Async:step()
+  check_async(self, "step")
+  if self.done then return true end
+  if not self.req then
+    if core.monotime() < self.wake_at then return false end
+    self.attempts = self.attempts + 1
+    self.req = start_transfer(self.client, self.url)
+  end
+  local req = self.req
+  local finished = req:step()
+  report_progress(self.client, req, self)
+  if not finished then return false end
+  self.req = nil
+  return settle(self, finish_transfer(self.client, req, self))
+end
+
+-- req:result() -> res | nil, message, details (nil, nil while running).
+function Async:result()
+  check_async(self, "result")
+  if not self.done then return nil end
+  return self.value, self.err, self.details
+end
+
+-- req:cancel(): frees the transfer at once; the result says so.
+function Async:cancel()
+  check_async(self, "cancel")
+  if self.req then self.req:close() end
+  self.req = nil
+  if not self.done then
+    conclude(self, nil, "cancelled", { kind = "aborted", url = self.url, attempts = self.attempts })
+  end
+end
+Async.close = Async.cancel
+Async.__close = Async.cancel -- Lua 5.4: local req <close> = client:fetch_async{...}
+
+-- req:wait() -> what to wait for before the next step: { sockets = {{fd,
+-- read, write}...}, timeout = seconds or nil (none), ready = bool }. ready:
+-- bytes are buffered or a retry is due, so step at once.
+function Async:wait()
+  check_async(self, "wait")
+  if self.done then return { sockets = {}, timeout = 0, ready = true } end
+  if not self.req then
+    local left = self.wake_at - core.monotime()
+    return { sockets = {}, timeout = left > 0 and left or 0, ready = left <= 0 }
+  end
+  local multi = self.client._multi
+  local progress = self.req:progress()
+  return { sockets = multi:sockets(), timeout = multi:timeout(),
+           ready = progress ~= self.last_polled_progress }
+end
+
+function Async:__tostring()
+  return format("sentry.chunks.fetch (%s, attempt %d)", self.done and (self.err and "failed" or "done")
+    or (self.req and "running" or "waiting to retry"), self.attempts)
+end
+
+-- client:fetch_async{...} -> req | nil, message, details (invalid query).
+function Client:fetch_async(q)
+  if getmetatable(self) ~= Client then
+    error("bad argument #1 to 'fetch_async' (client expected; call it as client:fetch_async{...})", 2)
+  end
+  if type(q) ~= "table" then
+    argerror(1, "fetch_async", "table expected, got " .. type(q))
+  end
+  local url, err, details = build_query(self, q)
+  if not url then return nil, err, details end
+  return setmetatable({
+    client = self, url = url, start_origin = origin(url), attempts = 0, retried = 0,
+    redirects = 0, wake_at = 0, done = false,
+  }, Async)
+end
+
+-- client:fetch{...} -> res | nil, message, details: the same engine,
+-- waiting on the client's sockets between steps.
 function Client:fetch(q)
   if getmetatable(self) ~= Client then
     error("bad argument #1 to 'fetch' (client expected; call it as client:fetch{...})", 2)
@@ -492,65 +646,24 @@ function Client:fetch(q)
   if type(q) ~= "table" then
     argerror(1, "fetch", "table expected, got " .. type(q))
   end
-  local token = secrets[self]
-  local url, err, details = build_query(self, q)
-  if not url then return nil, err, details end
-  local start_origin = origin(url)
-  local attempts, retried, redirects = 0, 0, 0
-  while true do
-    attempts = attempts + 1
-    local value, info = transfer(self, url)
-    if value ~= nil then
-      local headers = parse_headers(info.headers)
-      return value, nil, {
-        status = info.status, headers = headers, rate_limit = rate_limit_of(headers),
-        url = url, attempts = attempts, bytes = info.received, wire_bytes = info.wire_received,
-        seconds = info.seconds, reused = info.reused,
-        http_version = HTTP_VERSIONS[info.http_version] or tostring(info.http_version),
-      }
-    end
-    local msg, d, retry = classify(self, info, url, attempts)
-    local wait
-    if retry == "redirect" then
-      local location = d.headers.location
-      local target
-      if location then
-        if location:match("^%a[%w+.-]*://") then
-          target = location
-        elseif location:match("^/") and not location:match("^//") then
-          target = url:match("^(%a[%w+.-]*://[^/?#]+)") .. location
-        end
+  local req, err, details = self:fetch_async(q)
+  if not req then return nil, err, details end
+  while not req:step() do
+    if req.req then
+      local ok, perr = self._multi:poll(1)
+      if not ok then
+        req.req:close()
+        req.req = nil
+        local msg = "network error: " .. one_line(perr or "poll failed")
+        return nil, redact(msg, secrets[self]), { kind = "network", url = req.url, attempts = req.attempts }
       end
-      if target and origin(target) == start_origin and redirects < 5 then
-        redirects = redirects + 1
-        url = target
-        attempts = attempts - 1
-      else
-        d.location = location
-        msg = format("HTTP %d: refused to follow a redirect to %s (only the same origin is followed)",
-          info.status, location and one_line(origin(location) or location, 120) or "nowhere")
-        return nil, redact(msg, token), redact(d, token)
-      end
-    elseif retry and retried < self.retries then
-      if retry == "rate_limit" then
-        wait = rate_limit_delay(d.headers) or backoff_delay(self, retried + 1)
-        if wait > self.max_wait then
-          d.retry_after = wait
-          return nil, redact(msg .. format(" (the server asks to wait %d s, more than max_wait)",
-            floor(wait + 0.5)), token), redact(d, token)
-        end
-      else
-        wait = backoff_delay(self, retried + 1)
-      end
-      retried = retried + 1
-      self._sleep(wait)
     else
-      if retry and retried > 0 then
-        msg = msg .. format(" (after %d retr%s)", retried, retried == 1 and "y" or "ies")
-      end
-      return nil, redact(msg, token), redact(d, token)
+      local left = req.wake_at - core.monotime()
+      if left > 0 then self._sleep(left) end
+      req.wake_at = 0 -- the sleep function waited (it may be a scheduler's)
     end
   end
+  return req:result()
 end
 
 -- chunks.fetch through a default client built from the environment.
