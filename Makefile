@@ -63,8 +63,12 @@ asan: deps $(BUILD)/asan/sentry/chunks/core.so
 test: deps-extra build asan
 	@bash .ci/test.sh $(LUAS)
 
+# The project's modules, the spec helpers (the test server) and the bench
+# generator, for the demo and the benchmarks.
+RUN_PATH := LUA_PATH="lua/?.lua;lua/?/init.lua;spec/?.lua;bench/?.lua;;" LUA_CPATH="$(BUILD)/5.4/?.so;;"
+
 demo: deps build
-	@$(lua_bin_5.4) examples/demo.lua
+	@$(RUN_PATH) $(lua_bin_5.4) examples/demo.lua
 
 bench: deps build $(BUILD)/parse_bench
 	@bash bench/run.sh

@@ -1,0 +1,16 @@
+-- sentry.chunks.analysis: every analysis helper in one table, for scripts
+-- and the REPL. The modules can also be required one by one:
+-- sentry.chunks.frames, .samples, .aggregate, .filter, .export.
+local M = {}
+for _, name in ipairs { "frames", "samples", "aggregate", "filter", "export" } do
+  M[name] = require("sentry.chunks." .. name)
+end
+local A, F, S, E, FR = M.aggregate, M.filter, M.samples, M.export, M.frames
+M.top, M.call_trees, M.hot_paths, M.compare = A.top, A.call_trees, A.hot_paths, A.compare
+M.focus, M.ignore, M.hide, M.show, M.app_only, M.remap_paths =
+  F.focus, F.ignore, F.hide, F.show, F.app_only, F.remap_paths
+M.threads, M.main_thread, M.weights, M.restrict, M.each =
+  S.threads, S.main_thread, S.weights, S.restrict, S.each
+M.folded, M.speedscope = E.folded, E.speedscope
+M.frame_key, M.frame_name, M.in_app, M.select_frames = FR.key, FR.name, FR.in_app, FR.select
+return M

@@ -1,0 +1,285 @@
+-- The analysis helpers on spec/support/tiny_profile.lua, every figure
+-- worked out by hand there.
+local analysis = require "sentry.chunks.analysis"
+local chunks = require "sentry.chunks"
+local tiny = require "support.tiny_profile"
+
+local function by_name(result)
+  local t = {}
+  for _, e in ipairs(result.functions) do t[e.name] = e end
+  return t
+end
+
+local function copy(v)
+  if type(v) ~= "table" then return v end
+  local t = {}
+  for k, x in pairs(v) do t[k] = copy(x) end
+  return t
+end
+
+describe("weights and threads", function()
+  it("weigh a sample by the time to the next sample of its thread", function()
+    local answer = tiny()
+    local w = analysis.weights(answer)
+    assert.same({ 0.25, 0.125, 0.25, 0.125, 0, 0 }, w)
+  end)
+
+  it("list threads, the main one found by name", function()
+    local threads = analysis.threads(tiny())
+    assert.equal(2, #threads)
+    assert.same({ id = "1", name = "MainThread", samples = 4, time = 0.5, first = 10.0, last = 10.5 }, threads[1])
+    assert.equal("2", threads[2].id)
+    assert.equal("1", analysis.main_thread(tiny()))
+  end)
+
+  it("iterate samples per thread in time order, with frames root first if asked", function()
+    local seen = {}
+    for i, s, fr, w in analysis.each(tiny(), { threads = "MainThread", root_first = true }) do
+      seen[#seen + 1] = { i, s.timestamp, fr[1]["function"], fr[#fr]["function"], w }
+    end
+    assert.same({ { 2, 10.0, "main", "handle", 0.125 }, { 1, 10.125, "main", "query", 0.25 },
+                  { 4, 10.375, "main", "read", 0.125 }, { 6, 10.5, "main", "parse", 0 } }, seen)
+  end)
+
+  it("restrict to a window and keep the weights of the whole profile", function()
+    local r = analysis.restrict(tiny(), { from = 10.1, to = 10.4 })
+    assert.equal(3, #r.chunk.profile.samples)
+    assert.same({ 0.25, 0.125, 0 }, analysis.weights(r))
+  end)
+end)
+
+describe("frames", function()
+  it("have one identity across merged chunks and a display name", function()
+    local fr = tiny().chunk.profile.frames
+    assert.equal(analysis.frame_key(fr[2]), analysis.frame_key(fr[6]))
+    assert.equal("app.web|handle", analysis.frame_key(fr[2]))
+    assert.equal("handle (app.web)", analysis.frame_name(fr[2]))
+    assert.is_true(analysis.in_app(fr[4]))  -- in_app null counts as in-app
+    assert.is_false(analysis.in_app(fr[3]))
+    assert.equal("db|query|0x10", analysis.frame_key { ["function"] = "query", module = "db", instruction_addr = "0x10" })
+  end)
+
+  it("are selected by in_app, pattern or predicate", function()
+    local fr = tiny().chunk.profile.frames
+    assert.equal(2, #analysis.select_frames(fr, { in_app = false }))
+    assert.same({ 1, 5 }, { analysis.select_frames(fr, "^handle$")[1].index, analysis.select_frames(fr, "^handle$")[2].index })
+    assert.equal(1, #analysis.select_frames(fr, function(f) return f.lineno == 3 end))
+    assert.equal(2, #analysis.select_frames(fr, { pattern = "^app%.", field = "module", in_app = true }) - 1)
+  end)
+end)
+
+describe("top functions", function()
+  it("count self time the Sentry way", function()
+    local top = analysis.top(tiny())
+    assert.equal("sentry", top.mode)
+    assert.equal(0.75, top.time)
+    assert.equal(6, top.samples)
+    local f = by_name(top)
+    assert.same({ 0.75, 0.75, 5, 6 }, { f["handle (app.web)"].self, f["handle (app.web)"].total,
+      f["handle (app.web)"].self_samples, f["handle (app.web)"].total_samples })
+    assert.same({ 0.25, 0.375, 2, 3 }, { f["query (db)"].self, f["query (db)"].total,
+      f["query (db)"].self_samples, f["query (db)"].total_samples })
+    assert.same({ 0.125, 0.125 }, { f["read (socket)"].self, f["read (socket)"].total })
+    assert.same({ 0, 0.75, 0, 6 }, { f["main (app)"].self, f["main (app)"].total,
+      f["main (app)"].self_samples, f["main (app)"].total_samples })
+    assert.same({ 0, 0, 1, 1 }, { f["parse (app.json)"].self, f["parse (app.json)"].total,
+      f["parse (app.json)"].self_samples, f["parse (app.json)"].total_samples })
+    assert.equal(100, f["handle (app.web)"].self_pct)
+    local order = {}
+    for i, e in ipairs(top.functions) do order[i] = e.name end
+    assert.same({ "handle (app.web)", "query (db)", "read (socket)", "main (app)", "parse (app.json)" }, order)
+  end)
+
+  it("count self time the textbook way: the leaf only; recursion once in total", function()
+    local f = by_name(analysis.top(tiny(), { mode = "textbook" }))
+    assert.same({ 0.375, 0.75, 2 }, { f["handle (app.web)"].self, f["handle (app.web)"].total, f["handle (app.web)"].self_samples })
+    assert.equal(0.25, f["query (db)"].self)
+    assert.equal(0, f["main (app)"].self)
+  end)
+
+  it("give per-occurrence percentiles", function()
+    local f = by_name(analysis.top(tiny(), { durations = true, threads = "1" }))
+    -- thread 1: handle is on every stack: one run of .125+.25+.125+0
+    assert.equal(1, f["handle (app.web)"].occurrences)
+    assert.equal(0.5, f["handle (app.web)"].p99)
+    -- query: one run of two samples (.25 then .125)
+    assert.equal(0.375, f["query (db)"].p75)
+  end)
+
+  it("restrict to a thread, sort by total, limit", function()
+    local top = analysis.top(tiny(), { threads = "Worker", sort = "total", limit = 2 })
+    assert.equal(0.25, top.time)
+    assert.equal(2, #top.functions)
+    assert.equal("handle (app.web)", top.functions[1].name)
+  end)
+
+  it("handle an empty profile and a stack with a missing frame", function()
+    local answer = tiny()
+    answer.chunk.profile.samples = {}
+    local top = analysis.top(answer)
+    assert.same({}, top.functions)
+    assert.equal(0, top.time)
+    answer = tiny()
+    answer.chunk.profile.stacks[1] = { 99, 0 }
+    local f = by_name(analysis.top(answer))
+    assert.equal(0.125, f["<missing frame 99>"].self)
+  end)
+
+  it("raise on a wrong argument", function()
+    assert.has_error(function() analysis.top(nil) end, "bad argument #1 to 'top' (table expected, got nil)")
+    assert.has_error(function() analysis.top(tiny(), { mode = "other" }) end)
+  end)
+end)
+
+describe("call trees and hot paths", function()
+  it("build one tree per thread, root to leaf, merged by identity", function()
+    local trees = analysis.call_trees(tiny())
+    local t1 = trees["1"]
+    assert.equal(0.5, t1.total)
+    local main = t1.children[1]
+    assert.equal("main (app)", main.name)
+    local handle = main.children[1]
+    assert.same({ 0.5, 0.125, 4 }, { handle.total, handle.self, handle.samples })
+    local query = handle.children[1]
+    assert.same({ "query (db)", 0.375, 0.25 }, { query.name, query.total, query.self })
+    assert.same({ "read (socket)", 0.125 }, { query.children[1].name, query.children[1].self })
+    local t2 = trees["2"]
+    assert.equal(0.25, t2.children[1].children[1].children[1].self) -- handle -> handle
+  end)
+
+  it("find the heaviest paths", function()
+    local paths = analysis.hot_paths(tiny(), { limit = 2 })
+    assert.equal(2, #paths)
+    assert.same({ "main (app)", "handle (app.web)", "handle (app.web)" }, paths[1].names)
+    assert.same({ "main (app)", "handle (app.web)", "query (db)" }, paths[2].names)
+    assert.same({ 0.25, 0.25, 2 }, { paths[1].time, paths[2].time, paths[2].samples })
+  end)
+end)
+
+describe("comparison", function()
+  it("shows which functions got slower or faster", function()
+    local p = tiny()
+    local cmp = analysis.compare(analysis.restrict(p, { threads = "1" }), analysis.restrict(p, { threads = "2" }))
+    assert.equal("sentry", cmp.mode)
+    assert.same({ 0.5, 0.25 }, { cmp.a.time, cmp.b.time })
+    local first = cmp.functions[1]
+    assert.same({ "handle (app.web)", 0.5, 0.25, -0.25 }, { first.name, first.self_a, first.self_b, first.self_delta })
+    assert.same({ "query (db)", -0.25 }, { cmp.functions[2].name, cmp.functions[2].self_delta })
+  end)
+end)
+
+describe("filters", function()
+  it("never touch their input", function()
+    local p = tiny()
+    local before = copy(p)
+    analysis.focus(p, "query")
+    analysis.ignore(p, "query")
+    analysis.hide(p, { in_app = false })
+    analysis.show(p, "handle")
+    analysis.app_only(p)
+    analysis.remap_paths(p, { from = "/srv/app/", to = "/home/me/app/" })
+    assert.same(before, p)
+  end)
+
+  it("focus and ignore keep or drop samples, with their weights", function()
+    local focused = analysis.focus(tiny(), "query")
+    assert.equal(3, #focused.chunk.profile.samples)
+    assert.equal(0.375, analysis.top(focused).time)
+    assert.equal(0.375, analysis.top(analysis.ignore(tiny(), "query")).time)
+  end)
+
+  it("hide and show rewrite stacks and keep every sample", function()
+    local hidden = analysis.hide(tiny(), { in_app = false })
+    local f = by_name(analysis.top(hidden, { mode = "textbook" }))
+    assert.equal(0.75, f["handle (app.web)"].self)
+    assert.is_nil(f["query (db)"])
+    local shown = analysis.show(tiny(), "^handle$")
+    assert.same({ { 1 }, { 1 }, { 5 }, { 1 }, {}, { 1, 1 } }, shown.chunk.profile.stacks)
+  end)
+
+  it("app_only collapses runs of system frames to the call into them", function()
+    local app = analysis.app_only(tiny())
+    assert.same({ 2, 5, 0 }, app.chunk.profile.stacks[3])
+  end)
+
+  it("remap_paths points abs_path into a local checkout", function()
+    local r = analysis.remap_paths(tiny(), { from = "/srv/app/", to = "/home/me/app/" })
+    assert.equal("/home/me/app/app/web.py", r.chunk.profile.frames[2].abs_path)
+    assert.is_nil(r.chunk.profile.frames[3].abs_path)
+  end)
+end)
+
+describe("exports", function()
+  it("folded: one line per distinct stack, root first, integer counts", function()
+    assert.equal(table.concat({
+      "main (app);handle (app.web) 1",
+      "main (app);handle (app.web);handle (app.web) 1",
+      "main (app);handle (app.web);parse (app.json) 1",
+      "main (app);handle (app.web);query (db) 2",
+      "main (app);handle (app.web);query (db);read (socket) 1",
+    }, "\n") .. "\n", analysis.folded(tiny()))
+    assert.equal(table.concat({
+      "main (app);handle (app.web) 125000",
+      "main (app);handle (app.web);handle (app.web) 250000",
+      "main (app);handle (app.web);query (db) 250000",
+      "main (app);handle (app.web);query (db);read (socket) 125000",
+    }, "\n") .. "\n", analysis.folded(tiny(), { weight = "microseconds" }))
+  end)
+
+  it("folded round-trips to the same totals", function()
+    local text = analysis.folded(tiny(), { weight = "microseconds" })
+    local leaf_total, all = {}, 0
+    for path, n in text:gmatch("([^\n]+) (%d+)\n") do
+      local leaf = path:match("([^;]+)$")
+      leaf_total[leaf] = (leaf_total[leaf] or 0) + tonumber(n)
+      all = all + tonumber(n)
+    end
+    local top = analysis.top(tiny(), { mode = "textbook" })
+    assert.equal(analysis.aggregate.microseconds(top.time), all)
+    for _, e in ipairs(top.functions) do
+      assert.equal(analysis.aggregate.microseconds(e.self), leaf_total[e.name] or 0, e.name)
+    end
+  end)
+
+  it("folded removes separators from names", function()
+    local p = tiny()
+    p.chunk.profile.frames[1]["function"] = "ma;in\nx"
+    assert.truthy(analysis.folded(p):find("^ma in x %(app%);"))
+  end)
+
+  it("speedscope: passes the file-format schema's required fields", function()
+    local doc = assert(chunks.decode(assert(analysis.speedscope(tiny()))))
+    assert.equal("https://www.speedscope.app/file-format-schema.json", doc["$schema"])
+    assert.is_table(doc.shared.frames)
+    for _, f in ipairs(doc.shared.frames) do assert.is_string(f.name) end
+    assert.equal(2, #doc.profiles)
+    local units = { none = true, nanoseconds = true, microseconds = true, milliseconds = true, seconds = true, bytes = true }
+    for _, prof in ipairs(doc.profiles) do
+      assert.equal("sampled", prof.type)
+      assert.is_string(prof.name)
+      assert.is_true(units[prof.unit])
+      assert.is_number(prof.startValue)
+      assert.is_number(prof.endValue)
+      assert.equal(#prof.samples, #prof.weights)
+      local sum = 0
+      for i, stack in ipairs(prof.samples) do
+        for _, idx in ipairs(stack) do
+          assert.is_true(idx >= 0 and idx < #doc.shared.frames and idx == math.floor(idx))
+        end
+        sum = sum + prof.weights[i]
+      end
+      assert.equal(prof.endValue, sum)
+    end
+    assert.equal("MainThread", doc.profiles[1].name)
+    assert.same({ 125000, 250000, 125000, 0 }, doc.profiles[1].weights)
+    assert.equal("main (app)", doc.shared.frames[doc.profiles[1].samples[1][1] + 1].name)
+  end)
+
+  it("speedscope: an empty profile is an error, not an invalid file", function()
+    local p = tiny()
+    p.chunk.profile.samples = {}
+    local doc, err = analysis.speedscope(p)
+    assert.is_nil(doc)
+    assert.matches("no samples", err)
+  end)
+end)
