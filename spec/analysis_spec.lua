@@ -210,6 +210,13 @@ describe("filters", function()
 end)
 
 describe("exports", function()
+  local function sorted_lines(text)
+    local t = {}
+    for line in text:gmatch("[^\n]+") do t[#t + 1] = line end
+    table.sort(t)
+    return table.concat(t, "\n") .. "\n"
+  end
+
   it("folded: one line per distinct stack, root first, integer counts", function()
     assert.equal(table.concat({
       "main (app);handle (app.web) 1",
@@ -217,13 +224,13 @@ describe("exports", function()
       "main (app);handle (app.web);parse (app.json) 1",
       "main (app);handle (app.web);query (db) 2",
       "main (app);handle (app.web);query (db);read (socket) 1",
-    }, "\n") .. "\n", analysis.folded(tiny()))
+    }, "\n") .. "\n", sorted_lines(analysis.folded(tiny())))
     assert.equal(table.concat({
       "main (app);handle (app.web) 125000",
       "main (app);handle (app.web);handle (app.web) 250000",
       "main (app);handle (app.web);query (db) 250000",
       "main (app);handle (app.web);query (db);read (socket) 125000",
-    }, "\n") .. "\n", analysis.folded(tiny(), { weight = "microseconds" }))
+    }, "\n") .. "\n", sorted_lines(analysis.folded(tiny(), { weight = "microseconds" })))
   end)
 
   it("folded round-trips to the same totals", function()

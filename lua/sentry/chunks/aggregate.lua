@@ -36,32 +36,108 @@ local function check_opts(opts, fname)
   return opts, mode
 end
 
--- Weight and sample count per stack_id, per thread when by_thread is set;
--- restricted to opts.threads / opts.from / opts.to.
-local function per_stack(chunk, opts, by_thread, fname)
-  chunk = samples.chunk_of(chunk, fname)
-  if opts.threads or opts.from or opts.to then chunk = samples.restrict(chunk, opts) end
-  local ss = chunk.profile.samples
-  local w = samples.weights(chunk)
-  local weight, count, total = {}, {}, 0
-  for i = 1, #ss do
-    local s = ss[i]
-    local sid, wi = s.stack_id, w[i]
-    local wt, ct = weight, count
-    if by_thread then
-      local tid = s.thread_id
-      wt, ct = weight[tid], count[tid]
-      if not wt then
-        wt, ct = {}, {}
-        weight[tid], count[tid] = wt, ct
+-- Stacks as functions see them: a merged answer repeats every frame and
+-- stack once per chunk, so stacks are numbered by their sequence of frame
+-- identities. Returns canon[sid] = unique id and unique[u] = a stack (leaf
+-- first frame indices) with that sequence.
+function M.unique_stacks(chunk)
+  local p = chunk.profile
+  local fr, stacks = p.frames, p.stacks
+  local frame_id, id_text, next_frame = {}, {}, 0
+  local key_id = {}
+  local canon, unique, by_text, buf = {}, {}, {}, {}
+  for sid = 0, #stacks - 1 do
+    local stack = stacks[sid + 1]
+    local n = #stack
+    for j = 1, n do
+      local idx = stack[j]
+      local text = id_text[idx]
+      if not text then
+        local key = frames.key(frames.at(fr, idx))
+        local id = key_id[key]
+        if not id then
+          next_frame = next_frame + 1
+          id = tostring(next_frame) .. ","
+          key_id[key] = id
+        end
+        id_text[idx], text = id, id
       end
+      buf[j] = text
     end
-    wt[sid] = (wt[sid] or 0) + wi
-    ct[sid] = (ct[sid] or 0) + 1
-    total = total + wi
+    local text = table.concat(buf, "", 1, n)
+    local u = by_text[text]
+    if not u then
+      u = #unique + 1
+      unique[u] = stack
+      by_text[text] = u
+    end
+    canon[sid] = u
   end
-  return chunk, weight, count, total, #ss
+  return canon, unique
 end
+
+-- Weight and sample count per unique stack (per thread when by_thread is
+-- set), restricted to opts.threads / opts.from / opts.to. One pass when
+-- every thread's samples are in time order (as Sentry sends them) and
+-- carry no weight of their own; samples.weights otherwise.
+local function per_stack(given, opts, by_thread, fname)
+  local chunk = samples.chunk_of(given, fname)
+  if opts.threads or opts.from or opts.to then chunk = samples.chunk_of(samples.restrict(chunk, opts)) end
+  local ss = chunk.profile.samples
+  local canon, unique = M.unique_stacks(chunk)
+  local weight, count, total = {}, {}, 0
+  local function tables_of(tid)
+    if not by_thread then return weight, count end
+    local wt = weight[tid]
+    if not wt then
+      wt = {}
+      weight[tid], count[tid] = wt, {}
+    end
+    return wt, count[tid]
+  end
+  local in_order = ss[1] == nil or ss[1].weight == nil
+  if in_order then
+    local last_u, last_t = {}, {}
+    for i = 1, #ss do
+      local s = ss[i]
+      local tid, t = s.thread_id, s.timestamp
+      local u = canon[s.stack_id] or 0
+      local wt, ct = tables_of(tid)
+      local lt = last_t[tid]
+      if lt then
+        if t < lt then in_order = false break end
+        local lu, d = last_u[tid], t - lt
+        wt[lu] = (wt[lu] or 0) + d
+        total = total + d
+      end
+      ct[u] = (ct[u] or 0) + 1
+      last_u[tid], last_t[tid] = u, t
+    end
+  end
+  if not in_order then
+    weight, count, total = {}, {}, 0
+    local w = samples.weights(chunk)
+    for i = 1, #ss do
+      local s = ss[i]
+      local u = canon[s.stack_id] or 0
+      local wt, ct = tables_of(s.thread_id)
+      wt[u] = (wt[u] or 0) + w[i]
+      ct[u] = (ct[u] or 0) + 1
+      total = total + w[i]
+    end
+  end
+  -- every counted stack has a weight entry, if only 0 (a thread's last)
+  local function fill(wt, ct) for u in pairs(ct) do wt[u] = wt[u] or 0 end end
+  if by_thread then
+    for tid, ct in pairs(count) do fill(weight[tid], ct) end
+  else
+    fill(weight, count)
+  end
+  unique[0] = {} -- samples whose stack_id is not in the chunk
+  return chunk, weight, count, total, #ss, unique
+end
+
+M._per_stack = per_stack
 
 -- The function entries of a profile, one per frame identity, made on demand.
 local function function_table(chunk)
@@ -139,19 +215,17 @@ end
 function M.top(chunk, opts)
   local mode
   opts, mode = check_opts(opts, "top")
-  local c, weight, count, total, n = per_stack(chunk, opts, false, "top")
-  local stacks = c.profile.stacks
+  local c, weight, count, total, n, unique = per_stack(chunk, opts, false, "top")
   local entry_of, by_key = function_table(c)
   local textbook = mode == "textbook"
-  for sid, wt in pairs(weight) do
-    local cnt = count[sid]
-    local stack = stacks[sid + 1] or {}
+  for u, wt in pairs(weight) do
+    local cnt = count[u]
+    local stack = unique[u]
     if #stack > 0 then
-      local seen = {}
-      for j = 1, #stack do
+      for j = 1, #stack do -- once per stack however often it recurses
         local e = entry_of(stack[j])
-        if not seen[e] then
-          seen[e] = true
+        if e.mark ~= u then
+          e.mark = u
           e.total, e.total_samples = e.total + wt, e.total_samples + cnt
         end
       end
@@ -171,6 +245,7 @@ function M.top(chunk, opts)
   local runs = opts.durations and occurrence_durations(c, entry_of) or nil
   local list = {}
   for _, e in pairs(by_key) do
+    e.mark = nil
     e.self_pct = total > 0 and 100 * e.self / total or 0
     e.total_pct = total > 0 and 100 * e.total / total or 0
     if runs then
@@ -212,15 +287,14 @@ end
 -- samples, children = {...} (heaviest first)}. opts as for top.
 function M.call_trees(chunk, opts)
   opts = check_opts(opts, "call_trees")
-  local c, weight, count = per_stack(chunk, opts, true, "call_trees")
-  local stacks = c.profile.stacks
+  local c, weight, count, _, _, unique = per_stack(chunk, opts, true, "call_trees")
   local entry_of = function_table(c)
   local trees = {}
-  for tid, wt_by_sid in pairs(weight) do
+  for tid, wt_by_u in pairs(weight) do
     local root = new_node(nil)
-    for sid, wt in pairs(wt_by_sid) do
-      local cnt = count[tid][sid]
-      local stack = stacks[sid + 1] or {}
+    for u, wt in pairs(wt_by_u) do
+      local cnt = count[tid][u]
+      local stack = unique[u]
       local node = root
       root.total, root.samples = root.total + wt, root.samples + cnt
       for j = #stack, 1, -1 do
@@ -246,12 +320,11 @@ end
 -- time, samples, pct}, ...}, heaviest first. opts as for top, plus limit.
 function M.hot_paths(chunk, opts)
   opts = check_opts(opts, "hot_paths")
-  local c, weight, count, total = per_stack(chunk, opts, false, "hot_paths")
-  local stacks = c.profile.stacks
+  local c, weight, count, total, _, unique = per_stack(chunk, opts, false, "hot_paths")
   local entry_of = function_table(c)
   local paths, list = {}, {}
-  for sid, wt in pairs(weight) do
-    local stack = stacks[sid + 1] or {}
+  for u, wt in pairs(weight) do
+    local stack = unique[u]
     local keys, names = {}, {}
     for j = #stack, 1, -1 do
       local e = entry_of(stack[j])
@@ -264,7 +337,7 @@ function M.hot_paths(chunk, opts)
       paths[id] = path
       list[#list + 1] = path
     end
-    path.time, path.samples = path.time + wt, path.samples + count[sid]
+    path.time, path.samples = path.time + wt, path.samples + count[u]
   end
   for _, path in ipairs(list) do path.pct = total > 0 and 100 * path.time / total or 0 end
   sort(list, function(a, b)

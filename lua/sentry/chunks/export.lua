@@ -21,55 +21,61 @@ end
 -- with integer counts: samples (default) or, with opts.weight =
 -- "microseconds", time in µs (inferno truncates decimals and speedscope
 -- skips such lines). opts.threads/from/to select samples; opts.thread_root
--- puts the thread's name as the outermost frame. Lines sorted.
+-- puts the thread's name as the outermost frame. Lines come in the order
+-- their stacks first appear in the chunk.
 function M.folded(chunk, opts)
-  chunk = samples.chunk_of(chunk, "folded")
   opts = opts or {}
-  if opts.threads or opts.from or opts.to then chunk = samples.restrict(chunk, opts) end
-  local p = chunk.profile
-  local ss = p.samples
   local by_time = opts.weight == "microseconds"
   if opts.weight and not by_time and opts.weight ~= "samples" then
     error("bad argument #2 to 'folded' (weight must be 'samples' or 'microseconds')", 2)
   end
-  local w = by_time and samples.weights(chunk) or nil
-  -- per (thread, stack): count or time, then one string per stack
-  local acc = {}
-  for i = 1, #ss do
-    local s = ss[i]
-    local key = opts.thread_root and (tostring(s.thread_id) .. "\0" .. s.stack_id) or s.stack_id
-    acc[key] = (acc[key] or 0) + (by_time and w[i] or 1)
-  end
-  local names, meta, lines = {}, p.thread_metadata, {}
+  local c, weight, count, _, _, unique = aggregate._per_stack(chunk, opts, opts.thread_root, "folded")
+  local p = c.profile
+  local names, index_of, paths, values = {}, {}, {}, {}
   local function name_at(index)
     local n = names[index]
     if not n then n = folded_name(frames.at(p.frames, index)) names[index] = n end
     return n
   end
-  for key, v in pairs(acc) do
-    local sid, tid = key, nil
-    if opts.thread_root then
-      tid, sid = key:match("^(.*)%z(%d+)$")
-      sid = tonumber(sid)
-    end
-    local stack = p.stacks[sid + 1] or {}
+  -- Lines in the order stacks first appear (deterministic without sorting
+  -- a hundred thousand long lines); stacks with the same names merge.
+  local function add(prefix, by_unique)
+    local ids = {}
+    for u in pairs(by_unique) do ids[#ids + 1] = u end
+    sort(ids)
     local parts = {}
-    if tid then
+    for _, u in ipairs(ids) do
+      local stack, n = unique[u], 0
+      if #stack > 0 then
+        if prefix then n = 1 parts[1] = prefix end
+        for j = #stack, 1, -1 do n = n + 1 parts[n] = name_at(stack[j]) end
+        local path = concat(parts, ";", 1, n)
+        local k = index_of[path]
+        if not k then
+          k = #paths + 1
+          paths[k], values[k], index_of[path] = path, 0, k
+        end
+        values[k] = values[k] + by_unique[u]
+      end
+    end
+  end
+  local source = by_time and weight or count
+  if opts.thread_root then
+    local meta, tids = p.thread_metadata, {}
+    for tid in pairs(source) do tids[#tids + 1] = tid end
+    sort(tids, function(x, y) return tostring(x) < tostring(y) end)
+    for _, tid in ipairs(tids) do
       local tm = type(meta) == "table" and meta[tid]
-      parts[1] = ((type(tm) == "table" and tm.name) or ("thread " .. tid)):gsub("[;\r\n]", " ")
+      add(((type(tm) == "table" and tm.name) or ("thread " .. tostring(tid))):gsub("[;\r\n]", " "), source[tid])
     end
-    for j = #stack, 1, -1 do parts[#parts + 1] = name_at(stack[j]) end
-    if #parts > 0 then
-      local path = concat(parts, ";")
-      lines[path] = (lines[path] or 0) + v
-    end
+  else
+    add(nil, source)
   end
   local out = {}
-  for path, v in pairs(lines) do
-    local n = by_time and aggregate.microseconds(v) or v
-    if n > 0 then out[#out + 1] = format("%s %d", path, n) end
+  for k = 1, #paths do
+    local n = by_time and aggregate.microseconds(values[k]) or values[k]
+    if n > 0 then out[#out + 1] = format("%s %d", paths[k], n) end
   end
-  sort(out)
   if #out == 0 then return "" end
   return concat(out, "\n") .. "\n"
 end
