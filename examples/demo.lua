@@ -1,0 +1,75 @@
+-- What `make demo` runs: fetch a profile and say where the time goes.
+-- Without SENTRY_AUTH_TOKEN it starts the project's test server (a fake
+-- Sentry with realistic data) and fetches ten minutes from it; with it, it
+-- asks the Sentry named by SENTRY_URL / SENTRY_ORG for SENTRY_PROJECT (the
+-- numeric project id) and SENTRY_PROFILER_ID over SENTRY_PERIOD (1h).
+local chunks = require "sentry.chunks"
+local analysis = require "sentry.chunks.analysis"
+local core = require "sentry.chunks.core"
+
+local srv, client, query
+if os.getenv("SENTRY_AUTH_TOKEN") then
+  local project, profiler = os.getenv("SENTRY_PROJECT"), os.getenv("SENTRY_PROFILER_ID")
+  if not (project and profiler and os.getenv("SENTRY_ORG")) then
+    io.stderr:write("demo: with SENTRY_AUTH_TOKEN set, also set SENTRY_ORG, SENTRY_PROJECT ",
+      "(the numeric project id) and SENTRY_PROFILER_ID (32 hex digits)\n")
+    os.exit(2)
+  end
+  client = chunks.client {}
+  query = { project = project, profiler_id = profiler, stats_period = os.getenv("SENTRY_PERIOD") or "1h" }
+  print("fetching from " .. tostring(client))
+else
+  local server = require "support.server"
+  srv = server.start()
+  client = chunks.client { token = srv.token, org = srv.org, base_url = srv.url }
+  query = { project = 1, profiler_id = server.PROFILER_IDS.realistic,
+            start = server.T0, ["end"] = server.T0 + 600 }
+  print("no SENTRY_AUTH_TOKEN: fetching ten minutes of a realistic profile from the test server at "
+    .. srv.url)
+end
+
+local t0 = core.monotime()
+local res, err, details = client:fetch(query)
+local seconds = core.monotime() - t0
+client:close()
+if srv then srv.stop() end
+if not res then
+  io.stderr:write("demo: ", err, "\n")
+  os.exit(1)
+end
+
+local chunk = res.chunk
+print(string.format("\n%.1f MB in %.2f s (HTTP %s, %s), decoded while it arrived",
+  (details.bytes or 0) / 1e6, seconds, tostring(details.status), details.http_version))
+print(string.format("chunk %s, platform %s, release %q", tostring(chunk.chunk_id),
+  tostring(chunk.platform), tostring(chunk.release)))
+
+local threads = analysis.threads(res)
+local first, last, total = math.huge, -math.huge, 0
+for _, t in ipairs(threads) do
+  if t.first < first then first = t.first end
+  if t.last > last then last = t.last end
+  total = total + t.samples
+end
+print(string.format("%d samples in %d threads over %.1f s (%s to %s UTC)\n", total, #threads,
+  last - first, os.date("!%H:%M:%S", math.floor(first)), os.date("!%H:%M:%S", math.floor(last))))
+print(string.format("  %-18s %-20s %8s %9s", "thread", "name", "samples", "time s"))
+for _, t in ipairs(threads) do
+  print(string.format("  %-18s %-20s %8d %9.2f", t.id, t.name or "", t.samples, t.time))
+end
+
+local main = analysis.main_thread(res)
+local top = analysis.top(res, { threads = main, limit = 10 })
+print(string.format("\ntop functions of the main thread (%s) by self time, %s counting:", main, top.mode))
+print(string.format("  %8s %6s %9s %6s  %s", "self s", "self%", "total s", "total%", "function"))
+for _, e in ipairs(top.functions) do
+  print(string.format("  %8.2f %5.1f%% %9.2f %5.1f%%  %s", e.self, e.self_pct, e.total, e.total_pct, e.name))
+end
+
+local paths = analysis.hot_paths(res, { threads = main, limit = 3 })
+print("\nhottest paths (leaf last):")
+for i, path in ipairs(paths) do
+  local names = path.names
+  local shown = #names > 4 and { names[1], "...", names[#names - 1], names[#names] } or names
+  print(string.format("  %d. %5.1f%%  %s", i, path.pct, table.concat(shown, " > ")))
+end
