@@ -53,9 +53,9 @@ for _, t in ipairs(threads) do
 end
 print(string.format("%d samples in %d threads over %.1f s (%s to %s UTC)\n", total, #threads,
   last - first, os.date("!%H:%M:%S", math.floor(first)), os.date("!%H:%M:%S", math.floor(last))))
-print(string.format("  %-18s %-20s %8s %9s", "thread", "name", "samples", "time s"))
+print(string.format("  %-18s %-26s %8s %9s", "thread", "name", "samples", "time s"))
 for _, t in ipairs(threads) do
-  print(string.format("  %-18s %-20s %8d %9.2f", t.id, t.name or "", t.samples, t.time))
+  print(string.format("  %-18s %-26s %8d %9.2f", t.id, t.name or "", t.samples, t.time))
 end
 
 local main = analysis.main_thread(res)
