@@ -35,6 +35,12 @@ build = {
       },
       ["sentry.chunks"] = "lua/sentry/chunks/init.lua",
       ["sentry.chunks.client"] = "lua/sentry/chunks/client.lua",
+      ["sentry.chunks.frames"] = "lua/sentry/chunks/frames.lua",
+      ["sentry.chunks.samples"] = "lua/sentry/chunks/samples.lua",
+      ["sentry.chunks.aggregate"] = "lua/sentry/chunks/aggregate.lua",
+      ["sentry.chunks.filter"] = "lua/sentry/chunks/filter.lua",
+      ["sentry.chunks.export"] = "lua/sentry/chunks/export.lua",
+      ["sentry.chunks.analysis"] = "lua/sentry/chunks/analysis.lua",
    },
    copy_directories = {},
 }

@@ -69,7 +69,8 @@ if luarocks --lua-version=5.4 --tree build/rocktree make --deps-mode=none \
      >build/logs/luarocks.log 2>&1 &&
    lua5.4 -e 'package.path="build/rocktree/share/lua/5.4/?.lua;build/rocktree/share/lua/5.4/?/init.lua;"..package.path
               package.cpath="build/rocktree/lib/lua/5.4/?.so;"..package.cpath
-              local c = require "sentry.chunks"; assert(c.decode("[1]")[1] == 1)'; then
+              local c = require "sentry.chunks"; assert(c.decode("[1]")[1] == 1)
+              assert(c.client and require("sentry.chunks.analysis").top)'; then
   echo "   1 passed, 0 failed"; passed=$((passed + 1))
 else
   tail -20 build/logs/luarocks.log; echo "   0 passed, 1 failed"; failed=$((failed + 1))

@@ -15,4 +15,8 @@ local client = require "sentry.chunks.client"
 chunks.client = client.new              -- client([opts]) -> client
 chunks.fetch = client.fetch             -- fetch{...} through a default client
 
+-- Analysis (issue 4): the helpers, also reachable one module at a time as
+-- sentry.chunks.frames, .samples, .aggregate, .filter, .export.
+chunks.analysis = require "sentry.chunks.analysis"
+
 return chunks
