@@ -282,6 +282,88 @@ describe("exports", function()
     assert.equal("main (app)", doc.shared.frames[doc.profiles[1].samples[1][1] + 1].name)
   end)
 
+  it("cpuprofile: the main thread's timeline, 0-based lines, microsecond deltas", function()
+    local doc = assert(chunks.decode(assert(analysis.cpuprofile(tiny()))))
+    assert.same({ 3, 4, 5, 6 }, doc.samples)
+    assert.same({ 0, 125000, 250000, 125000 }, doc.timeDeltas)
+    assert.same({ 10000000, 10500000 }, { doc.startTime, doc.endTime })
+    assert.equal("(root)", doc.nodes[1].callFrame.functionName)
+    assert.same({ 2 }, doc.nodes[1].children)
+    assert.same({ "main", 2, "/srv/app/app/main.py" }, { doc.nodes[2].callFrame.functionName,
+      doc.nodes[2].callFrame.lineNumber, doc.nodes[2].callFrame.url })
+    assert.same({ 4, 6 }, doc.nodes[3].children) -- handle: query, parse (the copy merged)
+    assert.same({ 1, 1, 1, 1 }, { doc.nodes[3].hitCount, doc.nodes[4].hitCount,
+      doc.nodes[5].hitCount, doc.nodes[6].hitCount })
+    assert.is_nil(doc.nodes[5].children)
+    local worker = assert(chunks.decode(assert(analysis.cpuprofile(tiny(), { thread = "Worker" }))))
+    assert.equal(2, #worker.samples)
+  end)
+
+  -- A protobuf reader just big enough to read the pprof export back.
+  local function read_varint(s, i)
+    local v, mul = 0, 1
+    while true do
+      local b = s:byte(i)
+      i = i + 1
+      v = v + (b % 128) * mul
+      if b < 128 then return v, i end
+      mul = mul * 128
+    end
+  end
+  local function fields(s)
+    local out, i = {}, 1
+    while i <= #s do
+      local key
+      key, i = read_varint(s, i)
+      local field, wire = math.floor(key / 8), key % 8
+      local v
+      if wire == 0 then
+        v, i = read_varint(s, i)
+      else
+        assert(wire == 2, "unexpected wire type " .. wire)
+        local n
+        n, i = read_varint(s, i)
+        v = s:sub(i, i + n - 1)
+        i = i + n
+      end
+      out[#out + 1] = { field = field, value = v }
+    end
+    return out
+  end
+  local function unpacked(s)
+    local t, i = {}, 1
+    while i <= #s do t[#t + 1], i = read_varint(s, i) end
+    return t
+  end
+
+  it("pprof: profile.proto that reads back to the same totals", function()
+    local data = analysis.pprof(tiny())
+    local strings, counts, nanos, nlocations, names = {}, 0, 0, 0, {}
+    local functions = {}
+    for _, f in ipairs(fields(data)) do
+      if f.field == 6 then strings[#strings + 1] = f.value
+      elseif f.field == 4 then nlocations = nlocations + 1
+      elseif f.field == 5 then functions[#functions + 1] = fields(f.value)
+      elseif f.field == 2 then
+        for _, sf in ipairs(fields(f.value)) do
+          if sf.field == 2 then
+            local v = unpacked(sf.value)
+            counts, nanos = counts + v[1], nanos + v[2]
+          end
+        end
+      end
+    end
+    assert.equal("", strings[1])
+    assert.equal(6, counts)
+    assert.equal(750000000, nanos)
+    for _, fn in ipairs(functions) do
+      for _, ff in ipairs(fn) do if ff.field == 2 then names[strings[ff.value + 1]] = true end end
+    end
+    assert.is_true(names["handle (app.web)"] and names["read (socket)"] and names["parse (app.json)"])
+    assert.equal(5, #functions) -- the two copies of handle are one function
+    assert.equal(6, nlocations)
+  end)
+
   it("speedscope: an empty profile is an error, not an invalid file", function()
     local p = tiny()
     p.chunk.profile.samples = {}

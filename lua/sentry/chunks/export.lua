@@ -1,6 +1,7 @@
 -- sentry.chunks.export: profiles in the formats other tools read, stacks
--- turned root first. Folded stacks (flamegraph.pl, inferno, speedscope's
--- import) and speedscope's own JSON.
+-- turned root first where the format wants it. Folded stacks (flamegraph.pl,
+-- inferno, speedscope's import), speedscope's own JSON, Chrome's
+-- .cpuprofile and pprof's profile.proto.
 local cjson = require "cjson"
 local frames = require "sentry.chunks.frames"
 local samples = require "sentry.chunks.samples"
@@ -155,6 +156,168 @@ function M.speedscope(chunk, opts)
   }
   if opts.table then return doc end
   return cjson.encode(doc)
+end
+
+-- A Chrome .cpuprofile (Chrome DevTools, speedscope and Firefox's profiler
+-- import it; it keeps real timing): one thread's timeline (opts.thread: an
+-- id or name; default the main thread), a node tree merged by frame
+-- identity, samples as leaf node ids, timeDeltas in microseconds,
+-- 0-based line and column numbers. Returns the JSON text (opts.table: the
+-- table), or nil and a message when the thread has no samples.
+function M.cpuprofile(chunk, opts)
+  chunk = samples.chunk_of(chunk, "cpuprofile")
+  opts = opts or {}
+  local thread = opts.thread or samples.main_thread(chunk)
+  local only = chunk
+  if thread ~= nil then only = samples.chunk_of(samples.restrict(chunk, { threads = thread })) end
+  local p = only.profile
+  local ss = p.samples
+  local _, by, order = samples.weights(only)
+  local list = order[1] and by[order[1]] or {}
+  if #list == 0 then return nil, "nothing to export: no samples for thread " .. tostring(thread) end
+  local nodes = { { id = 1, hitCount = 0, callFrame = { functionName = "(root)", scriptId = "0",
+    url = "", lineNumber = -1, columnNumber = -1 } } }
+  local children_of, leaf_of = { [1] = {} }, {}
+  local function child(parent, f)
+    local key = frames.key(f)
+    local id = children_of[parent][key]
+    if id then return id end
+    id = #nodes + 1
+    nodes[id] = { id = id, hitCount = 0, callFrame = {
+      functionName = type(f["function"]) == "string" and f["function"] or frames.name(f),
+      scriptId = "0", url = f.abs_path or f.filename or f.module or "",
+      lineNumber = type(f.lineno) == "number" and f.lineno - 1 or -1,
+      columnNumber = type(f.colno) == "number" and f.colno - 1 or -1 } }
+    children_of[parent][key] = id
+    children_of[id] = {}
+    local kids = nodes[parent].children or {}
+    kids[#kids + 1] = id
+    nodes[parent].children = kids
+    return id
+  end
+  local out_samples, deltas, prev = {}, {}, nil
+  for j = 1, #list do
+    local s = ss[list[j]]
+    local leaf = leaf_of[s.stack_id]
+    if not leaf then
+      leaf = 1
+      local stack = p.stacks[s.stack_id + 1] or {}
+      for k = #stack, 1, -1 do leaf = child(leaf, frames.at(p.frames, stack[k])) end
+      leaf_of[s.stack_id] = leaf
+    end
+    nodes[leaf].hitCount = nodes[leaf].hitCount + 1
+    out_samples[j] = leaf
+    deltas[j] = prev and aggregate.microseconds(s.timestamp - prev) or 0
+    prev = s.timestamp
+  end
+  local first = ss[list[1]].timestamp
+  local doc = { nodes = nodes, samples = out_samples, timeDeltas = deltas,
+    startTime = aggregate.microseconds(first), endTime = aggregate.microseconds(prev) }
+  if opts.table then return doc end
+  return cjson.encode(doc)
+end
+
+-- pprof's profile.proto, uncompressed (`go tool pprof` reads it): sample
+-- types samples/count and cpu/nanoseconds, one sample per distinct stack,
+-- locations leaf first. Written with a small protobuf encoder of our own.
+local function varint(out, v)
+  while v >= 128 do
+    out[#out + 1] = string.char(v % 128 + 128)
+    v = math.floor(v / 128)
+  end
+  out[#out + 1] = string.char(v)
+end
+
+local function bytes_of(parts) return concat(parts) end
+
+-- field with wire type 0 (varint) / 2 (length-delimited)
+local function put_varint(out, field, v)
+  varint(out, field * 8)
+  varint(out, v)
+end
+
+local function put_bytes(out, field, data)
+  varint(out, field * 8 + 2)
+  varint(out, #data)
+  out[#out + 1] = data
+end
+
+local function packed(values)
+  local b = {}
+  for i = 1, #values do varint(b, values[i]) end
+  return bytes_of(b)
+end
+
+function M.pprof(chunk, opts)
+  opts = opts or {}
+  local c, weight, count, _, _, unique = aggregate._per_stack(chunk, opts, false, "pprof")
+  local p = c.profile
+  local strings, string_id = { "" }, { [""] = 0 }
+  local function str(v)
+    v = v or ""
+    local id = string_id[v]
+    if not id then
+      strings[#strings + 1] = v
+      id = #strings - 1
+      string_id[v] = id
+    end
+    return id
+  end
+  local functions, function_id, locations, location_of = {}, {}, {}, {}
+  local function location(index)
+    local loc = location_of[index]
+    if loc then return loc end
+    local f = frames.at(p.frames, index)
+    local key = frames.key(f)
+    local fid = function_id[key]
+    if not fid then
+      local m = {}
+      fid = #functions + 1
+      put_varint(m, 1, fid)
+      put_varint(m, 2, str(frames.name(f)))
+      put_varint(m, 3, str(type(f["function"]) == "string" and f["function"] or frames.name(f)))
+      put_varint(m, 4, str(f.abs_path or f.filename or ""))
+      functions[fid] = bytes_of(m)
+      function_id[key] = fid
+    end
+    local line, l = {}, {}
+    put_varint(line, 1, fid)
+    if type(f.lineno) == "number" and f.lineno > 0 then put_varint(line, 2, f.lineno) end
+    loc = #locations + 1
+    put_varint(l, 1, loc)
+    put_bytes(l, 4, bytes_of(line))
+    locations[loc] = bytes_of(l)
+    location_of[index] = loc
+    return loc
+  end
+  local out = {}
+  local function value_type(t, unit)
+    local v = {}
+    put_varint(v, 1, str(t))
+    put_varint(v, 2, str(unit))
+    return bytes_of(v)
+  end
+  put_bytes(out, 1, value_type("samples", "count"))
+  put_bytes(out, 1, value_type("cpu", "nanoseconds"))
+  local ids = {}
+  for u in pairs(count) do ids[#ids + 1] = u end
+  sort(ids)
+  for _, u in ipairs(ids) do
+    local stack = unique[u]
+    if #stack > 0 then
+      local locs = {}
+      for j = 1, #stack do locs[j] = location(stack[j]) end
+      local sample = {}
+      put_bytes(sample, 1, packed(locs))
+      put_bytes(sample, 2, packed({ count[u], math.floor(weight[u] * 1e9 + 0.5) }))
+      put_bytes(out, 2, bytes_of(sample))
+    end
+  end
+  for _, l in ipairs(locations) do put_bytes(out, 4, l) end
+  for _, f in ipairs(functions) do put_bytes(out, 5, f) end
+  for _, s in ipairs(strings) do put_bytes(out, 6, s) end
+  put_bytes(out, 11, value_type("cpu", "nanoseconds"))
+  return bytes_of(out)
 end
 
 return M
