@@ -131,6 +131,39 @@ describe("top functions", function()
   end)
 end)
 
+describe("dedupe", function()
+  it("keeps one frame per identity and one stack per sequence, samples resolving alike", function()
+    local p = tiny()
+    local before = copy(p)
+    local d = analysis.dedupe(p)
+    assert.same(before, p)
+    assert.equal(5, #d.chunk.profile.frames) -- the copy of handle is gone
+    assert.equal(6, #d.chunk.profile.stacks)  -- no two stacks alike here
+    assert.same({ 4, 2, 1, 0 }, d.chunk.profile.stacks[3]) -- read query handle main
+    for i, s in ipairs(p.chunk.profile.samples) do
+      local old_names, new_names = {}, {}
+      for _, idx in ipairs(p.chunk.profile.stacks[s.stack_id + 1]) do
+        old_names[#old_names + 1] = analysis.frame_name(p.chunk.profile.frames[idx + 1])
+      end
+      local ds = d.chunk.profile.samples[i]
+      for _, idx in ipairs(d.chunk.profile.stacks[ds.stack_id + 1]) do
+        new_names[#new_names + 1] = analysis.frame_name(d.chunk.profile.frames[idx + 1])
+      end
+      assert.same(old_names, new_names)
+    end
+    assert.same(analysis.folded(p), analysis.folded(d))
+  end)
+
+  it("merges stacks that differ only by frame copies", function()
+    local p = tiny()
+    p.chunk.profile.stacks[7] = { 4, 2, 1, 0 } -- stack 2 again, with the first copy of handle
+    p.chunk.profile.samples[7] = { stack_id = 6, thread_id = "2", timestamp = 10.5 }
+    local d = analysis.dedupe(p)
+    assert.equal(6, #d.chunk.profile.stacks)
+    assert.equal(d.chunk.profile.samples[4].stack_id, d.chunk.profile.samples[7].stack_id)
+  end)
+end)
+
 describe("call trees and hot paths", function()
   it("build one tree per thread, root to leaf, merged by identity", function()
     local trees = analysis.call_trees(tiny())

@@ -139,6 +139,47 @@ end
 
 M._per_stack = per_stack
 
+-- A merged chunk without its copies: one frame per identity (the first
+-- seen), one stack per sequence of identities, samples pointing at them.
+-- Returns a new chunk (an answer when given one); the input is untouched.
+function M.dedupe(given)
+  local chunk = samples.chunk_of(given, "dedupe")
+  local p = chunk.profile
+  local canon, unique = M.unique_stacks(chunk)
+  local new_frames, frame_of_key, new_index = {}, {}, {}
+  local function frame_index(idx)
+    local n = new_index[idx]
+    if n then return n end
+    local f = frames.at(p.frames, idx)
+    local key = frames.key(f)
+    n = frame_of_key[key]
+    if not n then
+      new_frames[#new_frames + 1] = f
+      n = #new_frames - 1
+      frame_of_key[key] = n
+    end
+    new_index[idx] = n
+    return n
+  end
+  for idx = 0, #p.frames - 1 do frame_index(idx) end -- the frames' own order
+  local new_stacks = {}
+  for u = 1, #unique do
+    local stack, out = unique[u], {}
+    for j = 1, #stack do out[j] = frame_index(stack[j]) end
+    new_stacks[u] = out
+  end
+  local new_samples = {}
+  for i, s in ipairs(p.samples) do
+    local copy = {}
+    for k, v in pairs(s) do copy[k] = v end
+    local u = canon[s.stack_id]
+    copy.stack_id = u and (u - 1) or s.stack_id
+    new_samples[i] = copy
+  end
+  return samples.same_shape(given, samples.with_profile(chunk,
+    { frames = new_frames, stacks = new_stacks, samples = new_samples }))
+end
+
 -- The function entries of a profile, one per frame identity, made on demand.
 local function function_table(chunk)
   local fr = chunk.profile.frames

@@ -6,7 +6,7 @@ for _, name in ipairs { "frames", "samples", "aggregate", "filter", "export" } d
   M[name] = require("sentry.chunks." .. name)
 end
 local A, F, S, E, FR = M.aggregate, M.filter, M.samples, M.export, M.frames
-M.top, M.call_trees, M.hot_paths, M.compare = A.top, A.call_trees, A.hot_paths, A.compare
+M.top, M.call_trees, M.hot_paths, M.compare, M.dedupe = A.top, A.call_trees, A.hot_paths, A.compare, A.dedupe
 M.focus, M.ignore, M.hide, M.show, M.app_only, M.remap_paths =
   F.focus, F.ignore, F.hide, F.show, F.app_only, F.remap_paths
 M.threads, M.main_thread, M.weights, M.restrict, M.each =
