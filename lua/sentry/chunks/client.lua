@@ -602,7 +602,8 @@ Async.__close = Async.cancel -- Lua 5.4: local req <close> = client:fetch_async{
 
 -- req:wait() -> what to wait for before the next step: { sockets = {{fd,
 -- read, write}...}, timeout = seconds or nil (none), ready = bool }. ready:
--- bytes are buffered or a retry is due, so step at once.
+-- bytes arrived since the last wait (more may be buffered) or a retry is
+-- due, so step again soon.
 function Async:wait()
   check_async(self, "wait")
   if self.done then return { sockets = {}, timeout = 0, ready = true } end
@@ -612,8 +613,9 @@ function Async:wait()
   end
   local multi = self.client._multi
   local progress = self.req:progress()
-  return { sockets = multi:sockets(), timeout = multi:timeout(),
-           ready = progress ~= self.last_polled_progress }
+  local moved = progress ~= self.last_polled_progress
+  self.last_polled_progress = progress
+  return { sockets = multi:sockets(), timeout = multi:timeout(), ready = moved }
 end
 
 function Async:__tostring()
