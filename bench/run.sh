@@ -35,3 +35,6 @@ for v in 5.4 jit; do
     fi
   done
 done
+
+echo "== Neovim: the editor's loop during the 50-chunk fetch"
+LUA_CPATH="build/5.4/?.so;;" lua5.4 bench/nvim_bench.lua

@@ -397,6 +397,31 @@ describe("exports", function()
     assert.equal(6, nlocations)
   end)
 
+  it("perfanno: load_traces' shape, root first, integer counts, remapped files", function()
+    local t = analysis.perfanno(tiny(), { remap = { from = "/srv/app/", to = "/home/me/app/" } })
+    local traces = t.samples
+    assert.is_table(traces)
+    local total = 0
+    for _, tr in ipairs(traces) do
+      assert.equal(math.floor(tr.count), tr.count)
+      assert.is_true(tr.count > 0)
+      assert.equal("main", tr.frames[1].symbol) -- root first
+      for _, f in ipairs(tr.frames) do
+        assert.is_string(f.symbol)
+        if f.file then assert.is_string(f.file) end
+        if f.linenr then assert.equal(math.floor(f.linenr), f.linenr) end
+      end
+      total = total + tr.count
+    end
+    assert.equal(6, total)
+    assert.equal("/home/me/app/app/main.py", traces[1].frames[1].file)
+    assert.equal(3, traces[1].frames[1].linenr)
+    local us = analysis.perfanno(tiny(), { event = "microseconds" }).microseconds
+    local sum = 0
+    for _, tr in ipairs(us) do sum = sum + tr.count end
+    assert.equal(750000, sum)
+  end)
+
   it("speedscope: an empty profile is an error, not an invalid file", function()
     local p = tiny()
     p.chunk.profile.samples = {}

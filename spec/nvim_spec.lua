@@ -59,6 +59,10 @@ describe("Neovim", function()
     -- the example showed the top functions in a scratch buffer
     assert.equal(7, tonumber(r.buffer_lines))
     assert.matches("^%d+ samples, [%d.]+ s on the main thread %(sentry counting%)$", r.buffer_first)
+    -- the annotation example marked the hottest line, and perfanno got traces
+    assert.is_true(tonumber(r.annotated) >= 1)
+    assert.equal(r.annotated, r.extmarks)
+    assert.is_true(tonumber(r.traces) > 0)
   end)
 
   it("says what is wrong when the C part is missing or built for another Lua", function()

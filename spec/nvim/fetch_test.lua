@@ -43,10 +43,23 @@ nv.fetch(client, query, function(res, err)
   end
   if done - prev > longest then longest = done - prev end
   local top_lines = dofile(root .. "/examples/nvim_top.lua")(res, 5)
+  local top_first = vim.api.nvim_buf_get_lines(0, 0, 1, false)[1]
+  -- annotate a buffer named like the file of the hottest leaf frame
+  local hot = require("sentry.chunks.analysis").top(res, { mode = "textbook", limit = 1 }).functions[1]
+  vim.cmd("enew")
+  vim.api.nvim_buf_set_name(0, hot.frame.abs_path)
+  local blank = {}
+  for i = 1, (hot.frame.lineno or 1) + 10 do blank[i] = "" end
+  vim.api.nvim_buf_set_lines(0, 0, -1, false, blank)
+  local annotated = dofile(root .. "/examples/nvim_annotate.lua")(res, { buf = 0 })
+  local ns = vim.api.nvim_create_namespace("sentry_chunks_annotate")
+  local marks = #vim.api.nvim_buf_get_extmarks(0, ns, 0, -1, {})
+  local traces = nv.load_traces(res).samples
   finish {
     samples = #res.chunk.profile.samples, ticks_during = during,
     transfer_ms = string.format("%.0f", (done - first_byte) / 1e6),
     longest_gap_ms = string.format("%.1f", longest / 1e6),
-    buffer_lines = top_lines, buffer_first = vim.api.nvim_buf_get_lines(0, 0, 1, false)[1],
+    buffer_lines = top_lines, buffer_first = top_first,
+    annotated = annotated, extmarks = marks, traces = #traces,
   }
 end)

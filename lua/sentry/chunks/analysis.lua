@@ -11,6 +11,7 @@ M.focus, M.ignore, M.hide, M.show, M.app_only, M.remap_paths =
   F.focus, F.ignore, F.hide, F.show, F.app_only, F.remap_paths
 M.threads, M.main_thread, M.weights, M.restrict, M.each =
   S.threads, S.main_thread, S.weights, S.restrict, S.each
-M.folded, M.speedscope, M.cpuprofile, M.pprof = E.folded, E.speedscope, E.cpuprofile, E.pprof
+M.folded, M.speedscope, M.cpuprofile, M.pprof, M.perfanno =
+  E.folded, E.speedscope, E.cpuprofile, E.pprof, E.perfanno
 M.frame_key, M.frame_name, M.in_app, M.select_frames = FR.key, FR.name, FR.in_app, FR.select
 return M

@@ -217,6 +217,46 @@ function M.cpuprofile(chunk, opts)
   return cjson.encode(doc)
 end
 
+-- perfanno.nvim's load_traces table: { [event] = { {count = N, frames =
+-- {{symbol =, file =, linenr =}, ...}}, ... } }, frames root first, integer
+-- counts (opts.event: "samples", the default, counts samples;
+-- "microseconds" weighs them), files remapped by opts.remap ({from =, to =}
+-- rules, as filter.remap_paths). perfanno then annotates the user's files.
+function M.perfanno(chunk, opts)
+  opts = opts or {}
+  local event = opts.event or "samples"
+  if event ~= "samples" and event ~= "microseconds" then
+    error("bad argument #2 to 'perfanno' (event must be 'samples' or 'microseconds')", 2)
+  end
+  if opts.remap then chunk = require("sentry.chunks.filter").remap_paths(chunk, opts.remap) end
+  local c, weight, count, _, _, unique = aggregate._per_stack(chunk, opts, false, "perfanno")
+  local p = c.profile
+  local frame_cache, traces = {}, {}
+  local function frame_of(index)
+    local t = frame_cache[index]
+    if not t then
+      local f = frames.at(p.frames, index)
+      t = { symbol = type(f["function"]) == "string" and f["function"] or frames.name(f),
+            file = f.abs_path or f.filename, linenr = type(f.lineno) == "number" and f.lineno or nil }
+      frame_cache[index] = t
+    end
+    return t
+  end
+  local ids = {}
+  for u in pairs(count) do ids[#ids + 1] = u end
+  sort(ids)
+  for _, u in ipairs(ids) do
+    local stack = unique[u]
+    local n = event == "samples" and count[u] or aggregate.microseconds(weight[u])
+    if #stack > 0 and n > 0 then
+      local fr = {}
+      for j = #stack, 1, -1 do fr[#fr + 1] = frame_of(stack[j]) end
+      traces[#traces + 1] = { count = n, frames = fr }
+    end
+  end
+  return { [event] = traces }
+end
+
 -- pprof's profile.proto, uncompressed (`go tool pprof` reads it): sample
 -- types samples/count and cpu/nanoseconds, one sample per distinct stack,
 -- locations leaf first. Written with a small protobuf encoder of our own.

@@ -35,8 +35,8 @@ end
 load_core()
 local chunks = require "sentry.chunks"
 
-M.STEPS_PER_WAKEUP = 8
-M.BUFFER_SIZE = 256 * 1024 -- bytes decoded per step: about a millisecond
+M.STEPS_PER_WAKEUP = 4
+M.BUFFER_SIZE = 128 * 1024 -- bytes decoded per step: well under a millisecond
 M.MAX_TIMER_MS = 50
 
 -- fetch(client_or_options, query, callback) -> handle with handle:cancel().
@@ -125,6 +125,13 @@ function M.fetch(client, query, callback)
     req:cancel()
   end
   return handle
+end
+
+-- perfanno.nvim's traces for a fetched profile (see export.perfanno):
+--   require("perfanno").load_traces(require("sentry.chunks.nvim").load_traces(res,
+--     { remap = { from = "/srv/app/", to = vim.fn.getcwd() .. "/" } }))
+function M.load_traces(res, opts)
+  return require("sentry.chunks.export").perfanno(res, opts)
 end
 
 return M
