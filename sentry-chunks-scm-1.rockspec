@@ -41,6 +41,7 @@ build = {
       ["sentry.chunks.filter"] = "lua/sentry/chunks/filter.lua",
       ["sentry.chunks.export"] = "lua/sentry/chunks/export.lua",
       ["sentry.chunks.analysis"] = "lua/sentry/chunks/analysis.lua",
+      ["sentry.chunks.nvim"] = "lua/sentry/chunks/nvim.lua",
    },
    copy_directories = {},
 }
