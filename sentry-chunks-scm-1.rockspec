@@ -42,6 +42,7 @@ build = {
       ["sentry.chunks.export"] = "lua/sentry/chunks/export.lua",
       ["sentry.chunks.analysis"] = "lua/sentry/chunks/analysis.lua",
       ["sentry.chunks.nvim"] = "lua/sentry/chunks/nvim.lua",
+      ["sentry.chunks.resty"] = "lua/sentry/chunks/resty.lua",
    },
    copy_directories = {},
 }

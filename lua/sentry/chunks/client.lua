@@ -684,4 +684,15 @@ function M.fetch(q)
 end
 
 M.Client = Client
+-- For other transports of the same request (sentry.chunks.resty, on nginx's
+-- cosockets): validation, URL, error mapping and retry waits, shared so
+-- that every transport gives the same results and error kinds.
+M._internal = {
+  build_query = build_query, classify = classify, redact = redact,
+  parse_headers = parse_headers, rate_limit_of = rate_limit_of,
+  backoff_delay = backoff_delay, rate_limit_delay = rate_limit_delay,
+  set_token = function(cfg, token) secrets[cfg] = token end,
+  HTTP_VERSIONS = HTTP_VERSIONS,
+}
+
 return M

@@ -1,0 +1,147 @@
+-- sentry.chunks.resty inside nginx with Debian's Lua module (LuaJIT): the
+-- same results and error kinds as client:fetch, over cosockets, and one
+-- slow upstream answer does not hold the other requests back.
+local chunks = require "sentry.chunks"
+local server = require "support.server"
+
+local function has(cmd)
+  local r = os.execute("command -v " .. cmd .. " >/dev/null 2>&1")
+  return r == true or r == 0
+end
+local LUA_MODULE = "/usr/lib/nginx/modules/ngx_http_lua_module.so"
+local available = has("nginx") and io.open(LUA_MODULE) ~= nil
+
+-- nginx runs LuaJIT whatever Lua runs busted: once, in the LuaJIT pass.
+local runner = os.getenv("SENTRY_CHUNKS_TEST_LUA")
+local this_pass = runner == nil or runner == "luajit"
+
+local root = os.getenv("PWD") or "."
+local srv, dir, port, nginx_pipe
+
+local CONF = [[
+load_module /usr/lib/nginx/modules/ndk_http_module.so;
+load_module /usr/lib/nginx/modules/ngx_http_lua_module.so;
+error_log DIR/error.log warn;
+pid DIR/nginx.pid;
+events { worker_connections 64; }
+http {
+  access_log off;
+  lua_package_path "ROOT/lua/?.lua;ROOT/lua/?/init.lua;;";
+  lua_package_cpath "ROOT/build/jit/?.so;;";
+  server {
+    listen 127.0.0.1:PORT;
+    location /fetch {
+      content_by_lua_block {
+        local resty = require "sentry.chunks.resty"
+        local a = ngx.req.get_uri_args()
+        local res, err, d = resty.fetch({ token = a.token, org = "test-org", base_url = a.base,
+            retries = 1, backoff = 0.05 },
+          { project = 1, profiler_id = a.profiler, start = tonumber(a.start), ["end"] = tonumber(a.stop) })
+        if res then
+          ngx.say("ok ", #res.chunk.profile.samples, " ", d.status)
+        else
+          ngx.say("err ", d.kind, " ", tostring(d.status), " ", err)
+        end
+      }
+    }
+  }
+}
+]]
+
+local function sh(cmd)
+  local p = io.popen(cmd)
+  local out = p:read("*a")
+  p:close()
+  return out
+end
+
+local function get(query)
+  return sh("curl -s --max-time 60 'http://127.0.0.1:" .. port .. "/fetch?" .. query .. "'")
+end
+
+local function query(opts)
+  local parts = {}
+  for k, v in pairs(opts) do parts[#parts + 1] = k .. "=" .. tostring(v) end
+  return table.concat(parts, "&")
+end
+
+describe("OpenResty (nginx + Lua module)", function()
+  if not available then
+    print("\n*** nginx or libnginx-mod-http-lua not installed: the OpenResty specs are SKIPPED ***\n")
+    pending("nginx with the Lua module is not installed")
+    return
+  end
+  if not this_pass then return end
+
+  setup(function()
+    srv = server.start()
+    dir = sh("mktemp -d /tmp/sentry-chunks-nginx.XXXXXX"):gsub("%s+$", "")
+    for attempt = 1, 5 do
+      port = 20000 + (os.time() * 7 + attempt * 911) % 30000
+      local conf = CONF:gsub("DIR", dir):gsub("ROOT", root):gsub("PORT", tostring(port))
+      local f = assert(io.open(dir .. "/nginx.conf", "w"))
+      f:write(conf)
+      f:close()
+      nginx_pipe = io.popen("exec env -u LD_PRELOAD nginx -p '" .. dir .. "' -c '" .. dir
+        .. "/nginx.conf' -g 'daemon off; master_process off;' 2>>'" .. dir .. "/stderr.log'")
+      for _ = 1, 50 do
+        if sh("curl -s -o /dev/null -w '%{http_code}' 'http://127.0.0.1:" .. port .. "/none'") == "404" then
+          return
+        end
+        os.execute("sleep 0.1")
+      end
+      os.execute("kill $(cat '" .. dir .. "/nginx.pid' 2>/dev/null) 2>/dev/null")
+      nginx_pipe:close()
+    end
+    error("nginx did not start: " .. sh("cat '" .. dir .. "/error.log' '" .. dir .. "/stderr.log'"))
+  end)
+
+  teardown(function()
+    os.execute("kill $(cat '" .. dir .. "/nginx.pid' 2>/dev/null) 2>/dev/null")
+    if nginx_pipe then nginx_pipe:close() end
+    os.execute("rm -rf '" .. dir .. "'")
+    if srv then srv.stop() end
+  end)
+
+  local SINGLE = server.PROFILER_IDS.single
+
+  it("fetches the same table as client:fetch", function()
+    local out = get(query { token = srv.token, base = srv.url, profiler = SINGLE,
+                            start = server.T0 + 600, stop = server.T0 + 660 })
+    local blocking = assert(chunks.client { token = srv.token, org = "test-org", base_url = srv.url }:fetch {
+      project = 1, profiler_id = SINGLE, start = server.T0 + 600, ["end"] = server.T0 + 660 })
+    assert.equal("ok " .. #blocking.chunk.profile.samples .. " 200\n", out)
+  end)
+
+  it("reads chunked and slow bodies", function()
+    local out = get(query { token = srv.token, base = srv.url .. "/_test/chunked,slow", profiler = SINGLE })
+    assert.matches("^ok %d+ 200\n$", out)
+  end)
+
+  it("maps the server's answers to the same kinds", function()
+    assert.matches("^err no_chunks 400 no profile chunks in this time range",
+      get(query { token = srv.token, base = srv.url, profiler = SINGLE, start = server.T0 - 7200, stop = server.T0 - 3600 }))
+    local bad = get(query { token = "wrong-token-value", base = srv.url, profiler = SINGLE })
+    assert.matches("^err http 401 HTTP 401 Unauthorized: Invalid token", bad)
+    assert.is_nil(bad:find("wrong-token-value", 1, true))
+    assert.matches("^err invalid_json 200 ", get(query { token = srv.token, base = srv.url .. "/_test/badjson", profiler = SINGLE }))
+    assert.matches("^err network ", get(query { token = srv.token, base = srv.url .. "/_test/cut", profiler = SINGLE }))
+    assert.matches("^err content_type 200 ", get(query { token = srv.token, base = srv.url .. "/_test/html", profiler = SINGLE }))
+    assert.matches("^err invalid_argument nil invalid profiler_id", get(query { token = srv.token, base = srv.url, profiler = "xyz" }))
+  end)
+
+  it("serves several requests at once: a slow upstream holds nobody back", function()
+    local slow = "http://127.0.0.1:" .. port .. "/fetch?" .. query { token = srv.token,
+      base = srv.url .. "/_test/latency=2000", profiler = SINGLE }
+    local fast = "http://127.0.0.1:" .. port .. "/fetch?" .. query { token = srv.token, base = srv.url, profiler = SINGLE }
+    local log = dir .. "/order.log"
+    os.execute(table.concat({
+      "(curl -s --max-time 30 '" .. slow .. "' >/dev/null; echo slow >> '" .. log .. "') &",
+      "sleep 0.2;",
+      "(curl -s --max-time 30 '" .. fast .. "' >/dev/null; echo fast >> '" .. log .. "') &",
+      "(curl -s --max-time 30 '" .. fast .. "' >/dev/null; echo fast >> '" .. log .. "') &",
+      "wait",
+    }, " "))
+    assert.equal("fast\nfast\nslow\n", sh("cat '" .. log .. "'"))
+  end)
+end)
