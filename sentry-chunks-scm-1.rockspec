@@ -43,6 +43,7 @@ build = {
       ["sentry.chunks.analysis"] = "lua/sentry/chunks/analysis.lua",
       ["sentry.chunks.nvim"] = "lua/sentry/chunks/nvim.lua",
       ["sentry.chunks.resty"] = "lua/sentry/chunks/resty.lua",
+      ["sentry.chunks.range"] = "lua/sentry/chunks/range.lua",
    },
    copy_directories = {},
 }

@@ -668,6 +668,16 @@ function Client:fetch(q)
   return req:result()
 end
 
+-- client:fetch_range{project, profiler_id, start, ["end"], window,
+-- concurrency, retries}: a range longer than the server's 50-chunk cap, as
+-- concurrent windows merged into one answer (sentry.chunks.range).
+function Client:fetch_range(q)
+  if getmetatable(self) ~= Client then
+    error("bad argument #1 to 'fetch_range' (client expected; call it as client:fetch_range{...})", 2)
+  end
+  return require("sentry.chunks.range").fetch(self, q)
+end
+
 -- chunks.fetch through a default client built from the environment.
 local default_client, default_key
 function M.fetch(q)
