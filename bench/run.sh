@@ -38,3 +38,6 @@ done
 
 echo "== Neovim: the editor's loop during the 50-chunk fetch"
 LUA_CPATH="build/5.4/?.so;;" lua5.4 bench/nvim_bench.lua
+
+echo "== long ranges: concurrent windows"
+LUA_CPATH="build/5.4/?.so;;" lua5.4 bench/range_bench.lua
