@@ -44,6 +44,7 @@ build = {
       ["sentry.chunks.nvim"] = "lua/sentry/chunks/nvim.lua",
       ["sentry.chunks.resty"] = "lua/sentry/chunks/resty.lua",
       ["sentry.chunks.range"] = "lua/sentry/chunks/range.lua",
+      ["sentry.chunks.url"] = "lua/sentry/chunks/url.lua",
    },
    copy_directories = {},
 }

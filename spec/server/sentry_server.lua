@@ -32,6 +32,9 @@
 --             default 90-day window end there. Rate-limit Reset headers use
 --             the real clock, because clients sleep until them.
 --
+-- Also GET /api/0/projects/{org}/{slug}/ (slug "backend" is project 1,
+-- "secret" project 2, forbidden), for resolving slugs from profile URLs.
+--
 -- Fault injection: put /_test/<faults>/ before /api/0/..., so a client whose
 -- base URL is http://127.0.0.1:PORT/_test/gzip works unchanged. <faults> is
 -- comma separated:
@@ -278,6 +281,29 @@ local function chunks_answer(profiler_id, start, end_)
 end
 
 -- Validation in the contract's order; returns {status, body, ctype}.
+-- GET /api/0/projects/{org}/{slug}/: a project's details, the part a
+-- client needs to resolve a slug from a profile URL to its id.
+local PROJECTS = {
+  backend = { id = "1", slug = "backend", name = "Backend", platform = "python" },
+  secret = { id = "2", slug = "secret", name = "Secret", platform = "python" },
+}
+
+local function project_endpoint(org, slug, authorization)
+  if not authorization then
+    return detail(401, "Authentication credentials were not provided.")
+  end
+  local scheme, token = authorization:match("^(%S+)%s+(.-)%s*$")
+  if not scheme or scheme:lower() ~= "bearer" or token ~= TOKEN then
+    return detail(401, "Invalid token")
+  end
+  local project = (org == ORG or org == ORG_NO_PROFILING) and PROJECTS[slug]
+  if not project then return detail(404, "The requested resource does not exist") end
+  if project.id ~= tostring(PROJECT_OK) then
+    return detail(403, "You do not have permission to perform this action.")
+  end
+  return { status = 200, ctype = JSON, body = gen.encode(project) }
+end
+
 local function chunks_endpoint(org, params, authorization)
   if org == ORG_NO_PROFILING then return { status = 404, body = "", ctype = JSON } end
   if org ~= ORG then return detail(404, "The requested resource does not exist") end
@@ -542,7 +568,10 @@ local function onstream(_, stream)
         "<body><form action=\"/login\">Please sign in</form></body></html>\n" }
     else
       local org = path:match("^/api/0/organizations/([^/]+)/profiling/chunks/?$")
-      if not org then
+      local porg, slug = path:match("^/api/0/projects/([^/]+)/([^/]+)/?$")
+      if porg and (method == "GET" or method == "HEAD") then
+        response = project_endpoint(url_decode(porg), url_decode(slug), authorization)
+      elseif not org then
         response = detail(404, "The requested resource does not exist")
       elseif method ~= "GET" and method ~= "HEAD" then
         response = detail(405, format('Method "%s" not allowed.', method))

@@ -623,6 +623,13 @@ function Async:__tostring()
     or (self.req and "running" or "waiting to retry"), self.attempts)
 end
 
+local function new_async(self, url)
+  return setmetatable({
+    client = self, url = url, start_origin = origin(url), attempts = 0, retried = 0,
+    redirects = 0, wake_at = 0, done = false,
+  }, Async)
+end
+
 -- client:fetch_async{...} -> req | nil, message, details (invalid query).
 function Client:fetch_async(q)
   if getmetatable(self) ~= Client then
@@ -633,23 +640,11 @@ function Client:fetch_async(q)
   end
   local url, err, details = build_query(self, q)
   if not url then return nil, err, details end
-  return setmetatable({
-    client = self, url = url, start_origin = origin(url), attempts = 0, retried = 0,
-    redirects = 0, wake_at = 0, done = false,
-  }, Async)
+  return new_async(self, url)
 end
 
--- client:fetch{...} -> res | nil, message, details: the same engine,
--- waiting on the client's sockets between steps.
-function Client:fetch(q)
-  if getmetatable(self) ~= Client then
-    error("bad argument #1 to 'fetch' (client expected; call it as client:fetch{...})", 2)
-  end
-  if type(q) ~= "table" then
-    argerror(1, "fetch", "table expected, got " .. type(q))
-  end
-  local req, err, details = self:fetch_async(q)
-  if not req then return nil, err, details end
+-- Runs an async request to the end, waiting on the client's sockets.
+local function run_blocking(self, req)
   while not req:step() do
     if req.req then
       local ok, perr = self._multi:poll(1)
@@ -666,6 +661,64 @@ function Client:fetch(q)
     end
   end
   return req:result()
+end
+
+-- client:fetch{...} -> res | nil, message, details: the same engine,
+-- waiting on the client's sockets between steps.
+function Client:fetch(q)
+  if getmetatable(self) ~= Client then
+    error("bad argument #1 to 'fetch' (client expected; call it as client:fetch{...})", 2)
+  end
+  if type(q) ~= "table" then
+    argerror(1, "fetch", "table expected, got " .. type(q))
+  end
+  local req, err, details = self:fetch_async(q)
+  if not req then return nil, err, details end
+  return run_blocking(self, req)
+end
+
+-- client:project_id(slug [, org]) -> the numeric id of a project slug
+-- (GET /api/0/projects/{org}/{slug}/), cached per client.
+function Client:project_id(slug, org)
+  if type(slug) ~= "string" then argerror(1, "project_id", "string expected, got " .. type(slug)) end
+  org = org or self.org
+  if not org then return invalid("org", "no organization: pass org = ... to chunks.client or set SENTRY_ORG") end
+  if slug:match("^%d+$") then return tonumber(slug) end
+  self._slugs = self._slugs or {}
+  local key = org .. "/" .. slug
+  if self._slugs[key] then return self._slugs[key] end
+  local res, err, details = run_blocking(self, new_async(self,
+    self.base_url .. "/api/0/projects/" .. escape(org) .. "/" .. escape(slug) .. "/"))
+  if not res then return nil, format("project '%s': %s", slug, err), details end
+  local id = type(res) == "table" and tonumber(res.id)
+  if not id then return nil, format("project '%s': the answer has no id", slug), { kind = "http" } end
+  self._slugs[key] = id
+  return id
+end
+
+-- client:fetch_url(url [, opts]) -> res | nil, message, details: the
+-- profile a Sentry URL shows (chunks.parse_url). A URL with start and end
+-- is fetched whole through fetch_range (opts: window, concurrency). The
+-- URL must be on this client's Sentry: a token is never sent elsewhere.
+function Client:fetch_url(url, opts)
+  if type(url) ~= "string" then argerror(1, "fetch_url", "string expected, got " .. type(url)) end
+  local parsed, perr = require("sentry.chunks.url").parse_url(url)
+  if not parsed then return nil, perr, { kind = "invalid_argument", field = "url" } end
+  if origin(parsed.base_url) ~= origin(self.base_url) then
+    return nil, format("the URL is on %s but this client asks %s: make a client with base_url = '%s'",
+      parsed.base_url, self.base_url, parsed.base_url), { kind = "invalid_argument", field = "url" }
+  end
+  local project, err, details = self:project_id(tostring(parsed.project), parsed.org)
+  if not project then return nil, err, details end
+  local q = { org = parsed.org, project = project, profiler_id = parsed.profiler_id }
+  if parsed.start then
+    q.start, q["end"] = parsed.start, parsed["end"]
+    opts = opts or {}
+    q.window, q.concurrency = opts.window, opts.concurrency
+    return self:fetch_range(q)
+  end
+  q.stats_period = parsed.stats_period
+  return self:fetch(q)
 end
 
 -- client:fetch_range{project, profiler_id, start, ["end"], window,

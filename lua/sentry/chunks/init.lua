@@ -15,6 +15,10 @@ local client = require "sentry.chunks.client"
 chunks.client = client.new              -- client([opts]) -> client
 chunks.fetch = client.fetch             -- fetch{...} through a default client
 
+-- Profile URLs of Sentry's web UI: parse_url(url) -> org, project,
+-- profiler_id, start, end, base_url (client:fetch_url fetches them).
+chunks.parse_url = require("sentry.chunks.url").parse_url
+
 -- Analysis (issue 4): the helpers, also reachable one module at a time as
 -- sentry.chunks.frames, .samples, .aggregate, .filter, .export.
 chunks.analysis = require "sentry.chunks.analysis"
