@@ -94,3 +94,38 @@ describe("client:fetch_url #asan", function()
     assert.matches("make a client with base_url = 'https://sentry.io'", err)
   end)
 end)
+
+describe("client:profilers #asan", function()
+  local srv
+  setup(function() srv = server.start() end)
+  teardown(function() srv.stop() end)
+
+  it("lists the profilers seen in spans, following the Link pages", function()
+    local c = chunks.client { token = srv.token, org = "test-org", base_url = srv.url }
+    local list, err, info = c:profilers { project = 1, stats_period = "7d" }
+    assert.is_nil(err)
+    assert.equal(2, info.pages) -- 123 span rows, 100 a page
+    local by_id = {}
+    for _, p in ipairs(list) do by_id[p.profiler_id] = p end
+    local realistic = by_id[server.PROFILER_IDS.realistic]
+    assert.same({ "1", "2", "3", "4" }, realistic.threads)
+    assert.equal(96, realistic.spans)
+    assert.equal(server.T0 + 0.25, realistic.start)
+    assert.equal(server.T0 + 60 * 230 + 30.5, realistic.finish)
+    assert.equal(1, #by_id[server.PROFILER_IDS.light].threads)
+    assert.equal(4, #list)
+    -- by slug, too
+    local again = assert(c:profilers { project = "backend" })
+    assert.equal(4, #again)
+  end)
+
+  it("says what is wrong", function()
+    local c = chunks.client { token = srv.token, org = "test-org", base_url = srv.url }
+    local list, err, d = c:profilers { project = 2 }
+    assert.is_nil(list)
+    assert.matches("^HTTP 403", err)
+    assert.equal(403, d.status)
+    local _, err2 = c:profilers { project = 1, stats_period = "a while" }
+    assert.matches("invalid stats_period", err2)
+  end)
+end)

@@ -304,6 +304,52 @@ local function project_endpoint(org, slug, authorization)
   return { status = 200, ctype = JSON, body = gen.encode(project) }
 end
 
+-- GET /api/0/organizations/{org}/events/?dataset=spans&field=profiler.id
+-- &field=thread.id&field=precise.start_ts&field=precise.finish_ts&project=
+-- ID: spans that carry a profiler id (a span every ten chunks, per thread,
+-- of every known profiler), in pages of per_page (at most 100) with the
+-- real server's Link header and "0:OFFSET:0" cursors.
+local function span_rows()
+  local ids, rows = {}, {}
+  for id in pairs(PROFILERS) do ids[#ids + 1] = id end
+  table.sort(ids)
+  for _, id in ipairs(ids) do
+    local p = PROFILERS[id]
+    for t = 1, p.threads do
+      for k = p.first, p.first + p.count - 1, 10 do
+        local start = T0 + 60 * k
+        rows[#rows + 1] = { ["profiler.id"] = id, ["thread.id"] = tostring(t),
+          ["precise.start_ts"] = start + 0.25, ["precise.finish_ts"] = start + 30.5 }
+      end
+    end
+  end
+  return rows
+end
+
+local function events_endpoint(org, params, authorization, url_base)
+  if not authorization then return detail(401, "Authentication credentials were not provided.") end
+  local scheme, token = authorization:match("^(%S+)%s+(.-)%s*$")
+  if not scheme or scheme:lower() ~= "bearer" or token ~= TOKEN then return detail(401, "Invalid token") end
+  if org ~= ORG and org ~= ORG_NO_PROFILING then return detail(404, "The requested resource does not exist") end
+  if first(params, "dataset") ~= "spans" then return detail(400, "Invalid dataset") end
+  if tonumber(first(params, "project") or "") ~= PROJECT_OK then
+    return detail(403, "You do not have permission to perform this action.")
+  end
+  local per_page = math.min(tonumber(first(params, "per_page") or "") or 100, 100)
+  local offset = tonumber((first(params, "cursor") or "0:0:0"):match("^%d+:(%d+):%d+$") or "0")
+  local rows, data = span_rows(), {}
+  for i = offset + 1, math.min(offset + per_page, #rows) do data[#data + 1] = rows[i] end
+  local function link(rel, off, results)
+    return format('<%s&cursor=0:%d:0>; rel="%s"; results="%s"; cursor="0:%d:0"', url_base, off, rel, results, off)
+  end
+  local prev = offset > 0 and offset - per_page or 0
+  return { status = 200, ctype = JSON, body = gen.encode({ data = gen.array(data),
+      meta = { fields = { ["profiler.id"] = "string", ["thread.id"] = "string",
+        ["precise.start_ts"] = "number", ["precise.finish_ts"] = "number" } } }),
+    link = link("previous", prev < 0 and 0 or prev, offset > 0 and "true" or "false") .. ", "
+      .. link("next", offset + per_page, offset + per_page < #rows and "true" or "false") }
+end
+
 local function chunks_endpoint(org, params, authorization)
   if org == ORG_NO_PROFILING then return { status = 404, body = "", ctype = JSON } end
   if org ~= ORG then return detail(404, "The requested resource does not exist") end
@@ -422,6 +468,7 @@ local function send(stream, response, faults, entry)
   rate_headers(headers, response.limited)
   if response.ctype then headers:append("content-type", response.ctype) end
   if response.location then headers:append("location", response.location) end
+  if response.link then headers:append("link", response.link) end
   entry.status = status
 
   if faults.gzip and body ~= "" then
@@ -569,7 +616,13 @@ local function onstream(_, stream)
     else
       local org = path:match("^/api/0/organizations/([^/]+)/profiling/chunks/?$")
       local porg, slug = path:match("^/api/0/projects/([^/]+)/([^/]+)/?$")
-      if porg and (method == "GET" or method == "HEAD") then
+      local eorg = path:match("^/api/0/organizations/([^/]+)/events/?$")
+      if eorg and method == "GET" then
+        local base = (query or ""):gsub("&?cursor=[^&]*", "")
+        local host = req:get(":authority") or "127.0.0.1"
+        response = events_endpoint(url_decode(eorg), parse_query(query), authorization,
+          "http://" .. host .. path .. "?" .. base)
+      elseif porg and (method == "GET" or method == "HEAD") then
         response = project_endpoint(url_decode(porg), url_decode(slug), authorization)
       elseif not org then
         response = detail(404, "The requested resource does not exist")

@@ -696,6 +696,79 @@ function Client:project_id(slug, org)
   return id
 end
 
+-- The next page of a Link header (rel="next" with results="true"), or nil.
+local function next_page(link)
+  for part in (link or ""):gmatch("[^,]+") do
+    local url = part:match("<([^>]+)>")
+    if url and part:find('rel="next"', 1, true) and part:find('results="true"', 1, true) then
+      return url
+    end
+  end
+  return nil
+end
+
+-- client:profilers{project, stats_period = "24h" [, org]} -> the profilers
+-- seen in spans (the events endpoint, dataset=spans), most recent first:
+-- {{profiler_id, threads = {"1", ...}, start, finish, spans}, ...}
+-- (seconds), following the Link header's pages (at most max_pages, 50).
+function Client:profilers(q)
+  if getmetatable(self) ~= Client then
+    error("bad argument #1 to 'profilers' (client expected; call it as client:profilers{...})", 2)
+  end
+  if type(q) ~= "table" then argerror(1, "profilers", "table expected, got " .. type(q)) end
+  local org = q.org or self.org
+  if not org then return invalid("org", "no organization: pass org = ... to chunks.client or set SENTRY_ORG") end
+  local project = q.project
+  if type(project) == "string" and not project:match("^%d+$") then
+    local id, err, d = self:project_id(project, org)
+    if not id then return nil, err, d end
+    project = id
+  end
+  if not is_integer(project) then return invalid("project", "project is required (an id or a slug)") end
+  local sp = q.stats_period or "24h"
+  if not tostring(sp):match("^%d+[smhdw]?$") then
+    return invalid("stats_period", "invalid stats_period: expected like '24h', got '" .. one_line(sp, 40) .. "'")
+  end
+  local url = self.base_url .. "/api/0/organizations/" .. escape(org) .. "/events/?dataset=spans"
+    .. "&field=profiler.id&field=thread.id&field=precise.start_ts&field=precise.finish_ts"
+    .. "&project=" .. format("%d", project) .. "&statsPeriod=" .. escape(sp) .. "&per_page=100"
+    .. "&query=" .. escape("has:profiler.id")
+  local by_id, list, pages = {}, {}, 0
+  while url and pages < (q.max_pages or 50) do
+    if origin(url) ~= origin(self.base_url) then break end -- never follow elsewhere
+    pages = pages + 1
+    local res, err, details = run_blocking(self, new_async(self, url))
+    if not res then return nil, err, details end
+    for _, row in ipairs(type(res.data) == "table" and res.data or {}) do
+      local id = row["profiler.id"]
+      if type(id) == "string" and id ~= "" then
+        local p = by_id[id]
+        if not p then
+          p = { profiler_id = id, threads = {}, spans = 0, seen = {} }
+          by_id[id] = p
+          list[#list + 1] = p
+        end
+        p.spans = p.spans + 1
+        local tid = row["thread.id"]
+        if type(tid) == "string" and not p.seen[tid] then
+          p.seen[tid] = true
+          p.threads[#p.threads + 1] = tid
+        end
+        local s, f = tonumber(row["precise.start_ts"]), tonumber(row["precise.finish_ts"])
+        if s and (not p.start or s < p.start) then p.start = s end
+        if f and (not p.finish or f > p.finish) then p.finish = f end
+      end
+    end
+    url = next_page(details.headers and details.headers.link)
+  end
+  for _, p in ipairs(list) do
+    p.seen = nil
+    table.sort(p.threads)
+  end
+  table.sort(list, function(a, b) return (a.finish or 0) > (b.finish or 0) end)
+  return list, nil, { pages = pages }
+end
+
 -- client:fetch_url(url [, opts]) -> res | nil, message, details: the
 -- profile a Sentry URL shows (chunks.parse_url). A URL with start and end
 -- is fetched whole through fetch_range (opts: window, concurrency). The
