@@ -32,8 +32,18 @@ local t0 = core.monotime()
 local res, err, details = client:fetch(query)
 local seconds = core.monotime() - t0
 client:close()
-if srv then srv.stop() end
+
+-- The same profile through the command-line tool, from its Sentry URL.
+local function cli_top(url)
+  print("\n$ bin/sentry-chunks top '" .. url .. "' --limit 5")
+  io.stdout:flush()
+  local lua = os.getenv("SENTRY_CHUNKS_DEMO_LUA") or "lua5.4"
+  local env = srv and string.format("SENTRY_AUTH_TOKEN='%s' SENTRY_ORG='%s' SENTRY_URL='%s' ",
+    srv.token, srv.org, srv.url) or ""
+  os.execute(env .. lua .. " bin/sentry-chunks top '" .. url .. "' --limit 5")
+end
 if not res then
+  if srv then srv.stop() end
   io.stderr:write("demo: ", err, "\n")
   os.exit(1)
 end
@@ -72,4 +82,11 @@ for i, path in ipairs(paths) do
   local names = path.names
   local shown = #names > 4 and { names[1], "...", names[#names - 1], names[#names] } or names
   print(string.format("  %d. %5.1f%%  %s", i, path.pct, table.concat(shown, " > ")))
+end
+
+if srv then
+  print("\nthe same profile through the command-line tool, from its URL:")
+  cli_top(srv.url .. "/organizations/test-org/profiling/profile/backend/flamegraph/?profilerId="
+    .. query.profiler_id .. "&start=2026-05-28T08:00:00Z&end=2026-05-28T08:10:00Z")
+  srv.stop()
 end
