@@ -46,5 +46,8 @@ build = {
       ["sentry.chunks.range"] = "lua/sentry/chunks/range.lua",
       ["sentry.chunks.url"] = "lua/sentry/chunks/url.lua",
    },
+   install = {
+      bin = { ["sentry-chunks"] = "bin/sentry-chunks" },
+   },
    copy_directories = {},
 }
