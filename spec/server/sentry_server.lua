@@ -281,6 +281,18 @@ local function chunks_answer(profiler_id, start, end_)
 end
 
 -- Validation in the contract's order; returns {status, body, ctype}.
+-- The 401 answer for a missing or wrong bearer token, or nil when valid.
+local function unauthorized(authorization)
+  if not authorization then
+    return detail(401, "Authentication credentials were not provided.")
+  end
+  local scheme, token = authorization:match("^(%S+)%s+(.-)%s*$")
+  if not scheme or scheme:lower() ~= "bearer" or token ~= TOKEN then
+    return detail(401, "Invalid token")
+  end
+  return nil
+end
+
 -- GET /api/0/projects/{org}/{slug}/: a project's details, the part a
 -- client needs to resolve a slug from a profile URL to its id.
 local PROJECTS = {
@@ -289,13 +301,8 @@ local PROJECTS = {
 }
 
 local function project_endpoint(org, slug, authorization)
-  if not authorization then
-    return detail(401, "Authentication credentials were not provided.")
-  end
-  local scheme, token = authorization:match("^(%S+)%s+(.-)%s*$")
-  if not scheme or scheme:lower() ~= "bearer" or token ~= TOKEN then
-    return detail(401, "Invalid token")
-  end
+  local denied = unauthorized(authorization)
+  if denied then return denied end
   local project = (org == ORG or org == ORG_NO_PROFILING) and PROJECTS[slug]
   if not project then return detail(404, "The requested resource does not exist") end
   if project.id ~= tostring(PROJECT_OK) then
@@ -327,9 +334,8 @@ local function span_rows()
 end
 
 local function events_endpoint(org, params, authorization, url_base)
-  if not authorization then return detail(401, "Authentication credentials were not provided.") end
-  local scheme, token = authorization:match("^(%S+)%s+(.-)%s*$")
-  if not scheme or scheme:lower() ~= "bearer" or token ~= TOKEN then return detail(401, "Invalid token") end
+  local denied = unauthorized(authorization)
+  if denied then return denied end
   if org ~= ORG and org ~= ORG_NO_PROFILING then return detail(404, "The requested resource does not exist") end
   if first(params, "dataset") ~= "spans" then return detail(400, "Invalid dataset") end
   if tonumber(first(params, "project") or "") ~= PROJECT_OK then
@@ -354,13 +360,8 @@ local function chunks_endpoint(org, params, authorization)
   if org == ORG_NO_PROFILING then return { status = 404, body = "", ctype = JSON } end
   if org ~= ORG then return detail(404, "The requested resource does not exist") end
 
-  if not authorization then
-    return detail(401, "Authentication credentials were not provided.")
-  end
-  local scheme, token = authorization:match("^(%S+)%s+(.-)%s*$")
-  if not scheme or scheme:lower() ~= "bearer" or token ~= TOKEN then
-    return detail(401, "Invalid token")
-  end
+  local denied = unauthorized(authorization)
+  if denied then return denied end
 
   local projects = params.project or {}
   local numeric, distinct, not_numbers = {}, 0, false
