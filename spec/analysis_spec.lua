@@ -41,10 +41,17 @@ describe("weights and threads", function()
                   { 4, 10.375, "main", "read", 0.125 }, { 6, 10.5, "main", "parse", 0 } }, seen)
   end)
 
-  it("restrict to a window and keep the weights of the whole profile", function()
+  it("restrict to a window: weights of the whole profile, clipped where a sample straddles a bound", function()
     local r = analysis.restrict(tiny(), { from = 10.1, to = 10.4 })
-    assert.equal(3, #r.chunk.profile.samples)
-    assert.same({ 0.25, 0.125, 0 }, analysis.weights(r))
+    -- thread 1: [10, 10.125) keeps .025, [10.125, 10.375) all, [10.375, 10.5) .025;
+    -- thread 2: [10, 10.25) keeps .15, its last sample (10.25, no time) is inside
+    assert.equal(5, #r.chunk.profile.samples)
+    assert.same({ 0.25, 0.025, 0.15, 0.025, 0 }, analysis.weights(r))
+    -- ISO-8601 bounds are the same bounds
+    local iso = analysis.restrict(tiny(), { from = "1970-01-01T00:00:10.1Z", to = "1970-01-01T00:00:10.4Z" })
+    assert.same(analysis.weights(r), analysis.weights(iso))
+    assert.has_error(function() analysis.restrict(tiny(), { from = "yesterday" }) end,
+      "bad argument #2 to 'restrict' (from must be Unix seconds or ISO-8601, got 'yesterday')")
   end)
 end)
 
@@ -56,7 +63,13 @@ describe("frames", function()
     assert.equal("handle (app.web)", analysis.frame_name(fr[2]))
     assert.is_true(analysis.in_app(fr[4]))  -- in_app null counts as in-app
     assert.is_false(analysis.in_app(fr[3]))
-    assert.equal("db|query|0x10", analysis.frame_key { ["function"] = "query", module = "db", instruction_addr = "0x10" })
+    -- the address is not part of a function's identity (Sentry's fingerprint)...
+    assert.equal("db|query", analysis.frame_key { ["function"] = "query", module = "db", instruction_addr = "0x10" })
+    -- ...but tells apart frames without a function name
+    assert.equal("UIKit|0x1a2b", analysis.frame_key { package = "/System/Library/Frameworks/UIKit.framework/UIKit",
+      instruction_addr = "0x1a2b" })
+    assert.equal("0x1a2b (UIKit)", analysis.frame_name { package = "/System/Library/Frameworks/UIKit.framework/UIKit",
+      instruction_addr = "0x1a2b" })
   end)
 
   it("are selected by in_app, pattern or predicate", function()
@@ -69,32 +82,39 @@ describe("frames", function()
 end)
 
 describe("top functions", function()
-  it("count self time the Sentry way", function()
+  it("count the Sentry way: node durations, recursion at each level, the last sample no sample", function()
     local top = analysis.top(tiny())
     assert.equal("sentry", top.mode)
     assert.equal(0.75, top.time)
-    assert.equal(6, top.samples)
+    assert.equal(4, top.samples) -- each thread's last sample only ends the one before
     local f = by_name(top)
-    assert.same({ 0.75, 0.75, 5, 6 }, { f["handle (app.web)"].self, f["handle (app.web)"].total,
+    -- thread 1: one handle node over three samples (.5); thread 2: handle -> handle (.25 each)
+    assert.same({ 0.75, 1.0, 4, 5 }, { f["handle (app.web)"].self, f["handle (app.web)"].total,
       f["handle (app.web)"].self_samples, f["handle (app.web)"].total_samples })
-    assert.same({ 0.25, 0.375, 2, 3 }, { f["query (db)"].self, f["query (db)"].total,
+    -- query (system) less its child read
+    assert.same({ 0.25, 0.375, 1, 2 }, { f["query (db)"].self, f["query (db)"].total,
       f["query (db)"].self_samples, f["query (db)"].total_samples })
     assert.same({ 0.125, 0.125 }, { f["read (socket)"].self, f["read (socket)"].total })
-    assert.same({ 0, 0.75, 0, 6 }, { f["main (app)"].self, f["main (app)"].total,
+    assert.same({ 0, 0.75, 0, 4 }, { f["main (app)"].self, f["main (app)"].total,
       f["main (app)"].self_samples, f["main (app)"].total_samples })
-    assert.same({ 0, 0, 1, 1 }, { f["parse (app.json)"].self, f["parse (app.json)"].total,
-      f["parse (app.json)"].self_samples, f["parse (app.json)"].total_samples })
+    assert.is_nil(f["parse (app.json)"]) -- only in a thread's last sample
     assert.equal(100, f["handle (app.web)"].self_pct)
+    assert.same({ "app.web", "handle", true }, { f["handle (app.web)"].package, f["handle (app.web)"]["function"],
+      f["handle (app.web)"].in_app })
+    assert.is_false(f["query (db)"].in_app)
     local order = {}
     for i, e in ipairs(top.functions) do order[i] = e.name end
-    assert.same({ "handle (app.web)", "query (db)", "read (socket)", "main (app)", "parse (app.json)" }, order)
+    assert.same({ "handle (app.web)", "query (db)", "read (socket)", "main (app)" }, order)
   end)
 
   it("count self time the textbook way: the leaf only; recursion once in total", function()
     local f = by_name(analysis.top(tiny(), { mode = "textbook" }))
-    assert.same({ 0.375, 0.75, 2 }, { f["handle (app.web)"].self, f["handle (app.web)"].total, f["handle (app.web)"].self_samples })
-    assert.equal(0.25, f["query (db)"].self)
+    -- every sample weighs its thread's interval: thread 1 .125 (median gap), thread 2 .25
+    assert.same({ 0.375, 1.0, 2 }, { f["handle (app.web)"].self, f["handle (app.web)"].total, f["handle (app.web)"].self_samples })
+    assert.equal(0.125 + 0.25, f["query (db)"].self)
+    assert.equal(0.125, f["parse (app.json)"].self)
     assert.equal(0, f["main (app)"].self)
+    assert.equal(1.0, analysis.top(tiny(), { mode = "textbook" }).time)
   end)
 
   it("give per-occurrence percentiles", function()
@@ -172,7 +192,8 @@ describe("call trees and hot paths", function()
     local main = t1.children[1]
     assert.equal("main (app)", main.name)
     local handle = main.children[1]
-    assert.same({ 0.5, 0.125, 4 }, { handle.total, handle.self, handle.samples })
+    -- Sentry's self time: handle is in-app and nothing in-app lies below it but itself
+    assert.same({ 0.5, 0.5, 3 }, { handle.total, handle.self, handle.samples })
     local query = handle.children[1]
     assert.same({ "query (db)", 0.375, 0.25 }, { query.name, query.total, query.self })
     assert.same({ "read (socket)", 0.125 }, { query.children[1].name, query.children[1].self })
@@ -185,7 +206,7 @@ describe("call trees and hot paths", function()
     assert.equal(2, #paths)
     assert.same({ "main (app)", "handle (app.web)", "handle (app.web)" }, paths[1].names)
     assert.same({ "main (app)", "handle (app.web)", "query (db)" }, paths[2].names)
-    assert.same({ 0.25, 0.25, 2 }, { paths[1].time, paths[2].time, paths[2].samples })
+    assert.same({ 0.25, 0.25, 1 }, { paths[1].time, paths[2].time, paths[2].samples })
   end)
 end)
 
@@ -254,10 +275,16 @@ describe("exports", function()
     assert.equal(table.concat({
       "main (app);handle (app.web) 1",
       "main (app);handle (app.web);handle (app.web) 1",
+      "main (app);handle (app.web);query (db) 1",
+      "main (app);handle (app.web);query (db);read (socket) 1",
+    }, "\n") .. "\n", sorted_lines(analysis.folded(tiny()))) -- a thread's last sample is no sample
+    assert.equal(table.concat({
+      "main (app);handle (app.web) 1",
+      "main (app);handle (app.web);handle (app.web) 1",
       "main (app);handle (app.web);parse (app.json) 1",
       "main (app);handle (app.web);query (db) 2",
       "main (app);handle (app.web);query (db);read (socket) 1",
-    }, "\n") .. "\n", sorted_lines(analysis.folded(tiny())))
+    }, "\n") .. "\n", sorted_lines(analysis.folded(tiny(), { mode = "textbook" })))
     assert.equal(table.concat({
       "main (app);handle (app.web) 125000",
       "main (app);handle (app.web);handle (app.web) 250000",
@@ -267,7 +294,7 @@ describe("exports", function()
   end)
 
   it("folded round-trips to the same totals", function()
-    local text = analysis.folded(tiny(), { weight = "microseconds" })
+    local text = analysis.folded(tiny(), { weight = "microseconds", mode = "textbook" })
     local leaf_total, all = {}, 0
     for path, n in text:gmatch("([^\n]+) (%d+)\n") do
       local leaf = path:match("([^;]+)$")
@@ -387,14 +414,14 @@ describe("exports", function()
       end
     end
     assert.equal("", strings[1])
-    assert.equal(6, counts)
+    assert.equal(4, counts)
     assert.equal(750000000, nanos)
     for _, fn in ipairs(functions) do
       for _, ff in ipairs(fn) do if ff.field == 2 then names[strings[ff.value + 1]] = true end end
     end
-    assert.is_true(names["handle (app.web)"] and names["read (socket)"] and names["parse (app.json)"])
-    assert.equal(5, #functions) -- the two copies of handle are one function
-    assert.equal(6, nlocations)
+    assert.is_true(names["handle (app.web)"] and names["read (socket)"] and names["main (app)"])
+    assert.equal(4, #functions) -- the two copies of handle are one function
+    assert.equal(5, nlocations) -- the frames of counted stacks
   end)
 
   it("perfanno: load_traces' shape, root first, integer counts, remapped files", function()
@@ -413,7 +440,7 @@ describe("exports", function()
       end
       total = total + tr.count
     end
-    assert.equal(6, total)
+    assert.equal(4, total)
     assert.equal("/home/me/app/app/main.py", traces[1].frames[1].file)
     assert.equal(3, traces[1].frames[1].linenr)
     local us = analysis.perfanno(tiny(), { event = "microseconds" }).microseconds

@@ -1,50 +1,128 @@
 -- sentry.chunks.aggregate: where the time goes. Top functions by self and
 -- total time, call trees, hot paths, and two profiles compared.
 --
--- Work is done once per distinct stack, not once per sample: a pass over
--- the samples adds up weight and count per stack_id (a 50-chunk answer has
--- over a million samples but tens of thousands of stacks), then each stack
--- is walked once.
---
 -- Two counting modes; every result says which one made it:
---   "sentry"   (default) Sentry's rule: the leaf frame gets the sample's
---              time as self time, and when the leaf is a system frame the
---              nearest in-app frame above it gets it too (an in-app
---              function's self time subtracts only its in-app children,
---              a system function's all children). Missing in_app is in-app.
---   "textbook" self time is the leaf's only (pprof, speedscope).
--- In both, total time counts a function once per sample, however often it
--- recurses in that stack.
+--
+--   "sentry"   (default) the numbers Sentry itself computes (getsentry/vroom:
+--              SampleChunk.CallTrees, Node.CollectFunctions, Quantile).
+--              Samples are grouped per thread in time order; a sample
+--              weighs the time to the next sample of its thread, in
+--              integer nanoseconds (uint64(t * 1e9)); the last sample of
+--              each thread is no sample at all. A function row is one
+--              fingerprint: module, else the trimmed package, + function
+--              (frames.key), never the instruction address. Frames
+--              without a function name make no row (Sentry does not
+--              aggregate them; cocoa's `main` and unsymbolicated cocoa
+--              frames neither). Self time: the leaf's, and an in-app
+--              frame's when no in-app frame that makes a row lies below it
+--              in that stack (an in-app function's self time subtracts
+--              only its in-app descendants, a system function's all of
+--              its children). Total time is Sentry's sum of durations, so
+--              a function that recurses counts at each level, and so do
+--              its sample counts. in_app belongs to each frame occurrence
+--              (a missing or null in_app is in-app).
+--   "textbook" pprof's and speedscope's: every sample weighs its thread's
+--              sampling interval (the median gap); self time is the
+--              leaf's only; a function counts once per sample however
+--              often it recurses.
+--
+-- Work is done once per distinct stack, not once per sample: a pass over
+-- the samples adds up weight and count per stack (a 50-chunk answer has
+-- over a million samples but a few thousand distinct stacks), then each
+-- stack is walked once. Per-occurrence durations (percentiles) take one
+-- more pass, which does work only where a thread's stack changes.
 local frames = require "sentry.chunks.frames"
 local samples = require "sentry.chunks.samples"
 
 local M = {}
 
-local pairs, ipairs, type, sort, floor = pairs, ipairs, type, table.sort, math.floor
+local pairs, ipairs, type, sort, floor, ceil = pairs, ipairs, type, table.sort, math.floor, math.ceil
+local format = string.format
 local argerror = frames._argerror
+local ns = samples.ns
 
 local MODES = { sentry = true, textbook = true }
+local SORTS = { self = true, total = true }
 
-local function check_opts(opts, fname)
+-- The options each function takes; anything else is a caller's mistake.
+local COMMON = { mode = true, threads = true, from = true, to = true }
+local OPTIONS = {
+  top = { sort = true, limit = true, durations = true, slowest = true },
+  call_trees = {},
+  hot_paths = { limit = true },
+  compare = { sort = true, limit = true },
+  per_stack = { thread_root = true, weight = true, event = true, remap = true, thread = true },
+}
+
+-- Edit distance (insertions, deletions, substitutions) of two short names.
+local function distance(x, y)
+  local prev = {}
+  for j = 0, #y do prev[j] = j end
+  for i = 1, #x do
+    local cur = { [0] = i }
+    for j = 1, #y do
+      local cost = x:byte(i) == y:byte(j) and 0 or 1
+      cur[j] = math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost)
+    end
+    prev = cur
+  end
+  return prev[#y]
+end
+
+-- The closest allowed name, for "did you mean": within two edits, or one
+-- name the start of the other ("thread" for "threads").
+local function closest(name, allowed)
+  local best, best_d
+  for k in pairs(allowed) do
+    local d = distance(name, k)
+    if k:sub(1, #name) == name or name:sub(1, #k) == k then d = math.min(d, 1) end
+    if not best_d or d < best_d or (d == best_d and k < best) then best, best_d = k, d end
+  end
+  if best_d and best_d <= 2 then return best end
+  return nil
+end
+
+local function check_opts(opts, fname, extra)
   if opts ~= nil and type(opts) ~= "table" then argerror(2, fname, "table or nil", opts) end
   opts = opts or {}
+  local own = OPTIONS[fname] or {}
+  for k in pairs(opts) do
+    if not COMMON[k] and not own[k] and not (extra and extra[k]) then
+      local allowed = {}
+      for n in pairs(COMMON) do allowed[n] = true end
+      for n in pairs(own) do allowed[n] = true end
+      for n in pairs(extra or {}) do allowed[n] = true end
+      local hint = type(k) == "string" and closest(k, allowed)
+      error(format("bad argument #2 to '%s' (unknown option '%s'%s)", fname, tostring(k),
+        hint and ("; did you mean '" .. hint .. "'?") or ""), 3)
+    end
+  end
   local mode = opts.mode or "sentry"
   if not MODES[mode] then
-    error(string.format("bad argument #2 to '%s' (mode must be 'sentry' or 'textbook', got '%s')",
+    error(format("bad argument #2 to '%s' (mode must be 'sentry' or 'textbook', got '%s')",
       fname, tostring(mode)), 3)
+  end
+  if opts.sort ~= nil and not SORTS[opts.sort] then
+    error(format("bad argument #2 to '%s' (sort must be 'self' or 'total', got '%s')",
+      fname, tostring(opts.sort)), 3)
+  end
+  if opts.limit ~= nil and (type(opts.limit) ~= "number" or opts.limit < 0 or opts.limit ~= floor(opts.limit)) then
+    error(format("bad argument #2 to '%s' (limit must be a whole number >= 0, got %s)",
+      fname, tostring(opts.limit)), 3)
   end
   return opts, mode
 end
+M._check_opts = check_opts
 
--- Stacks as functions see them: a merged answer repeats every frame and
--- stack once per chunk, so stacks are numbered by their sequence of frame
--- identities. Returns canon[sid] = unique id and unique[u] = a stack (leaf
--- first frame indices) with that sequence.
+-- Stacks as Sentry's call trees see them: a merged answer repeats every
+-- frame and stack once per chunk, so stacks are numbered by their sequence
+-- of node identities (frames.node_key). Returns canon[sid] = unique id,
+-- unique[u] = a stack (leaf-first frame indices) with that sequence, and
+-- node_id[frame index] = a small integer per node identity.
 function M.unique_stacks(chunk)
   local p = chunk.profile
   local fr, stacks = p.frames, p.stacks
-  local frame_id, id_text, next_frame = {}, {}, 0
-  local key_id = {}
+  local node_id, id_text, key_id, next_id = {}, {}, {}, 0
   local canon, unique, by_text, buf = {}, {}, {}, {}
   for sid = 0, #stacks - 1 do
     local stack = stacks[sid + 1]
@@ -53,14 +131,16 @@ function M.unique_stacks(chunk)
       local idx = stack[j]
       local text = id_text[idx]
       if not text then
-        local key = frames.key(frames.at(fr, idx))
+        local key = frames.node_key(frames.at(fr, idx))
         local id = key_id[key]
         if not id then
-          next_frame = next_frame + 1
-          id = tostring(next_frame) .. ","
+          next_id = next_id + 1
+          id = next_id
           key_id[key] = id
         end
-        id_text[idx], text = id, id
+        node_id[idx] = id
+        text = tostring(id) .. ","
+        id_text[idx] = text
       end
       buf[j] = text
     end
@@ -73,126 +153,174 @@ function M.unique_stacks(chunk)
     end
     canon[sid] = u
   end
-  return canon, unique
+  unique[0] = {} -- samples whose stack_id is not in the chunk
+  return canon, unique, node_id
 end
 
--- Weight and sample count per unique stack (per thread when by_thread is
--- set), restricted to opts.threads / opts.from / opts.to. One pass when
--- every thread's samples are in time order (as Sentry sends them) and
--- carry no weight of their own; samples.weights otherwise.
+-- The samples an analysis counts, per thread in time order, with their
+-- weights (ns) in the chosen mode, restricted to opts.threads and clipped
+-- to [opts.from, opts.to). Returns a view {order = {tid, ...}, by = {[tid]
+-- = {i, ...}}, weight = {[i] = ns}, counted = {[i] = bool}, time = ns,
+-- samples = n, start = {[i] = ns}, stop = {[i] = ns: start plus the
+-- unclipped Sentry weight}, from = ns, to = ns}.
+local function view(chunk, opts, mode, fname)
+  local tl = samples.timeline(chunk)
+  local ss = chunk.profile.samples
+  local set = samples.thread_set(chunk, opts.threads, fname)
+  local from, to = samples.seconds(opts.from, fname, "from"), samples.seconds(opts.to, fname, "to")
+  from, to = from and ns(from), to and ns(to)
+  local w = mode == "textbook" and tl.textbook or tl.sentry
+  local sentry = mode == "sentry"
+  local order, by, weight, counted, start, stop = {}, {}, {}, {}, {}, {}
+  local time, n = 0, 0
+  for _, tid in ipairs(tl.order) do
+    if not set or set[tid] then
+      local list, out = tl.by[tid], {}
+      for j = 1, #list do
+        local i = list[j]
+        local wi, t = w[i], ns(ss[i].timestamp)
+        if from or to then wi = samples.clip(t, wi, from, to) end
+        if wi then
+          out[#out + 1] = i
+          weight[i], start[i], stop[i] = wi, t, t + tl.sentry[i]
+          local c = not (sentry and tl.last[i])
+          counted[i] = c
+          time = time + wi
+          if c then n = n + 1 end
+        end
+      end
+      if #out > 0 then
+        order[#order + 1] = tid
+        by[tid] = out
+      end
+    end
+  end
+  return { order = order, by = by, weight = weight, counted = counted, time = time, samples = n,
+           start = start, stop = stop, from = from, to = to }
+end
+
+-- Weight (ns) and sample count per unique stack (per thread when
+-- by_thread is set) over a view.
+local function stack_sums(chunk, v, canon, by_thread)
+  local ss = chunk.profile.samples
+  local weight, count = {}, {}
+  for _, tid in ipairs(v.order) do
+    local wt, ct = weight, count
+    if by_thread then
+      wt, ct = {}, {}
+      weight[tid], count[tid] = wt, ct
+    end
+    local list = v.by[tid]
+    for j = 1, #list do
+      local i = list[j]
+      if v.counted[i] then
+        local u = canon[ss[i].stack_id] or 0
+        wt[u] = (wt[u] or 0) + v.weight[i]
+        ct[u] = (ct[u] or 0) + 1
+      end
+    end
+  end
+  return weight, count
+end
+
+-- Weight and sample count per unique stack, for the exports:
+-- chunk, weight (seconds), count, total (seconds), samples, unique.
+-- opts as for top (mode, threads, from, to).
 local function per_stack(given, opts, by_thread, fname)
   local chunk = samples.chunk_of(given, fname)
-  if opts.threads or opts.from or opts.to then chunk = samples.chunk_of(samples.restrict(chunk, opts)) end
-  local ss = chunk.profile.samples
+  local mode = opts.mode or "sentry"
+  local v = view(chunk, opts, mode, fname)
   local canon, unique = M.unique_stacks(chunk)
-  local weight, count, total = {}, {}, 0
-  local function tables_of(tid)
-    if not by_thread then return weight, count end
-    local wt = weight[tid]
-    if not wt then
-      wt = {}
-      weight[tid], count[tid] = wt, {}
-    end
-    return wt, count[tid]
-  end
-  local in_order = ss[1] == nil or ss[1].weight == nil
-  if in_order then
-    local last_u, last_t = {}, {}
-    for i = 1, #ss do
-      local s = ss[i]
-      local tid, t = s.thread_id, s.timestamp
-      local u = canon[s.stack_id] or 0
-      local wt, ct = tables_of(tid)
-      local lt = last_t[tid]
-      if lt then
-        if t < lt then in_order = false break end
-        local lu, d = last_u[tid], t - lt
-        wt[lu] = (wt[lu] or 0) + d
-        total = total + d
-      end
-      ct[u] = (ct[u] or 0) + 1
-      last_u[tid], last_t[tid] = u, t
-    end
-  end
-  if not in_order then
-    weight, count, total = {}, {}, 0
-    local w = samples.weights(chunk)
-    for i = 1, #ss do
-      local s = ss[i]
-      local u = canon[s.stack_id] or 0
-      local wt, ct = tables_of(s.thread_id)
-      wt[u] = (wt[u] or 0) + w[i]
-      ct[u] = (ct[u] or 0) + 1
-      total = total + w[i]
-    end
-  end
-  -- every counted stack has a weight entry, if only 0 (a thread's last)
-  local function fill(wt, ct) for u in pairs(ct) do wt[u] = wt[u] or 0 end end
+  local weight, count = stack_sums(chunk, v, canon, by_thread)
+  local function to_seconds(t) for u, x in pairs(t) do t[u] = x / 1e9 end end
   if by_thread then
-    for tid, ct in pairs(count) do fill(weight[tid], ct) end
+    for _, t in pairs(weight) do to_seconds(t) end
   else
-    fill(weight, count)
+    to_seconds(weight)
   end
-  unique[0] = {} -- samples whose stack_id is not in the chunk
-  return chunk, weight, count, total, #ss, unique
+  return chunk, weight, count, v.time / 1e9, v.samples, unique
 end
-
 M._per_stack = per_stack
 
--- A merged chunk without its copies: one frame per identity (the first
--- seen), one stack per sequence of identities, samples pointing at them.
--- Returns a new chunk (an answer when given one); the input is untouched.
+-- The same frame content twice is the same frame: a key over every field.
+local function content_key(f)
+  if type(f) ~= "table" then return tostring(f) end
+  local keys = {}
+  for k in pairs(f) do keys[#keys + 1] = tostring(k) end
+  sort(keys)
+  local parts = {}
+  for i, k in ipairs(keys) do
+    local v = f[k]
+    parts[i] = k .. "=" .. (type(v) == "table" and content_key(v) or (type(v) .. ":" .. tostring(v)))
+  end
+  return "{" .. table.concat(parts, "\1") .. "}"
+end
+
+-- A merged chunk without its copies: one frame per distinct frame (the
+-- same content: the copies merged chunks repeat; frames that differ in a
+-- line or an address stay apart), one stack per sequence of frames,
+-- samples pointing at them. Returns a new chunk (an answer when given
+-- one); the input is untouched.
 function M.dedupe(given)
   local chunk = samples.chunk_of(given, "dedupe")
   local p = chunk.profile
-  local canon, unique = M.unique_stacks(chunk)
   local new_frames, frame_of_key, new_index = {}, {}, {}
-  local function frame_index(idx)
-    local n = new_index[idx]
-    if n then return n end
-    local f = frames.at(p.frames, idx)
-    local key = frames.key(f)
-    n = frame_of_key[key]
+  for idx = 0, #p.frames - 1 do
+    local f = p.frames[idx + 1]
+    local key = content_key(f)
+    local n = frame_of_key[key]
     if not n then
       new_frames[#new_frames + 1] = f
       n = #new_frames - 1
       frame_of_key[key] = n
     end
     new_index[idx] = n
-    return n
   end
-  for idx = 0, #p.frames - 1 do frame_index(idx) end -- the frames' own order
-  local new_stacks = {}
-  for u = 1, #unique do
-    local stack, out = unique[u], {}
-    for j = 1, #stack do out[j] = frame_index(stack[j]) end
-    new_stacks[u] = out
+  local new_stacks, stack_of_key, stack_index = {}, {}, {}
+  for sid = 0, #p.stacks - 1 do
+    local stack, out = p.stacks[sid + 1], {}
+    for j = 1, #stack do out[j] = new_index[stack[j]] or stack[j] end
+    local key = table.concat(out, ",")
+    local n = stack_of_key[key]
+    if not n then
+      new_stacks[#new_stacks + 1] = out
+      n = #new_stacks - 1
+      stack_of_key[key] = n
+    end
+    stack_index[sid] = n
   end
   local new_samples = {}
   for i, s in ipairs(p.samples) do
     local copy = {}
     for k, v in pairs(s) do copy[k] = v end
-    local u = canon[s.stack_id]
-    copy.stack_id = u and (u - 1) or s.stack_id
+    copy.stack_id = stack_index[s.stack_id] or s.stack_id
     new_samples[i] = copy
   end
   return samples.same_shape(given, samples.with_profile(chunk,
     { frames = new_frames, stacks = new_stacks, samples = new_samples }))
 end
 
--- The function entries of a profile, one per frame identity, made on demand.
-local function function_table(chunk)
+-- The function rows of a profile, one per frames.key, made on demand.
+local function function_table(chunk, mode)
   local fr = chunk.profile.frames
+  local sentry = mode == "sentry"
   local by_index, by_key = {}, {}
   return function(index)
     local e = by_index[index]
-    if e then return e end
+    if e ~= nil then return e or nil end
     local f = frames.at(fr, index)
+    if sentry and not frames.aggregated(f) then
+      by_index[index] = false
+      return nil
+    end
     local key = frames.key(f)
     e = by_key[key]
     if not e then
-      e = { key = key, name = frames.name(f), frame = f, in_app = frames.in_app(f),
-            self = 0, total = 0, self_samples = 0, total_samples = 0 }
+      e = { key = key, name = frames.name(f), frame = f,
+            ["function"] = type(f["function"]) == "string" and f["function"] or nil,
+            package = frames.module_or_package(f),
+            self = 0, total = 0, self_samples = 0, total_samples = 0,
+            root_self = 0, root_total = 0, root_samples = 0 }
       by_key[key] = e
     end
     by_index[index] = e
@@ -200,101 +328,262 @@ local function function_table(chunk)
   end, by_key
 end
 
--- Nearest-rank percentile of a sorted list.
-local function percentile(sorted, p)
+-- Nearest rank, as Sentry's metrics.Quantile: the ceil(n * q)-th smallest.
+local function quantile(sorted, q)
   local n = #sorted
   if n == 0 then return nil end
-  local rank = math.ceil(p / 100 * n)
+  local rank = ceil(n * q)
   if rank < 1 then rank = 1 end
   return sorted[rank]
 end
 
--- Per-occurrence durations: an occurrence is a run of consecutive samples
--- of one thread whose stacks all hold the function; its duration is the sum
--- of their weights.
-local function occurrence_durations(chunk, entry_of)
-  local p = chunk.profile
-  local ss = p.samples
-  local w, by, order = samples.weights(chunk)
-  local distinct, runs = {}, {}
-  local function keys_of(sid)
-    local list = distinct[sid]
-    if list then return list end
-    list = {}
-    local seen, stack = {}, p.stacks[sid + 1] or {}
-    for j = 1, #stack do
-      local e = entry_of(stack[j])
-      if not seen[e] then seen[e] = true list[#list + 1] = e end
-    end
-    distinct[sid] = list
-    return list
+-- Sentry's function metrics, node by node, as vroom computes them: per
+-- thread, samples in time order build call trees (SampleChunk.CallTrees);
+-- a node is one frame under one path of node identities (frames.node_key),
+-- continued by a sample whose stack has the same path down to it when the
+-- node ended at that sample's timestamp; a node takes its frame, so its
+-- in_app and its row, from the sample that made it. Each node, once
+-- finished, adds to its function's row as Node.CollectFunctions does:
+-- its duration to total and to durations, its samples to samples, and its
+-- self time (an in-app node's duration less its in-app descendants' time,
+-- a system node's less all its children's). Root nodes add to root_* as
+-- well (Sentry's slowest-functions list leaves them out).
+--
+-- Work is done only where a thread's stack changes: while samples repeat
+-- the stack before them, the nodes of that path share one end time and
+-- count samples by a running counter.
+local function node_metrics(chunk, v, canon, unique, node_id, entry_of)
+  local ss = chunk.profile.samples
+  local fr = chunk.profile.frames
+  local from, to = v.from, v.to
+  local root_first = {}
+  local function path_of(u)
+    local path = root_first[u]
+    if path then return path end
+    local stack = unique[u]
+    local n = #stack
+    path = {}
+    for j = 1, n do path[j] = node_id[stack[n - j + 1]] or 0 end
+    root_first[u] = path
+    return path
   end
-  for _, tid in ipairs(order) do
-    local list, open = by[tid], {}
+  for _, tid in ipairs(v.order) do
+    local list = v.by[tid]
+    -- the chain of last nodes, root first: identity, start, end (when not
+    -- on the current path), samples (likewise), the counter value at which
+    -- its count started, its row, its in_app, its children's app and
+    -- system time
+    local cid, cstart, cend, ccount, kopen = {}, {}, {}, {}, {}
+    local crow, capp_flag, chapp, chsys = {}, {}, {}, {}
+    local clen, plen, pend, k = 0, 0, nil, 0
+    local last_u
+    local function finish(d)
+      local e, dur = crow[d], nil
+      local count = d <= plen and (k - kopen[d]) or ccount[d]
+      local a, b = cstart[d], d <= plen and pend or cend[d]
+      if from and a < from then a = from end
+      if to and b > to then b = to end
+      dur = b > a and b - a or 0
+      local child_app, child_sys = chapp[d], chsys[d]
+      local app = child_app < dur and child_app or dur
+      if e then
+        local self = 0
+        if capp_flag[d] then
+          if dur > child_app then
+            self = dur - child_app
+            app = app + self
+          end
+        elseif dur > child_app + child_sys then
+          self = dur - child_app - child_sys
+        end
+        e.total, e.total_samples, e.self = e.total + dur, e.total_samples + count, e.self + self
+        if capp_flag[d] then e.app_seen = true else e.system_seen = true end
+        local durations = e.durations
+        if d == 1 then
+          e.root_total, e.root_samples, e.root_self = e.root_total + dur, e.root_samples + count, e.root_self + self
+          durations = e.root_durations
+        end
+        if durations then durations[#durations + 1] = dur end
+      end
+      if d > 1 then chapp[d - 1], chsys[d - 1] = chapp[d - 1] + app, chsys[d - 1] + (dur - app) end
+    end
+    -- nodes m+1..plen leave the current path but stay in the chain
+    local function freeze(m)
+      for d = m + 1, plen do ccount[d], cend[d] = k - kopen[d], pend end
+    end
     for j = 1, #list do
       local i = list[j]
-      for _, e in ipairs(keys_of(ss[i].stack_id)) do
-        local r = open[e]
-        if r and r.last == j - 1 then
-          r.sum, r.last = r.sum + w[i], j
+      if v.counted[i] then
+        local u = canon[ss[i].stack_id] or 0
+        local ts = v.start[i]
+        if u == last_u and pend == ts then
+          k = k + 1
+          pend = v.stop[i]
         else
-          if r then runs[e] = runs[e] or {} table.insert(runs[e], r.sum) end
-          open[e] = { sum = w[i], last = j }
+          local path = path_of(u)
+          local n = #path
+          local m = 0
+          while m < clen and m < n and cid[m + 1] == path[m + 1]
+            and (m + 1 <= plen and pend or cend[m + 1]) == ts do
+            m = m + 1
+          end
+          -- chain nodes taken up again (only after a sample of no time)
+          for d = plen + 1, m do kopen[d] = k - ccount[d] end
+          if n > m then
+            freeze(m < plen and m or plen)
+            for d = clen, m + 1, -1 do finish(d) end
+            -- the sample's own frames: stacks alike by identity may differ in in_app
+            local stack = chunk.profile.stacks[ss[i].stack_id + 1]
+            for d = m + 1, n do
+              local idx = stack[n - d + 1]
+              cid[d], cstart[d], kopen[d] = path[d], ts, k
+              crow[d] = entry_of(idx) or false
+              capp_flag[d] = frames.in_app(frames.at(fr, idx))
+              chapp[d], chsys[d] = 0, 0
+            end
+            clen = n
+          elseif plen > n then
+            freeze(n)
+          end
+          plen, pend = n, v.stop[i]
+          k = k + 1
+          last_u = u
         end
       end
     end
-    for e, r in pairs(open) do runs[e] = runs[e] or {} table.insert(runs[e], r.sum) end
+    for d = clen, 1, -1 do finish(d) end
   end
-  return runs
+end
+
+-- Per-occurrence durations, textbook way: an occurrence is a run of
+-- consecutive samples of one thread whose stacks all hold the function.
+local function run_durations(chunk, v, canon, unique, entry_of)
+  local ss = chunk.profile.samples
+  local sets = {}
+  local function set_of(u)
+    local s = sets[u]
+    if s then return s end
+    s = { list = {}, has = {} }
+    local stack = unique[u]
+    for j = 1, #stack do
+      local e = entry_of(stack[j])
+      if e and not s.has[e] then s.has[e] = true s.list[#s.list + 1] = e end
+    end
+    sets[u] = s
+    return s
+  end
+  for _, tid in ipairs(v.order) do
+    local list = v.by[tid]
+    local open, cur, cum = {}, nil, 0
+    for j = 1, #list do
+      local i = list[j]
+      local s = set_of(canon[ss[i].stack_id] or 0)
+      if s ~= cur then
+        if cur then
+          for _, e in ipairs(cur.list) do
+            if not s.has[e] then
+              e.durations[#e.durations + 1] = cum - open[e]
+              open[e] = nil
+            end
+          end
+        end
+        for _, e in ipairs(s.list) do
+          if not open[e] then open[e] = cum end
+        end
+        cur = s
+      end
+      cum = cum + v.weight[i]
+    end
+    for e, start in pairs(open) do e.durations[#e.durations + 1] = cum - start end
+  end
+end
+
+local function percentiles(e, d)
+  sort(d)
+  e.occurrences = #d
+  local p75, p95, p99 = quantile(d, 0.75), quantile(d, 0.95), quantile(d, 0.99)
+  e.p75, e.p95, e.p99 = p75 and p75 / 1e9, p95 and p95 / 1e9, p99 and p99 / 1e9
 end
 
 -- Top functions: opts = {mode = "sentry"|"textbook", threads = selector,
--- from =, to =, sort = "self"|"total", limit = n, durations = bool}.
--- Returns {mode, time, samples, functions = {{key, name, frame, in_app,
--- self, total, self_samples, total_samples, self_pct, total_pct
--- [, occurrences, p75, p95, p99]}, ...}}; times in seconds.
-function M.top(chunk, opts)
+-- from =, to = (Unix seconds or ISO-8601), sort = "self"|"total", limit =
+-- n, durations = bool, slowest = bool}. Returns {mode, time, samples,
+-- functions = {{key, name, function, package, in_app, frame, self, total,
+-- self_samples, total_samples, self_pct, total_pct [, occurrences, p75,
+-- p95, p99]}, ...}}; times in seconds. With slowest = true, Sentry's own
+-- "slowest functions" list: root frames left out, in-app functions only,
+-- none with zero self time or a single sample, 100 at most.
+function M.top(given, opts)
   local mode
   opts, mode = check_opts(opts, "top")
-  local c, weight, count, total, n, unique = per_stack(chunk, opts, false, "top")
-  local entry_of, by_key = function_table(c)
-  local textbook = mode == "textbook"
+  local chunk = samples.chunk_of(given, "top")
+  local v = view(chunk, opts, mode, "top")
+  local canon, unique, node_id = M.unique_stacks(chunk)
+  local weight, count = stack_sums(chunk, v, canon, false)
+  local entry_of, by_key = function_table(chunk, mode)
+  local sentry = mode == "sentry"
   for u, wt in pairs(weight) do
-    local cnt = count[u]
-    local stack = unique[u]
-    if #stack > 0 then
-      for j = 1, #stack do -- once per stack however often it recurses
+    local cnt, stack = count[u], unique[u]
+    local n = #stack
+    if sentry then
+      -- the samples in which a function is self (Sentry's rule, per stack)
+      local below_app = false
+      for j = 1, n do
+        local e = entry_of(stack[j])
+        local in_app = frames.in_app(frames.at(chunk.profile.frames, stack[j]))
+        if e and (j == 1 or (in_app and not below_app)) then e.self_samples = e.self_samples + cnt end
+        below_app = below_app or (e ~= nil and in_app)
+      end
+    elseif n > 0 then
+      for j = 1, n do -- once per stack however often it recurses
         local e = entry_of(stack[j])
         if e.mark ~= u then
           e.mark = u
           e.total, e.total_samples = e.total + wt, e.total_samples + cnt
+          if frames.in_app(e.frame) then e.app_seen = true else e.system_seen = true end
         end
       end
       local leaf = entry_of(stack[1])
       leaf.self, leaf.self_samples = leaf.self + wt, leaf.self_samples + cnt
-      if not textbook and not leaf.in_app then
-        for j = 2, #stack do
-          local e = entry_of(stack[j])
-          if e.in_app then
-            if e ~= leaf then e.self, e.self_samples = e.self + wt, e.self_samples + cnt end
-            break
-          end
-        end
-      end
     end
   end
-  local runs = opts.durations and occurrence_durations(c, entry_of) or nil
-  local list = {}
+  if opts.durations then
+    for _, e in pairs(by_key) do e.durations, e.root_durations = {}, {} end
+  end
+  if sentry then
+    node_metrics(chunk, v, canon, unique, node_id, entry_of)
+  elseif opts.durations then
+    run_durations(chunk, v, canon, unique, entry_of)
+  end
+  local list, time = {}, v.time
+  local slowest = opts.slowest and sentry
   for _, e in pairs(by_key) do
     e.mark = nil
-    e.self_pct = total > 0 and 100 * e.self / total or 0
-    e.total_pct = total > 0 and 100 * e.total / total or 0
-    if runs then
-      local d = runs[e] or {}
-      sort(d)
-      e.occurrences, e.p75, e.p95, e.p99 = #d, percentile(d, 75), percentile(d, 95), percentile(d, 99)
+    e.in_app = e.app_seen or false
+    if e.app_seen and e.system_seen then e.in_app_mixed = true end
+    e.app_seen, e.system_seen = nil, nil
+    local d = e.durations
+    if slowest then
+      -- Sentry's list leaves out the root frames' part
+      e.self, e.total = e.self - e.root_self, e.total - e.root_total
+      e.total_samples = e.total_samples - e.root_samples
+      e.self_samples = nil
+    elseif d then
+      for _, x in ipairs(e.root_durations) do d[#d + 1] = x end
     end
-    if e.total_samples > 0 then list[#list + 1] = e end
+    if d then percentiles(e, d) end
+    e.durations, e.root_durations = nil, nil
+    e.root_self, e.root_total, e.root_samples = nil, nil, nil
+    local keep = e.total_samples > 0
+    if slowest then keep = e.in_app and e.self > 0 and e.total_samples > 1 end
+    if keep then
+      e.self_ns, e.total_ns = e.self, e.total
+      e.self, e.total = e.self / 1e9, e.total / 1e9
+      e.self_pct = time > 0 and 100 * e.self_ns / time or 0
+      e.total_pct = time > 0 and 100 * e.total_ns / time or 0
+      e.self_ns, e.total_ns = nil, nil
+      list[#list + 1] = e
+    end
   end
   local by = opts.sort == "total" and "total" or "self"
   local other = by == "self" and "total" or "self"
@@ -303,19 +592,23 @@ function M.top(chunk, opts)
     if a[other] ~= b[other] then return a[other] > b[other] end
     return a.key < b.key
   end)
-  if opts.limit then
-    for i = #list, opts.limit + 1, -1 do list[i] = nil end
+  local limit = opts.limit or (slowest and 100 or nil)
+  local shown = #list
+  if limit then
+    for i = #list, limit + 1, -1 do list[i] = nil end
   end
-  return { mode = mode, time = total, samples = n, functions = list }
+  return { mode = mode, time = time / 1e9, samples = v.samples, functions = list,
+           count = shown, slowest = slowest or nil }
 end
 
-local function new_node(e)
-  return { key = e and e.key or "", name = e and e.name or "root", frame = e and e.frame,
-           self = 0, total = 0, samples = 0, children = {}, by_key = {} }
+local function new_node(key, name, f)
+  return { key = key, name = name, frame = f, self = 0, total = 0, samples = 0,
+           children = {}, by_key = {} }
 end
 
 local function finish_tree(node)
   node.by_key = nil
+  node.self, node.total = node.self / 1e9, node.total / 1e9
   sort(node.children, function(a, b)
     if a.total ~= b.total then return a.total > b.total end
     return a.key < b.key
@@ -323,33 +616,51 @@ local function finish_tree(node)
   for _, child in ipairs(node.children) do finish_tree(child) end
 end
 
--- Call trees, root to leaf, merged by frame identity, one per thread:
--- { [thread_id] = root }, each node {key, name, frame, self, total,
--- samples, children = {...} (heaviest first)}. opts as for top.
-function M.call_trees(chunk, opts)
-  opts = check_opts(opts, "call_trees")
-  local c, weight, count, _, _, unique = per_stack(chunk, opts, true, "call_trees")
-  local entry_of = function_table(c)
+-- Call trees, root to leaf, one per thread: { [thread_id] = root }, each
+-- node {key, name, frame, self, total, samples, children = {...}
+-- (heaviest first)}. Nodes are merged by node identity (frames.node_key:
+-- as Sentry's call trees, the instruction address counts), self time by
+-- the mode's rule, as in top. opts as for top.
+function M.call_trees(given, opts)
+  local mode
+  opts, mode = check_opts(opts, "call_trees")
+  local chunk = samples.chunk_of(given, "call_trees")
+  local v = view(chunk, opts, mode, "call_trees")
+  local canon, unique = M.unique_stacks(chunk)
+  local weight, count = stack_sums(chunk, v, canon, true)
+  local fr = chunk.profile.frames
+  local sentry = mode == "sentry"
   local trees = {}
   for tid, wt_by_u in pairs(weight) do
-    local root = new_node(nil)
+    local root = new_node("", "root", nil)
     for u, wt in pairs(wt_by_u) do
       local cnt = count[tid][u]
       local stack = unique[u]
-      local node = root
+      local n = #stack
       root.total, root.samples = root.total + wt, root.samples + cnt
-      for j = #stack, 1, -1 do
-        local e = entry_of(stack[j])
-        local child = node.by_key[e.key]
+      -- which positions get this stack's time as self time
+      local self_at, below_app = {}, false
+      for j = 1, n do
+        local f = frames.at(fr, stack[j])
+        local in_app = frames.in_app(f)
+        if j == 1 or (sentry and in_app and not below_app) then self_at[j] = true end
+        if in_app and frames.aggregated(f) then below_app = true end
+      end
+      local node = root
+      for j = n, 1, -1 do
+        local f = frames.at(fr, stack[j])
+        local key = frames.node_key(f)
+        local child = node.by_key[key]
         if not child then
-          child = new_node(e)
-          node.by_key[e.key] = child
+          child = new_node(key, frames.name(f), f)
+          node.by_key[key] = child
           node.children[#node.children + 1] = child
         end
         child.total, child.samples = child.total + wt, child.samples + cnt
+        if self_at[j] then child.self = child.self + wt end
         node = child
       end
-      node.self = node.self + wt
+      if n == 0 then root.self = root.self + wt end
     end
     finish_tree(root)
     trees[tid] = root
@@ -358,52 +669,68 @@ function M.call_trees(chunk, opts)
 end
 
 -- The heaviest root-to-leaf paths: {{names = {root..leaf}, keys = {...},
--- time, samples, pct}, ...}, heaviest first. opts as for top, plus limit.
-function M.hot_paths(chunk, opts)
-  opts = check_opts(opts, "hot_paths")
-  local c, weight, count, total, _, unique = per_stack(chunk, opts, false, "hot_paths")
-  local entry_of = function_table(c)
+-- time, samples, pct}, ...}, heaviest first. opts as for top, plus limit
+-- (10 by default).
+function M.hot_paths(given, opts)
+  local mode
+  opts, mode = check_opts(opts, "hot_paths")
+  local chunk = samples.chunk_of(given, "hot_paths")
+  local v = view(chunk, opts, mode, "hot_paths")
+  local canon, unique = M.unique_stacks(chunk)
+  local weight, count = stack_sums(chunk, v, canon, false)
+  local fr = chunk.profile.frames
+  local total = v.time
   local paths, list = {}, {}
   for u, wt in pairs(weight) do
     local stack = unique[u]
     local keys, names = {}, {}
     for j = #stack, 1, -1 do
-      local e = entry_of(stack[j])
-      keys[#keys + 1], names[#names + 1] = e.key, e.name
+      local f = frames.at(fr, stack[j])
+      keys[#keys + 1], names[#names + 1] = frames.node_key(f), frames.name(f)
     end
     local id = table.concat(keys, "\n")
     local path = paths[id]
     if not path then
-      path = { keys = keys, names = names, time = 0, samples = 0 }
+      path = { keys = keys, names = names, time = 0, samples = 0, id = id }
       paths[id] = path
       list[#list + 1] = path
     end
     path.time, path.samples = path.time + wt, path.samples + count[u]
   end
-  for _, path in ipairs(list) do path.pct = total > 0 and 100 * path.time / total or 0 end
+  for _, path in ipairs(list) do
+    path.pct = total > 0 and 100 * path.time / total or 0
+    path.time = path.time / 1e9
+  end
   sort(list, function(a, b)
     if a.time ~= b.time then return a.time > b.time end
-    return table.concat(a.keys, "\n") < table.concat(b.keys, "\n")
+    return a.id < b.id
   end)
+  for _, path in ipairs(list) do path.id = nil end
   for i = #list, (opts.limit or 10) + 1, -1 do list[i] = nil end
   return list
 end
 
--- Two profiles side by side (two windows, two releases): per function, self
--- and total time in each and the change; positive delta = slower in b.
--- Returns {mode, a = {time, samples}, b = {...}, functions = {{key, name,
--- self_a, self_b, self_delta, total_a, total_b, total_delta, self_pct_a,
--- self_pct_b}, ...}} ordered by the size of the self-time change.
+-- Two profiles side by side (two windows, two releases): every function of
+-- either side, joined in full before sorting and cutting. Returns {mode,
+-- a = {time, samples}, b = {...}, count, functions = {{key, name,
+-- function, package, in_app, self_a, self_b, self_delta, total_a,
+-- total_b, total_delta, self_pct_a, self_pct_b, total_pct_a, total_pct_b,
+-- self_pct_delta, total_pct_delta}, ...}}: seconds, and shares (%) of
+-- each side's whole time, so that ranges of different lengths compare
+-- fairly; positive deltas are slower in b. Ordered by the size of the
+-- self-time change (opts.sort = "total": of the total-time change).
 function M.compare(a, b, opts)
   local mode
   opts, mode = check_opts(opts, "compare")
-  local ta, tb = M.top(a, opts), M.top(b, opts)
+  local common = { mode = mode, threads = opts.threads, from = opts.from, to = opts.to }
+  local ta, tb = M.top(a, common), M.top(b, common)
   local rows, by_key = {}, {}
   local function row(e)
     local r = by_key[e.key]
     if not r then
-      r = { key = e.key, name = e.name, self_a = 0, self_b = 0, total_a = 0, total_b = 0,
-            self_pct_a = 0, self_pct_b = 0 }
+      r = { key = e.key, name = e.name, ["function"] = e["function"], package = e.package,
+            in_app = e.in_app, self_a = 0, self_b = 0, total_a = 0, total_b = 0,
+            self_pct_a = 0, self_pct_b = 0, total_pct_a = 0, total_pct_b = 0 }
       by_key[e.key] = r
       rows[#rows + 1] = r
     end
@@ -411,25 +738,29 @@ function M.compare(a, b, opts)
   end
   for _, e in ipairs(ta.functions) do
     local r = row(e)
-    r.self_a, r.total_a, r.self_pct_a = e.self, e.total, e.self_pct
+    r.self_a, r.total_a, r.self_pct_a, r.total_pct_a = e.self, e.total, e.self_pct, e.total_pct
   end
   for _, e in ipairs(tb.functions) do
     local r = row(e)
-    r.self_b, r.total_b, r.self_pct_b = e.self, e.total, e.self_pct
+    r.self_b, r.total_b, r.self_pct_b, r.total_pct_b = e.self, e.total, e.self_pct, e.total_pct
+    r.in_app = r.in_app or e.in_app
   end
   for _, r in ipairs(rows) do
     r.self_delta, r.total_delta = r.self_b - r.self_a, r.total_b - r.total_a
+    r.self_pct_delta, r.total_pct_delta = r.self_pct_b - r.self_pct_a, r.total_pct_b - r.total_pct_a
   end
+  local by = opts.sort == "total" and "total_delta" or "self_delta"
   sort(rows, function(x, y)
-    local dx, dy = math.abs(x.self_delta), math.abs(y.self_delta)
+    local dx, dy = math.abs(x[by]), math.abs(y[by])
     if dx ~= dy then return dx > dy end
     return x.key < y.key
   end)
+  local shown = #rows
   if opts.limit then
     for i = #rows, opts.limit + 1, -1 do rows[i] = nil end
   end
   return { mode = mode, a = { time = ta.time, samples = ta.samples },
-           b = { time = tb.time, samples = tb.samples }, functions = rows }
+           b = { time = tb.time, samples = tb.samples }, count = shown, functions = rows }
 end
 
 -- Microseconds as an integer, for exports and counts.

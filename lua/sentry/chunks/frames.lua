@@ -10,35 +10,108 @@ local function argerror(n, fname, expected, got)
 end
 M._argerror = argerror
 
+local EXTENSIONS = { ".dylib", ".so", ".a", ".dll", ".exe" }
+
 local function str(v)
   if type(v) == "string" and v ~= "" then return v end
   return nil
 end
 
--- Where a frame lives, as Sentry keys it: module, else package, else filename.
-function M.location(frame)
-  return str(frame.module) or str(frame.package) or str(frame.filename)
+-- A package path as Sentry shows and aggregates it (vroom's trimPackage):
+-- the last path element ("/usr/lib/libvImage.dylib" -> "libvImage"), the
+-- one before when the path ends with a separator, without .dylib, .so,
+-- .a, .dll or .exe. Windows paths split on "\\".
+function M.trim_package(pkg)
+  local sep = "/"
+  local lower = pkg:lower()
+  if lower:find("^%a:\\") or pkg:find("^\\\\") then sep = "\\" end
+  local pieces, start = {}, 1
+  while true do
+    local i = pkg:find(sep, start, true)
+    if not i then pieces[#pieces + 1] = pkg:sub(start) break end
+    pieces[#pieces + 1] = pkg:sub(start, i - 1)
+    start = i + 1
+  end
+  local name = pieces[#pieces]
+  if #pieces >= 2 and name == "" then name = pieces[#pieces - 1] end
+  if name == "" then name = pkg end
+  for _, ext in ipairs(EXTENSIONS) do
+    if #name > #ext and name:sub(-#ext) == ext then return name:sub(1, -#ext - 1) end
+  end
+  return name
 end
 
--- The identity of a frame's function, stable across merged chunks (which
--- repeat every frame): location + function (+ instruction_addr if present).
+-- Sentry's "package" of a frame (vroom's ModuleOrPackage): the module,
+-- else the trimmed package, else nil.
+function M.module_or_package(frame)
+  local module = str(frame.module)
+  if module then return module end
+  local pkg = str(frame.package)
+  if pkg then return M.trim_package(pkg) end
+  return nil
+end
+
+-- Where a frame lives, for display: module or trimmed package, else the
+-- file name.
+function M.location(frame)
+  return M.module_or_package(frame) or str(frame.filename)
+end
+
+-- The function a frame belongs to, as one string; the rows of `top`, the
+-- functions of every export and the nodes a selector sees share it.
+-- A named frame is (module or trimmed package) + function, as Sentry's
+-- function fingerprint is: the instruction address and the line are not
+-- part of it, so the copies and the several addresses of one function are
+-- one function. A frame without a function name is told apart by its
+-- address (or, without one, its file).
 function M.key(frame)
   if type(frame) ~= "table" then argerror(1, "key", "table", frame) end
-  local loc = M.location(frame) or ""
-  local fn = str(frame["function"]) or str(frame.symbol) or "<unknown>"
-  local addr = str(frame.instruction_addr)
-  if addr then return loc .. "|" .. fn .. "|" .. addr end
-  return loc .. "|" .. fn
+  local fn = str(frame["function"])
+  if fn then return (M.module_or_package(frame) or "") .. "|" .. fn end
+  return (M.location(frame) or "") .. "|" .. (str(frame.instruction_addr) or "<unknown>")
 end
 
--- A name to show: "function (location)", or the function alone.
+-- The identity of a call-tree node, as Sentry hashes frames when it builds
+-- call trees (vroom's Frame.WriteToHash): module, else trimmed package,
+-- else file name, else "-"; the function, else "-"; and the instruction
+-- address where there is one.
+function M.node_key(frame)
+  if type(frame) ~= "table" then argerror(1, "node_key", "table", frame) end
+  local addr = str(frame.instruction_addr)
+  local id = (M.module_or_package(frame) or str(frame.filename) or "-") .. "|" ..
+    (str(frame["function"]) or "-")
+  if addr then return id .. "|" .. addr end
+  return id
+end
+
+-- Whether Sentry makes a function row of a frame (vroom's
+-- shouldAggregateFrame): it has a function name; on cocoa, not "main";
+-- on java and android, not partly deobfuscated and a package with a dot;
+-- on cocoa, javascript and node, symbolicated. The frame's own `platform`
+-- field decides, as in the chunks Sentry stores.
+function M.aggregated(frame)
+  local fn = str(frame["function"])
+  if not fn then return false end
+  local platform = str(frame.platform)
+  if not platform then return true end
+  if platform == "cocoa" and fn == "main" then return false end
+  local data = type(frame.data) == "table" and frame.data or nil
+  if platform == "java" or platform == "android" then
+    if data and data.deobfuscation_status == "partial" then return false end
+    if not (M.module_or_package(frame) or ""):find(".", 1, true) then return false end
+  end
+  if platform == "cocoa" then
+    return data ~= nil and data.symbolicator_status == "symbolicated"
+  end
+  return true
+end
+
+-- A name to show: "function (module or package)", the function alone, or
+-- for a frame without a function name its address ("0x1a2b (UIKit)").
 function M.name(frame)
   if type(frame) ~= "table" then argerror(1, "name", "table", frame) end
-  local fn = str(frame["function"]) or str(frame.symbol)
+  local fn = str(frame["function"]) or str(frame.instruction_addr) or "<unknown>"
   local loc = M.location(frame)
-  if not fn then
-    fn = str(frame.instruction_addr) or "<unknown>"
-  end
   if loc then return fn .. " (" .. loc .. ")" end
   return fn
 end

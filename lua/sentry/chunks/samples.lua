@@ -6,10 +6,11 @@
 -- (samples kept by a filter) keeps that weight, so that dropping samples
 -- does not stretch the ones left. Nothing here mutates its input.
 local frames = require "sentry.chunks.frames"
+local url = require "sentry.chunks.url"
 
 local M = {}
 
-local type, ipairs, pairs, sort = type, ipairs, pairs, table.sort
+local type, ipairs, pairs, sort, floor = type, ipairs, pairs, table.sort, math.floor
 local argerror = frames._argerror
 
 -- The chunk of an answer ({chunk = ...}) or a chunk itself.
@@ -58,27 +59,88 @@ function M.by_thread(chunk)
   return by, order
 end
 
--- weights[i] (seconds) for every sample i, and the by_thread grouping.
-function M.weights(chunk)
-  chunk = M.chunk_of(chunk, "weights")
+-- A Unix time in Sentry's integer nanoseconds: vroom converts every
+-- timestamp with uint64(t * 1e9), and weights are differences of those.
+local function ns(t)
+  return floor(t * 1e9)
+end
+M.ns = ns
+
+-- The k-th smallest of list (1-based), in linear expected time; reorders
+-- list (a scratch copy).
+local function select_kth(list, k)
+  local lo, hi = 1, #list
+  while lo < hi do
+    local pivot = list[floor((lo + hi) / 2)]
+    local i, j = lo, hi
+    while i <= j do
+      while list[i] < pivot do i = i + 1 end
+      while list[j] > pivot do j = j - 1 end
+      if i <= j then list[i], list[j] = list[j], list[i] i, j = i + 1, j - 1 end
+    end
+    if k <= j then hi = j elseif k >= i then lo = i else return list[k] end
+  end
+  return list[lo]
+end
+
+-- Every sample's weight in integer nanoseconds, both ways of counting:
+--   sentry[i]   Sentry's: the time to the next sample of its thread, 0 for
+--               the thread's last sample (last[i] = true), which Sentry
+--               does not count as a sample at all;
+--   textbook[i] pprof's: the thread's sampling interval (the median gap
+--               between its samples; a thread with one sample takes the
+--               median over the whole profile), so a thread that sleeps or
+--               ends does not hand one sample the whole gap.
+-- Samples kept by a filter carry weight_ns, interval_ns and last from the
+-- profile they came from, and keep them. Returns a table {sentry,
+-- textbook, last, by, order}.
+function M.timeline(chunk)
+  chunk = M.chunk_of(chunk, "timeline")
   local samples = chunk.profile.samples
   local by, order = M.by_thread(chunk)
-  local w = {}
+  local sentry, textbook, last = {}, {}, {}
+  local interval, all_gaps = {}, {}
   for _, tid in ipairs(order) do
-    local list = by[tid]
-    for j = 1, #list do
+    local list, gaps = by[tid], {}
+    local n = #list
+    for j = 1, n do
       local i = list[j]
       local s = samples[i]
-      if s.weight then
-        w[i] = s.weight
-      elseif j < #list then
-        w[i] = samples[list[j + 1]].timestamp - s.timestamp
+      if s.weight_ns then
+        sentry[i], textbook[i], last[i] = s.weight_ns, s.interval_ns, s.last
+      elseif s.weight then -- a weight set by hand, in seconds
+        sentry[i] = floor(s.weight * 1e9 + 0.5)
+        textbook[i] = sentry[i]
+      elseif j < n then
+        local d = ns(samples[list[j + 1]].timestamp) - ns(s.timestamp)
+        sentry[i] = d
+        gaps[#gaps + 1] = d
+        all_gaps[#all_gaps + 1] = d
       else
-        w[i] = 0
+        sentry[i], last[i] = 0, true
       end
     end
+    if #gaps > 0 then interval[tid] = select_kth(gaps, floor((#gaps + 1) / 2)) end
   end
-  return w, by, order
+  local fallback = #all_gaps > 0 and select_kth(all_gaps, floor((#all_gaps + 1) / 2)) or 0
+  for _, tid in ipairs(order) do
+    local list, iv = by[tid], interval[tid] or fallback
+    for j = 1, #list do
+      local i = list[j]
+      if not textbook[i] then textbook[i] = iv end
+    end
+  end
+  return { sentry = sentry, textbook = textbook, last = last, by = by, order = order }
+end
+
+-- weights[i] (seconds) for every sample i, Sentry's way, and the
+-- by_thread grouping.
+function M.weights(chunk)
+  chunk = M.chunk_of(chunk, "weights")
+  local tl = M.timeline(chunk)
+  local w = {}
+  for i, v in pairs(tl.sentry) do w[i] = v / 1e9 end
+  return w, tl.by, tl.order
 end
 
 local function thread_name(chunk, tid)
@@ -123,53 +185,101 @@ end
 
 -- A thread selector (an id, a name, "main", or a list of those) as a set of
 -- thread ids; nil selects every thread.
-function M.thread_set(chunk, selector)
+function M.thread_set(chunk, selector, fname)
   if selector == nil then return nil end
-  chunk = M.chunk_of(chunk, "thread_set")
+  chunk = M.chunk_of(chunk, fname or "thread_set")
   local list = type(selector) == "table" and selector or { selector }
-  local set, names = {}, {}
-  for tid in pairs(M.by_thread(chunk)) do
+  local set, names, ids = {}, {}, {}
+  local by, order = M.by_thread(chunk)
+  for tid in pairs(by) do
     local name = thread_name(chunk, tid)
     if name then names[name] = names[name] or {} table.insert(names[name], tid) end
   end
   for _, want in ipairs(list) do
     want = tostring(want)
+    local found = false
     if want == "main" then
       local main = M.main_thread(chunk)
-      if main then set[main] = true end
+      if main then set[main], found = true, true end
     end
-    set[want] = true
-    for _, tid in ipairs(names[want] or {}) do set[tid] = true end
+    if by[want] then set[want], found = true, true end
+    for _, tid in ipairs(names[want] or {}) do set[tid], found = true, true end
+    if not found and #order > 0 then
+      for i, tid in ipairs(order) do
+        local name = thread_name(chunk, tid)
+        ids[i] = name and (tid .. " (" .. name .. ")") or tid
+      end
+      error(string.format("bad argument #2 to '%s' (no thread '%s' in this profile; its threads: %s)",
+        fname or "thread_set", want, table.concat(ids, ", ")), 0)
+    end
   end
   return set
 end
 
--- A new chunk with only the samples of the selected threads whose time lies
--- in [from, to): opts = {threads = selector, from = t, to = t}. Samples keep
--- the weights they had in the whole profile. Stacks and frames are shared
--- (read only).
+-- A time given as Unix seconds or as ISO-8601 text, in Unix seconds; nil
+-- stays nil. Raises for anything else (a caller's mistake), naming opt.
+local function seconds(v, fname, opt)
+  if v == nil or type(v) == "number" then return v end
+  local t = type(v) == "string" and (tonumber(v) or url.iso_to_unix(v))
+  if not t then
+    error(string.format("bad argument #2 to '%s' (%s must be Unix seconds or ISO-8601, got '%s')",
+      fname, opt, tostring(v)), 4)
+  end
+  return t
+end
+M.seconds = seconds
+
+-- The part of a sample's weight that lies in the window [from, to) (in
+-- ns; nil bounds are open): a sample that straddles a bound keeps only its
+-- time inside. Returns nil when the sample lies wholly outside (a sample
+-- of weight 0 is inside when its timestamp is).
+local function clip(t, w, from, to)
+  if not from and not to then return w end
+  local a, b = t, t + w
+  if from and a < from then a = from end
+  if to and b > to then b = to end
+  if b > a then return b - a end
+  if (not from or t >= from) and (not to or t < to) then return 0 end
+  return nil
+end
+M.clip = clip
+
+-- A new chunk with only the samples of the selected threads that lie in
+-- [from, to): opts = {threads = selector, from = t, to = t} (Unix seconds
+-- or ISO-8601). Samples keep the weights they had in the whole profile,
+-- clipped to the window. Stacks and frames are shared (read only).
 function M.restrict(given, opts)
   local chunk = M.chunk_of(given, "restrict")
   opts = opts or {}
-  local set = M.thread_set(chunk, opts.threads)
-  local from, to = opts.from or -math.huge, opts.to or math.huge
-  return M.same_shape(given, M.keep(chunk, function(s)
-    return (not set or set[s.thread_id]) and s.timestamp >= from and s.timestamp < to
+  local set = M.thread_set(chunk, opts.threads, "restrict")
+  local from, to = seconds(opts.from, "restrict", "from"), seconds(opts.to, "restrict", "to")
+  from, to = from and ns(from), to and ns(to)
+  return M.same_shape(given, M.keep(chunk, function(s, _, w, iv)
+    if set and not set[s.thread_id] then return false end
+    local t = ns(s.timestamp)
+    local cw, ci = clip(t, w, from, to), clip(t, iv, from, to)
+    if not cw and not ci then return false end
+    return true, cw or 0, ci or 0
   end))
 end
 
--- A new chunk with the samples for which keep(sample, stack_id) is true,
--- each carrying its original weight and its index in the original samples.
+-- A new chunk with the samples for which keep(sample, stack_id,
+-- weight_ns, interval_ns) is true, each carrying its weights (those of the
+-- profile it came from, or the two numbers keep returns after true), the
+-- mark of a thread's last sample, and its index in the original samples.
 function M.keep(chunk, keep)
   chunk = M.chunk_of(chunk, "keep")
   local samples = chunk.profile.samples
-  local w = M.weights(chunk)
+  local tl = M.timeline(chunk)
   local kept = {}
   for i = 1, #samples do
     local s = samples[i]
-    if keep(s, s.stack_id) then
-      kept[#kept + 1] = { stack_id = s.stack_id, thread_id = s.thread_id,
-                          timestamp = s.timestamp, weight = w[i], index = s.index or i }
+    local ok, w, iv = keep(s, s.stack_id, tl.sentry[i], tl.textbook[i])
+    if ok then
+      w, iv = w or tl.sentry[i], iv or tl.textbook[i]
+      kept[#kept + 1] = { stack_id = s.stack_id, thread_id = s.thread_id, timestamp = s.timestamp,
+                          weight = w / 1e9, weight_ns = w, interval_ns = iv, last = tl.last[i],
+                          index = s.index or i }
     end
   end
   return M.with_profile(chunk, { samples = kept })
