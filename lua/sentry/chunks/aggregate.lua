@@ -157,46 +157,58 @@ function M.unique_stacks(chunk)
   return canon, unique, node_id
 end
 
--- The samples an analysis counts, per thread in time order, with their
--- weights (ns) in the chosen mode, restricted to opts.threads and clipped
--- to [opts.from, opts.to). Returns a view {order = {tid, ...}, by = {[tid]
--- = {i, ...}}, weight = {[i] = ns}, counted = {[i] = bool}, time = ns,
--- samples = n, start = {[i] = ns}, stop = {[i] = ns: start plus the
--- unclipped Sentry weight}, from = ns, to = ns}.
+-- The samples an analysis counts, per thread in time order, restricted to
+-- opts.threads and clipped to [opts.from, opts.to): {order = {tid, ...},
+-- lanes = {[tid] = {idx = sample indices, ts = timestamps (ns), w =
+-- weights in the chosen mode (ns, clipped), sw = Sentry's unclipped
+-- weights (ns), last = {[j] = true} for samples that are no sample (each
+-- thread's last, Sentry's way)}}, time = ns, samples = n, from, to (ns)}.
+-- Without a window the lanes' own arrays are used as they are.
 local function view(chunk, opts, mode, fname)
-  local tl = samples.timeline(chunk)
-  local ss = chunk.profile.samples
+  local lanes = samples.lanes(chunk)
   local set = samples.thread_set(chunk, opts.threads, fname)
   local from, to = samples.seconds(opts.from, fname, "from"), samples.seconds(opts.to, fname, "to")
   from, to = from and ns(from), to and ns(to)
-  local w = mode == "textbook" and tl.textbook or tl.sentry
-  local sentry = mode == "sentry"
-  local order, by, weight, counted, start, stop = {}, {}, {}, {}, {}, {}
-  local time, n = 0, 0
-  for _, tid in ipairs(tl.order) do
+  local textbook = mode == "textbook"
+  local iv = textbook and samples.intervals(lanes)
+  local clip = samples.clip
+  local v = { order = {}, lanes = {}, time = 0, samples = 0, from = from, to = to }
+  for _, tid in ipairs(lanes.order) do
     if not set or set[tid] then
-      local list, out = tl.by[tid], {}
-      for j = 1, #list do
-        local i = list[j]
-        local wi, t = w[i], ns(ss[i].timestamp)
-        if from or to then wi = samples.clip(t, wi, from, to) end
-        if wi then
-          out[#out + 1] = i
-          weight[i], start[i], stop[i] = wi, t, t + tl.sentry[i]
-          local c = not (sentry and tl.last[i])
-          counted[i] = c
-          time = time + wi
-          if c then n = n + 1 end
-        end
+      local lane = lanes[tid]
+      local idx, ts, sw, last = lane.idx, lane.ts, lane.w, lane.last
+      local w = sw
+      if textbook then
+        local tw, d = lane.tw, iv[tid]
+        w, last = {}, {} -- every sample counts
+        for j = 1, #idx do w[j] = tw and tw[j] or d end
       end
-      if #out > 0 then
-        order[#order + 1] = tid
-        by[tid] = out
+      if from or to then
+        local nidx, nts, nw, nsw, nlast = {}, {}, {}, {}, {}
+        for j = 1, #idx do
+          local cw = clip(ts[j], w[j], from, to)
+          if cw then
+            local k = #nidx + 1
+            nidx[k], nts[k], nw[k], nsw[k] = idx[j], ts[j], cw, sw[j]
+            if last[j] then nlast[k] = true end
+          end
+        end
+        idx, ts, w, sw, last = nidx, nts, nw, nsw, nlast
+      end
+      local n = #idx
+      if n > 0 then
+        local time, counted = 0, 0
+        for j = 1, n do
+          time = time + w[j]
+          if not last[j] then counted = counted + 1 end
+        end
+        v.order[#v.order + 1] = tid
+        v.lanes[tid] = { idx = idx, ts = ts, w = w, sw = sw, last = last }
+        v.time, v.samples = v.time + time, v.samples + counted
       end
     end
   end
-  return { order = order, by = by, weight = weight, counted = counted, time = time, samples = n,
-           start = start, stop = stop, from = from, to = to }
+  return v
 end
 
 -- Weight (ns) and sample count per unique stack (per thread when
@@ -210,12 +222,12 @@ local function stack_sums(chunk, v, canon, by_thread)
       wt, ct = {}, {}
       weight[tid], count[tid] = wt, ct
     end
-    local list = v.by[tid]
-    for j = 1, #list do
-      local i = list[j]
-      if v.counted[i] then
-        local u = canon[ss[i].stack_id] or 0
-        wt[u] = (wt[u] or 0) + v.weight[i]
+    local lane = v.lanes[tid]
+    local idx, w, last = lane.idx, lane.w, lane.last
+    for j = 1, #idx do
+      if not last[j] then
+        local u = canon[ss[idx[j]].stack_id] or 0
+        wt[u] = (wt[u] or 0) + w[j]
         ct[u] = (ct[u] or 0) + 1
       end
     end
@@ -368,7 +380,8 @@ local function node_metrics(chunk, v, canon, unique, node_id, entry_of)
     return path
   end
   for _, tid in ipairs(v.order) do
-    local list = v.by[tid]
+    local lane = v.lanes[tid]
+    local list, tss, sws, lasts = lane.idx, lane.ts, lane.sw, lane.last
     -- the chain of last nodes, root first: identity, start, end (when not
     -- on the current path), samples (likewise), the counter value at which
     -- its count started, its row, its in_app, its children's app and
@@ -412,13 +425,13 @@ local function node_metrics(chunk, v, canon, unique, node_id, entry_of)
       for d = m + 1, plen do ccount[d], cend[d] = k - kopen[d], pend end
     end
     for j = 1, #list do
-      local i = list[j]
-      if v.counted[i] then
+      if not lasts[j] then
+        local i = list[j]
         local u = canon[ss[i].stack_id] or 0
-        local ts = v.start[i]
+        local ts = tss[j]
         if u == last_u and pend == ts then
           k = k + 1
-          pend = v.stop[i]
+          pend = ts + sws[j]
         else
           local path = path_of(u)
           local n = #path
@@ -445,7 +458,7 @@ local function node_metrics(chunk, v, canon, unique, node_id, entry_of)
           elseif plen > n then
             freeze(n)
           end
-          plen, pend = n, v.stop[i]
+          plen, pend = n, ts + sws[j]
           k = k + 1
           last_u = u
         end
@@ -473,11 +486,11 @@ local function run_durations(chunk, v, canon, unique, entry_of)
     return s
   end
   for _, tid in ipairs(v.order) do
-    local list = v.by[tid]
+    local lane = v.lanes[tid]
+    local list, w = lane.idx, lane.w
     local open, cur, cum = {}, nil, 0
     for j = 1, #list do
-      local i = list[j]
-      local s = set_of(canon[ss[i].stack_id] or 0)
+      local s = set_of(canon[ss[list[j]].stack_id] or 0)
       if s ~= cur then
         if cur then
           for _, e in ipairs(cur.list) do
@@ -492,7 +505,7 @@ local function run_durations(chunk, v, canon, unique, entry_of)
         end
         cur = s
       end
-      cum = cum + v.weight[i]
+      cum = cum + w[j]
     end
     for e, start in pairs(open) do e.durations[#e.durations + 1] = cum - start end
   end

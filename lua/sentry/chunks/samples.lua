@@ -83,54 +83,95 @@ local function select_kth(list, k)
   return list[lo]
 end
 
--- Every sample's weight in integer nanoseconds, both ways of counting:
---   sentry[i]   Sentry's: the time to the next sample of its thread, 0 for
---               the thread's last sample (last[i] = true), which Sentry
---               does not count as a sample at all;
---   textbook[i] pprof's: the thread's sampling interval (the median gap
---               between its samples; a thread with one sample takes the
---               median over the whole profile), so a thread that sleeps or
---               ends does not hand one sample the whole gap.
+-- Each thread's samples in time order, as dense arrays (the analysis's
+-- hot loops run over these): lanes.order = thread ids; lanes[tid] = {
+--   idx = sample indices, ts = timestamps in ns,
+--   w = Sentry's weights in ns (the time to the next sample of the
+--       thread; 0 for the thread's last sample, which Sentry does not
+--       count as a sample at all: last[j] = true),
+--   tw = textbook weights in ns where a sample carries its own (nil
+--       otherwise: the thread's interval, see M.interval) }.
 -- Samples kept by a filter carry weight_ns, interval_ns and last from the
--- profile they came from, and keep them. Returns a table {sentry,
--- textbook, last, by, order}.
-function M.timeline(chunk)
-  chunk = M.chunk_of(chunk, "timeline")
+-- profile they came from, and keep them; a sample with a hand-set
+-- `weight` (seconds) weighs that in both modes.
+function M.lanes(chunk)
+  chunk = M.chunk_of(chunk, "lanes")
   local samples = chunk.profile.samples
   local by, order = M.by_thread(chunk)
-  local sentry, textbook, last = {}, {}, {}
-  local interval, all_gaps = {}, {}
+  local lanes = { order = order }
   for _, tid in ipairs(order) do
-    local list, gaps = by[tid], {}
+    local list = by[tid]
     local n = #list
+    local ts, w, last, tw = {}, {}, {}, nil
+    for j = 1, n do ts[j] = ns(samples[list[j]].timestamp) end
     for j = 1, n do
-      local i = list[j]
-      local s = samples[i]
+      local s = samples[list[j]]
       if s.weight_ns then
-        sentry[i], textbook[i], last[i] = s.weight_ns, s.interval_ns, s.last
-      elseif s.weight then -- a weight set by hand, in seconds
-        sentry[i] = floor(s.weight * 1e9 + 0.5)
-        textbook[i] = sentry[i]
+        w[j] = s.weight_ns
+        if s.last then last[j] = true end
+        if s.interval_ns then tw = tw or {} tw[j] = s.interval_ns end
+      elseif s.weight then
+        w[j] = floor(s.weight * 1e9 + 0.5)
+        tw = tw or {}
+        tw[j] = w[j]
       elseif j < n then
-        local d = ns(samples[list[j + 1]].timestamp) - ns(s.timestamp)
-        sentry[i] = d
-        gaps[#gaps + 1] = d
-        all_gaps[#all_gaps + 1] = d
+        w[j] = ts[j + 1] - ts[j]
       else
-        sentry[i], last[i] = 0, true
+        w[j], last[j] = 0, true
       end
     end
-    if #gaps > 0 then interval[tid] = select_kth(gaps, floor((#gaps + 1) / 2)) end
+    lanes[tid] = { idx = list, ts = ts, w = w, last = last, tw = tw }
   end
-  local fallback = #all_gaps > 0 and select_kth(all_gaps, floor((#all_gaps + 1) / 2)) or 0
-  for _, tid in ipairs(order) do
-    local list, iv = by[tid], interval[tid] or fallback
-    for j = 1, #list do
-      local i = list[j]
-      if not textbook[i] then textbook[i] = iv end
+  return lanes
+end
+
+-- The median of the gaps between a lane's samples (ns), nil without any.
+local function lane_median(lane)
+  local gaps, w, last = {}, lane.w, lane.last
+  for j = 1, #w do
+    if not last[j] then gaps[#gaps + 1] = w[j] end
+  end
+  if #gaps == 0 then return nil end
+  return select_kth(gaps, floor((#gaps + 1) / 2)), gaps
+end
+
+-- Each thread's sampling interval (ns), as pprof reads a profile: the
+-- median gap between its samples; a thread with one sample takes the
+-- median over the whole profile. Returns {[tid] = ns}.
+function M.intervals(lanes)
+  local out, all = {}, {}
+  for _, tid in ipairs(lanes.order) do
+    local m, gaps = lane_median(lanes[tid])
+    out[tid] = m
+    if gaps then for k = 1, #gaps do all[#all + 1] = gaps[k] end end
+  end
+  local fallback = #all > 0 and select_kth(all, floor((#all + 1) / 2)) or 0
+  for _, tid in ipairs(lanes.order) do out[tid] = out[tid] or fallback end
+  return out
+end
+
+-- Every sample's weight in integer nanoseconds, both ways of counting,
+-- indexed by sample: {sentry = {[i] = ns}, textbook = {[i] = ns}, last =
+-- {[i] = true}, by, order}: Sentry's (the time to the next sample of its
+-- thread; 0 and last for the thread's last sample) and pprof's (the
+-- thread's sampling interval, M.intervals).
+function M.timeline(chunk)
+  chunk = M.chunk_of(chunk, "timeline")
+  local lanes = M.lanes(chunk)
+  local iv = M.intervals(lanes)
+  local sentry, textbook, last, by = {}, {}, {}, {}
+  for _, tid in ipairs(lanes.order) do
+    local lane = lanes[tid]
+    local idx, w, tw = lane.idx, lane.w, lane.tw
+    by[tid] = idx
+    for j = 1, #idx do
+      local i = idx[j]
+      sentry[i] = w[j]
+      textbook[i] = tw and tw[j] or iv[tid]
+      if lane.last[j] then last[i] = true end
     end
   end
-  return { sentry = sentry, textbook = textbook, last = last, by = by, order = order }
+  return { sentry = sentry, textbook = textbook, last = last, by = by, order = lanes.order }
 end
 
 -- weights[i] (seconds) for every sample i, Sentry's way, and the
