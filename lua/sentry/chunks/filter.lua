@@ -54,12 +54,9 @@ local function rewrite_stacks(chunk, keep_frame)
     end
     out[i] = kept
   end
-  local w = samples.weights(chunk)
-  local weighted = {}
-  for i, s in ipairs(p.samples) do
-    weighted[i] = { stack_id = s.stack_id, thread_id = s.thread_id, timestamp = s.timestamp, weight = w[i] }
-  end
-  return samples.with_profile(chunk, { stacks = out, samples = weighted })
+  -- every sample stays, with the weights it had (samples.keep)
+  local kept = samples.keep(chunk, function() return true end)
+  return samples.with_profile(kept, { stacks = out })
 end
 
 -- Removes matching frames from every stack; every sample stays.
