@@ -65,6 +65,7 @@ local QUERY_TYPES = {
   project = { number = true, string = true }, profiler_id = { string = true },
   stats_period = { string = true }, start = { string = true, number = true },
   ["end"] = { string = true, number = true }, org = { string = true },
+  split = { boolean = true },
 }
 
 local REASONS = {
@@ -499,8 +500,15 @@ local function check_async(self, name)
   end
 end
 
--- Ends the fetch with these results.
+-- Ends the fetch with these results. An answer of the chunks endpoint
+-- says whether it looks cut by the server's 50-chunk cap (details.truncated,
+-- details.warning: sentry.chunks.range.truncation).
 local function conclude(self, value, err, details)
+  if value ~= nil and self.chunks and details then
+    details.windows = 1
+    details.warning = require("sentry.chunks.range").truncation(value, self.range_start)
+    details.truncated = details.warning ~= nil
+  end
   self.done, self.value, self.err, self.details = true, value, err, details
   return true
 end
@@ -640,7 +648,26 @@ function Client:fetch_async(q)
   end
   local url, err, details = build_query(self, q)
   if not url then return nil, err, details end
-  return new_async(self, url)
+  -- A range longer than range.LONG_RANGE (40 min, under the server's
+  -- 50-chunk cap) is fetched in windows and merged (sentry.chunks.range),
+  -- unless split = false; stats_period becomes start/end here, once.
+  local range = require "sentry.chunks.range"
+  local span, serr, sdetails = range.span(q, os.time(), "fetch")
+  if span == nil then return nil, serr, sdetails end
+  if span and q.split ~= false and span["end"] - span.start > range.LONG_RANGE then
+    if span["end"] - span.start > range.MAX_SPLIT_RANGE then
+      return nil, format("a range of %.0f h is longer than the %d h that fetch splits into windows "
+        .. "by itself: ask client:fetch_range for it explicitly, or a shorter range",
+        (span["end"] - span.start) / 3600, range.MAX_SPLIT_RANGE / 3600),
+        { kind = "invalid_argument", field = span.period and "stats_period" or "start",
+          max_range = range.MAX_SPLIT_RANGE }
+    end
+    return range.start(self, q, span)
+  end
+  local req = new_async(self, url)
+  req.chunks = true
+  req.range_start = span and not span.period and span.start or nil
+  return req
 end
 
 -- Runs an async request to the end, waiting on the client's sockets.
@@ -674,6 +701,7 @@ function Client:fetch(q)
   end
   local req, err, details = self:fetch_async(q)
   if not req then return nil, err, details end
+  if getmetatable(req) ~= Async then return req:run() end -- a long range, in windows
   return run_blocking(self, req)
 end
 
@@ -791,6 +819,10 @@ function Client:fetch_url(url, opts)
     return self:fetch_range(q)
   end
   q.stats_period = parsed.stats_period
+  if opts and opts.window and q.stats_period then -- windows of the length asked
+    q.window, q.concurrency = opts.window, opts.concurrency
+    return self:fetch_range(q)
+  end
   return self:fetch(q)
 end
 
@@ -828,7 +860,7 @@ M._internal = {
   parse_headers = parse_headers, rate_limit_of = rate_limit_of,
   backoff_delay = backoff_delay, rate_limit_delay = rate_limit_delay,
   set_token = function(cfg, token) secrets[cfg] = token end,
-  HTTP_VERSIONS = HTTP_VERSIONS,
+  HTTP_VERSIONS = HTTP_VERSIONS, iso8601 = iso8601,
 }
 
 return M
