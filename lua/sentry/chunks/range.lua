@@ -303,7 +303,8 @@ function M.combine(windows, results, span)
   end
   span = span or { start = windows[1].start, ["end"] = windows[#windows]["end"] }
   if #answers == 0 then
-    return nil, "no profile chunks in this time range", { kind = "no_chunks",
+    -- every window answered the server's 400 "no chunks found to merge"
+    return nil, "no profile chunks in this time range", { kind = "no_chunks", status = 400,
       windows = #windows, start = span.start, ["end"] = span["end"] }
   end
   local merged = M.merge(answers)
