@@ -275,7 +275,8 @@ describe("truncated answers", function()
     assert.equal(2, info.windows)
     assert.is_true(info.truncated)
     assert.same({ 1, 2 }, info.truncated_windows)
-    assert.matches("^window 1 of 2 %(2026%-05%-28T08:00:00Z to 2026%-05%-28T10:00:00Z%): the server merged", info.warning)
+    assert.matches("^window 1 of 2 %(2026%-05%-28T08:00:00Z to 2026%-05%-28T10:00:00Z%), window 2 of 2 "
+      .. "%(2026%-05%-28T10:00:00Z to 2026%-05%-28T12:00:00Z%): the server merged its maximum of 50 chunks", info.warning)
     assert.equal(2 * 50 * 60 * 5, #res.chunk.profile.samples)
   end)
 

@@ -288,7 +288,7 @@ end
 -- ["end"], bytes [, truncated_windows, warning]}. (Also used by
 -- sentry.chunks.resty, which fetches its windows one after another.)
 function M.combine(windows, results, span)
-  local answers, truncated, warnings, bytes = {}, {}, {}, 0
+  local answers, truncated, warnings, bytes, reason = {}, {}, {}, 0, nil
   for i = 1, #windows do
     local r = results[i]
     if r then
@@ -296,8 +296,9 @@ function M.combine(windows, results, span)
       bytes = bytes + (r.details.bytes or 0)
       if r.details.truncated then
         truncated[#truncated + 1] = i
-        warnings[#warnings + 1] = format("window %d of %d (%s to %s): %s", i, #windows,
-          iso(windows[i].start), iso(windows[i]["end"]), tostring(r.details.warning))
+        warnings[#warnings + 1] = format("window %d of %d (%s to %s)", i, #windows,
+          iso(windows[i].start), iso(windows[i]["end"]))
+        reason = reason or tostring(r.details.warning)
       end
     end
   end
@@ -313,7 +314,7 @@ function M.combine(windows, results, span)
   answers = nil
   if info.truncated then
     info.truncated_windows = truncated
-    info.warning = table.concat(warnings, "; ")
+    info.warning = table.concat(warnings, ", ") .. ": " .. reason
   end
   return analysis.dedupe(merged), nil, info
 end
