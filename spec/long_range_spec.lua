@@ -231,6 +231,8 @@ describe("fetch_url with a long statsPeriod #asan", function()
     assert.is_nil(err)
     assert.equal(3, info.windows)
     assert.is_true(#res.chunk.profile.samples > 50 * 60 * 5)
+    local _, _, info2 = assert(c:fetch_url(url, { window = 1800 })) -- windows of the length asked
+    assert.equal(4, info2.windows)
   end)
 end)
 
