@@ -381,3 +381,20 @@ describe("ranges are checked before any request", function()
       "bad argument #1 to 'fetch' (field 'split': boolean expected, got string)")
   end)
 end)
+
+describe("progress of a split range", function()
+  it("is one growing figure for all windows, the total unknown", function()
+    local calls, last, totals = 0, -1, {}
+    local c = client(srv, { on_progress = function(got, total)
+      calls = calls + 1
+      assert.is_true(got >= last)
+      last = got
+      totals[#totals + 1] = total
+    end })
+    local _, _, info = assert(c:fetch { project = 1, profiler_id = IDS.light, start = T0, ["end"] = T0 + 7200 })
+    assert.equal(3, info.windows)
+    assert.is_true(calls >= 3)
+    assert.equal(0, #totals) -- always nil
+    assert.is_true(last >= info.bytes * 0.9 and last <= info.bytes, last .. " of " .. info.bytes) -- wire bytes, identity
+  end)
+end)

@@ -12,7 +12,11 @@
 --
 -- res is the decoded answer; on failure res is nil, err a one-line message
 -- and details a table (below). On success the third value is the details
--- table too (status, headers, rate_limit, bytes, seconds).
+-- table too (status, headers, rate_limit, bytes, seconds, windows = 1, and
+-- truncated / warning when the answer looks cut by the server's 50-chunk
+-- cap). A range over 40 minutes is fetched in windows and merged by
+-- sentry.chunks.range (details: windows, empty, truncated, ...), unless
+-- split = false.
 --
 -- details.kind:
 --   invalid_argument  a query or client value is malformed; no request made
@@ -287,9 +291,10 @@ local function start_transfer(self, url)
 end
 
 -- Reports progress to on_progress when it moved; an error in the callback
--- closes the transfer and propagates (it is the caller's code).
+-- closes the transfer and propagates (it is the caller's code). A window
+-- of a split range reports through its range (state.on_progress).
 local function report_progress(self, req, state)
-  local on_progress = self.on_progress
+  local on_progress = state.on_progress or self.on_progress
   if not on_progress then return end
   local got, total = req:progress()
   if got ~= state.last_progress then
@@ -307,9 +312,10 @@ local function finish_transfer(self, req, state)
   local value, kind, message = req:result()
   local info = req:info()
   req:close()
-  if self.on_progress and value ~= nil then
+  local on_progress = state.on_progress or self.on_progress
+  if on_progress and value ~= nil then
     local got, total = info.wire_received, info.content_length
-    if got ~= state.last_progress then self.on_progress(got, total) end
+    if got ~= state.last_progress then on_progress(got, total) end
   end
   if value == nil then
     info.kind, info.message = kind, message

@@ -277,6 +277,18 @@ local function launch(self, i)
   local req, err, details = self.client:fetch_async { project = q.project, profiler_id = q.profiler_id,
     org = q.org, start = w.start, ["end"] = w["end"], split = false }
   if not req then return nil, err, details end
+  local on_progress = self.client.on_progress
+  if on_progress then
+    -- one figure for the whole range: the bytes of every window so far
+    -- (the total is unknown until the last window has answered)
+    self.received[i] = 0
+    req.on_progress = function(got)
+      self.received[i] = got
+      local sum = 0
+      for _, n in pairs(self.received) do sum = sum + n end
+      on_progress(sum, nil)
+    end
+  end
   self.running[#self.running + 1] = { index = i, req = req }
   return true
 end
@@ -432,7 +444,7 @@ function M.start(client, q, span)
   end
   return setmetatable({
     client = client, q = q, span = span, windows = M.split(span.start, span["end"], window),
-    concurrency = floor(concurrency), retries = floor(retries), results = {},
+    concurrency = floor(concurrency), retries = floor(retries), results = {}, received = {},
     failures = {}, next_window = 1, running = {}, done = false,
   }, Range)
 end
