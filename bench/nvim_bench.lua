@@ -8,7 +8,7 @@ if not (os.execute("command -v nvim >/dev/null 2>&1") == true or os.execute("com
 end
 local srv = server.start()
 local out = os.tmpname()
-os.execute(string.format("env -u LD_PRELOAD SC_ROOT='%s' SC_OUT='%s' SC_URL='%s' SC_TOKEN='%s' SC_PROFILER='%s' SC_START=%d SC_END=%d "
+os.execute(string.format("env -u LD_PRELOAD SC_ROOT='%s' SC_OUT='%s' SC_URL='%s' SC_TOKEN='%s' SC_PROFILER='%s' SC_START=%d SC_END=%d SC_SPLIT=0 "
   .. "timeout 120 nvim --headless -u NONE -c 'luafile spec/nvim/fetch_test.lua' >/dev/null 2>&1",
   os.getenv("PWD"), out, srv.url, srv.token, server.PROFILER_IDS.realistic, server.T0, server.T0 + 3000))
 srv.stop()

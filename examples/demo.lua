@@ -49,8 +49,14 @@ if not res then
 end
 
 local chunk = res.chunk
-print(string.format("\n%.1f MB in %.2f s (HTTP %s, %s), decoded while it arrived",
-  (details.bytes or 0) / 1e6, seconds, tostring(details.status), details.http_version))
+if (details.windows or 1) > 1 then -- a range over 40 minutes: fetched in windows, merged
+  print(string.format("\n%.1f MB in %.2f s (%d windows under the server's 50-chunk cap, %d empty), "
+    .. "decoded while it arrived", (details.bytes or 0) / 1e6, seconds, details.windows, details.empty or 0))
+else
+  print(string.format("\n%.1f MB in %.2f s (HTTP %s, %s), decoded while it arrived",
+    (details.bytes or 0) / 1e6, seconds, tostring(details.status), details.http_version))
+end
+if details.truncated then print("warning: answer may be truncated: " .. details.warning) end
 print(string.format("chunk %s, platform %s, release %q", tostring(chunk.chunk_id),
   tostring(chunk.platform), tostring(chunk.release)))
 

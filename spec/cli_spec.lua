@@ -119,3 +119,62 @@ describe("sentry-chunks", function()
     assert.equal(2, code)
   end)
 end)
+
+describe("sentry-chunks and long ranges", function()
+  local live -- a server whose `now` is the real clock, for --period
+  local LIGHT, RECENT = server.PROFILER_IDS.light, server.PROFILER_IDS.recent
+  setup(function() live = server.start { now = os.time() } end)
+  teardown(function() if live then live.stop() end end)
+
+  local function samples_in(path)
+    local f = assert(io.open(path))
+    local answer = assert(chunks.decode(f:read("*a")))
+    f:close()
+    return #answer.chunk.profile.samples
+  end
+
+  it("fetches a --period over 40 minutes in windows: every sample, no warning", function()
+    local out, err, code = cli("fetch --project 1 --profiler " .. RECENT .. " --period 2h -o " .. q(dir .. "/long.json"),
+      { SENTRY_URL = live.url })
+    assert.equal(0, code, err)
+    assert.equal("", out)
+    assert.equal("", err)
+    local n = samples_in(dir .. "/long.json")
+    assert.is_true(n > 50 * 60 * 5, n) -- more than the server's 50 newest chunks
+    out, err, code = cli("top --project 1 --profiler " .. LIGHT
+      .. " --start 2026-05-28T08:00:00Z --end 2026-05-28T12:00:00Z --limit 1")
+    assert.equal(0, code, err)
+    assert.equal("", err)
+    assert.matches("^72000 samples", out) -- all four hours
+  end)
+
+  it("warns on stderr, in one line, when an answer looks cut by the server's cap", function()
+    local out, err, code = cli("top --project 1 --profiler " .. LIGHT .. " --start " .. server.T0 .. " --end "
+      .. (server.T0 + 4 * 3600) .. " --window 14400 --limit 1")
+    assert.equal(0, code, err)
+    assert.matches("^15000 samples", out)
+    assert.matches("^sentry%-chunks: warning: answer may be truncated: window 1 of 1 %(2026%-05%-28T08:00:00Z to "
+      .. "2026%-05%-28T12:00:00Z%): the server merged its maximum of 50 chunks[^\n]*\n$", err)
+  end)
+
+  it("says how to fetch a range over 24 h, and checks the range options", function()
+    local _, err, code = cli("top --project 1 --profiler " .. RECENT .. " --period 2d", { SENTRY_URL = live.url })
+    assert.equal(1, code)
+    assert.equal("sentry-chunks: --period: the range is longer than 24 h; give --window 2400 to fetch it in windows anyway\n", err)
+    local out
+    out, err, code = cli("top --project 1 --profiler " .. RECENT .. " --period 2d --window 2400 --limit 1",
+      { SENTRY_URL = live.url })
+    assert.equal(0, code, err)
+    assert.equal("", err)
+    assert.matches("^%d+ samples", out)
+    _, err, code = cli("top --project 1 --profiler " .. LIGHT .. " --period 2h --window soon")
+    assert.equal(2, code)
+    assert.matches("^sentry%-chunks: %-%-window: ", err)
+    _, err, code = cli("top --project 1 --profiler " .. LIGHT .. " --period 2h --start 1 --end 2")
+    assert.equal(2, code)
+    assert.matches("not both", err)
+    _, err, code = cli("top --project 1 --profiler " .. LIGHT .. " --start 2026-13-01T00:00:00Z --end 2026-13-02T00:00:00Z")
+    assert.equal(2, code)
+    assert.matches("^sentry%-chunks: %-%-start: expected ISO%-8601", err)
+  end)
+end)

@@ -48,10 +48,12 @@ describe("Neovim", function()
   it("keeps its loop turning during the 50-chunk fetch; same samples as the blocking fetch", function()
     local start, stop = server.T0, server.T0 + 3000 -- the 50-chunk cap: 119 MB
     local r = run_nvim { SC_URL = srv.url, SC_TOKEN = srv.token, SC_PROFILER = server.PROFILER_IDS.realistic,
-                         SC_START = start, SC_END = stop }
+                         SC_START = start, SC_END = stop, SC_SPLIT = 0 } -- one request, not windows
     assert.is_nil(r.error)
+    assert.equal("1", r.windows)
+    assert.equal("false", r.truncated) -- 50 chunks, and the first sample at the start
     local blocking = assert(chunks.client { token = srv.token, org = "test-org", base_url = srv.url }:fetch {
-      project = 1, profiler_id = server.PROFILER_IDS.realistic, start = start, ["end"] = stop })
+      project = 1, profiler_id = server.PROFILER_IDS.realistic, start = start, ["end"] = stop, split = false })
     assert.equal(#blocking.chunk.profile.samples, tonumber(r.samples))
     assert.is_true(tonumber(r.ticks_during) > 10, "timer ticks during the transfer: " .. tostring(r.ticks_during))
     print(string.format("\n    nvim: %s ms transfer, %s ticks of a 10 ms timer, longest gap %s ms",
@@ -63,6 +65,15 @@ describe("Neovim", function()
     assert.is_true(tonumber(r.annotated) >= 1)
     assert.equal(r.annotated, r.extmarks)
     assert.is_true(tonumber(r.traces) > 0)
+  end)
+
+  it("fetches a range longer than the 50-chunk cap in windows, on the editor's loop", function()
+    local r = run_nvim { SC_URL = srv.url, SC_TOKEN = srv.token, SC_PROFILER = server.PROFILER_IDS.light,
+                         SC_START = server.T0, SC_END = server.T0 + 4 * 3600 }
+    assert.is_nil(r.error)
+    assert.equal("6", r.windows)
+    assert.equal("false", r.truncated)
+    assert.equal(240 * 60 * 5, tonumber(r.samples)) -- all four hours, not the newest 50 minutes
   end)
 
   it("says what is wrong when the C part is missing or built for another Lua", function()

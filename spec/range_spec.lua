@@ -62,9 +62,12 @@ describe("client:fetch_range #asan", function()
     assert.equal(0, dup)
     assert.equal(240 * 60 * 5, #samples) -- 72,000: all four hours
     -- one request for the same range loses all but the newest 50 chunks
-    local capped = assert(client:fetch { project = 1, profiler_id = LIGHT,
-      start = server.T0, ["end"] = server.T0 + 4 * 3600 })
+    -- (split = false: client:fetch would split it too), and says so
+    local capped, _, capped_info = assert(client:fetch { project = 1, profiler_id = LIGHT,
+      start = server.T0, ["end"] = server.T0 + 4 * 3600, split = false })
     assert.equal(50 * 60 * 5, #capped.chunk.profile.samples)
+    assert.is_true(capped_info.truncated)
+    assert.is_false(info.truncated)
     -- and the merged answer is deduplicated: far fewer frames than chunks x frames
     assert.is_true(#res.chunk.profile.frames * 10 < #capped.chunk.profile.frames)
     assert.equal(analysis.top(res).samples, #samples - #analysis.threads(res)) -- last samples lend only their time
@@ -94,7 +97,7 @@ describe("client:fetch_range #asan", function()
     assert.equal(2, d.window.count)
   end)
 
-  it("refuses a range without Unix times", function()
+  it("refuses a start that is neither ISO-8601 nor Unix seconds", function()
     local res, err, d = client:fetch_range { project = 1, profiler_id = LIGHT, start = "yesterday", ["end"] = 2 }
     assert.is_nil(res)
     assert.matches("Unix seconds", err)

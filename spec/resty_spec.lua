@@ -44,6 +44,27 @@ http {
         end
       }
     }
+    location /range {
+      content_by_lua_block {
+        local resty = require "sentry.chunks.resty"
+        local a = ngx.req.get_uri_args()
+        local res, err, d = resty.fetch({ token = a.token, org = "test-org", base_url = a.base,
+            retries = 1, backoff = 0.05 },
+          { project = 1, profiler_id = a.profiler, start = tonumber(a.start) or a.start,
+            ["end"] = tonumber(a.stop) or a.stop, split = a.split ~= "0" })
+        if res then
+          local seen, dup = {}, 0
+          for _, s in ipairs(res.chunk.profile.samples) do
+            if seen[s.timestamp] then dup = dup + 1 end
+            seen[s.timestamp] = true
+          end
+          ngx.say("ok ", #res.chunk.profile.samples, " windows ", d.windows, " truncated ", tostring(d.truncated),
+            " dup ", dup, " ", d.warning or "")
+        else
+          ngx.say("err ", d.kind, " ", err)
+        end
+      }
+    }
   }
 }
 ]]
@@ -128,6 +149,29 @@ describe("OpenResty (nginx + Lua module)", function()
     assert.matches("^err network ", get(query { token = srv.token, base = srv.url .. "/_test/cut", profiler = SINGLE }))
     assert.matches("^err content_type 200 ", get(query { token = srv.token, base = srv.url .. "/_test/html", profiler = SINGLE }))
     assert.matches("^err invalid_argument nil invalid profiler_id", get(query { token = srv.token, base = srv.url, profiler = "xyz" }))
+  end)
+
+  it("fetches a range over 40 minutes in windows, one after another, and merges them", function()
+    local r = sh("curl -s --max-time 60 'http://127.0.0.1:" .. port .. "/range?" .. query { token = srv.token,
+      base = srv.url, profiler = server.PROFILER_IDS.light, start = server.T0, stop = server.T0 + 4 * 3600 } .. "'")
+    assert.equal("ok 72000 windows 6 truncated false dup 0 \n", r) -- four hours, every sample once
+  end)
+
+  it("flags an answer cut by the server's 50-chunk cap (split = false)", function()
+    local r = sh("curl -s --max-time 60 'http://127.0.0.1:" .. port .. "/range?" .. query { token = srv.token,
+      base = srv.url, profiler = server.PROFILER_IDS.light, start = server.T0, stop = server.T0 + 4 * 3600,
+      split = 0 } .. "'")
+    assert.matches("^ok 15000 windows 1 truncated true dup 0 the server merged its maximum of 50 chunks", r)
+  end)
+
+  it("checks a range before any request, as client:fetch does", function()
+    local r = sh("curl -s --max-time 60 'http://127.0.0.1:" .. port .. "/range?" .. query { token = srv.token,
+      base = srv.url, profiler = server.PROFILER_IDS.light, start = "2026-13-01T00:00:00Z",
+      stop = "2026-13-02T00:00:00Z" } .. "'")
+    assert.matches("^err invalid_argument invalid start: expected ISO%-8601", r)
+    local bad = sh("curl -s --max-time 60 'http://127.0.0.1:" .. port .. "/range?" .. query { token = "wrong-token-value",
+      base = srv.url, profiler = server.PROFILER_IDS.light, start = server.T0, stop = server.T0 + 7200 } .. "'")
+    assert.equal("err http HTTP 401 Unauthorized: Invalid token\n", bad)
   end)
 
   it("serves several requests at once: a slow upstream holds nobody back", function()

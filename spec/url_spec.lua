@@ -46,6 +46,22 @@ describe("parse_url", function()
       assert.truthy(err:find(case[2], 1, true), err)
     end)
   end
+  it("reads ISO-8601 times field by field, refusing impossible ones", function()
+    assert.equal(1779955200, url.iso_to_unix("2026-05-28T08:00:00Z"))
+    assert.equal(1779955200, url.iso_to_unix("2026-05-28T10:00:00.000+02:00"))
+    assert.equal(1779955200, url.iso_to_unix("2026-05-28T08:00"))
+    assert.equal(1709164800, url.iso_to_unix("2024-02-29T00:00:00Z")) -- a leap day
+    for _, bad in ipairs { "2026-13-01T00:00:00Z", "2026-00-10T00:00:00Z", "2026-02-29T00:00:00Z",
+        "2026-04-31T00:00:00Z", "2026-05-28T24:00:00Z", "2026-05-28T08:60:00Z", "2026-05-28T08:00:60Z",
+        "2026-05-28T08:00:00.", "2026-05-28T08:00:00+25:00", "2026-05-28T08:00:00 and more", "yesterday" } do
+      assert.is_nil(url.iso_to_unix(bad), bad)
+    end
+    local got, err = url.parse_url("https://my-org.sentry.io/explore/profiling/profile/b/flamegraph/?profilerId=" .. P
+      .. "&start=2026-13-28T08:00:00Z&end=2026-13-28T09:00:00Z")
+    assert.is_nil(got)
+    assert.truthy(err:find("not ISO-8601", 1, true))
+  end)
+
   it("raises on a wrong argument", function()
     assert.has_error(function() url.parse_url(nil) end, "bad argument #1 to 'parse_url' (string expected, got nil)")
   end)
@@ -69,7 +85,7 @@ describe("client:fetch_url #asan", function()
       start = server.T0 + 600, ["end"] = server.T0 + 660 })
     assert.equal(#direct.chunk.profile.samples, #res.chunk.profile.samples)
     assert.equal(1, c:project_id("backend"))
-    assert.truthy(c:fetch_url(profile_url("backend", "&statsPeriod=4h")))
+    assert.truthy(c:fetch_url(profile_url("backend", "&start=2026-05-28T08:00:00Z&end=2026-05-28T08:30:00Z")))
     local p = io.popen("env -u LD_PRELOAD curl -s --max-time 10 '" .. srv.url .. "/_test/log'")
     local log = p:read("*a")
     p:close()

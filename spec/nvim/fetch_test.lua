@@ -28,8 +28,9 @@ local client = {
 }
 local query = { project = 1, profiler_id = os.getenv("SC_PROFILER"),
                 start = tonumber(os.getenv("SC_START")), ["end"] = tonumber(os.getenv("SC_END")) }
+if os.getenv("SC_SPLIT") == "0" then query.split = false end -- one request, not windows
 
-nv.fetch(client, query, function(res, err)
+nv.fetch(client, query, function(res, err, details)
   local done = uv.hrtime()
   ticker:stop()
   if not res then return finish { error = err } end
@@ -56,6 +57,7 @@ nv.fetch(client, query, function(res, err)
   local marks = #vim.api.nvim_buf_get_extmarks(0, ns, 0, -1, {})
   local traces = nv.load_traces(res).samples
   finish {
+    windows = details.windows, truncated = tostring(details.truncated),
     samples = #res.chunk.profile.samples, ticks_during = during,
     transfer_ms = string.format("%.0f", (done - first_byte) / 1e6),
     longest_gap_ms = string.format("%.1f", longest / 1e6),

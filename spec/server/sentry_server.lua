@@ -28,6 +28,13 @@
 --                                       [T0 + 600, T0 + 660)
 --     dead0000dead0000dead0000dead0000  one chunk at [T0, T0 + 60) that is
 --                                       missing in storage (404, empty)
+--     4ece0700000000000000000000000000  "recent": like light (1 thread, 5 Hz,
+--                                       240 chunks) but ending at now, the
+--                                       last 4 h before --now (start the
+--                                       server with --now os.time() to test
+--                                       stats_period against the real
+--                                       clock); not listed by the events
+--                                       endpoint
 --   now       --now, default T0 + 4 h (1779969600): statsPeriod and the
 --             default 90-day window end there. Rate-limit Reset headers use
 --             the real clock, because clients sleep until them.
@@ -54,6 +61,8 @@
 --                    (redirect=http%3A%2F%2Flocalhost%3A8080)
 --   latency=MS       wait MS milliseconds before answering
 --   tag=X            ignored; gives 429xN / 503xN a fresh counter
+--   noids            the chunks answer without "debug_chunk_ids" (as a
+--                    server that does not send them)
 -- GET /_test/log returns the last 500 requests as JSON lines (method, path,
 -- query, host, tls, auth_present, auth_valid, status); ?clear=1 empties it
 -- afterwards. The token itself is never logged or echoed.
@@ -89,6 +98,8 @@ local PROFILERS = {
   ["dead0000dead0000dead0000dead0000"] = { first = 0, count = 1, threads = 1, hz = 5, missing = true },
 }
 
+local RECENT_ID = "4ece0700000000000000000000000000"
+
 local RATE_LIMIT, RATE_WINDOW = 40, 1
 local CONCURRENT_LIMIT = 25
 local MAX_LOG = 500
@@ -109,6 +120,9 @@ do
   end
 end
 local NOW = tonumber(opts.now)
+-- "recent": 240 one-minute chunks, the last one ending at or before NOW.
+PROFILERS[RECENT_ID] = { first = floor((NOW - T0) / CHUNK_SECONDS) - 240, count = 240, threads = 1, hz = 5,
+  unlisted = true }
 local IDLE_SECONDS = tonumber(opts.idle)
 
 -- Small helpers -----------------------------------------------------------
@@ -243,8 +257,8 @@ local function cache_put(key, value)
 end
 
 -- The merged answer for one profiler and window, or an error response.
-local function chunks_answer(profiler_id, start, end_)
-  local key = format("%s|%.6f|%.6f", profiler_id, start, end_)
+local function chunks_answer(profiler_id, start, end_, noids)
+  local key = format("%s|%.6f|%.6f|%s", profiler_id, start, end_, noids and "noids" or "")
   local cached = answer_cache[key]
   if cached then return cached end
   local p = PROFILERS[profiler_id]
@@ -271,6 +285,7 @@ local function chunks_answer(profiler_id, start, end_)
         threads = p.threads, hz = p.hz, seed = 1 }
     end
     local answer = gen.answer(list, start, end_)
+    if noids then answer.debug_chunk_ids = nil end
     list = nil
     result = { status = 200, body = gen.encode(answer), ctype = JSON }
     answer = nil
@@ -318,7 +333,9 @@ end
 -- real server's Link header and "0:OFFSET:0" cursors.
 local function span_rows()
   local ids, rows = {}, {}
-  for id in pairs(PROFILERS) do ids[#ids + 1] = id end
+  for id, p in pairs(PROFILERS) do
+    if not p.unlisted then ids[#ids + 1] = id end
+  end
   table.sort(ids)
   for _, id in ipairs(ids) do
     local p = PROFILERS[id]
@@ -356,7 +373,7 @@ local function events_endpoint(org, params, authorization, url_base)
       .. link("next", offset + per_page, offset + per_page < #rows and "true" or "false") }
 end
 
-local function chunks_endpoint(org, params, authorization)
+local function chunks_endpoint(org, params, authorization, faults)
   if org == ORG_NO_PROFILING then return { status = 404, body = "", ctype = JSON } end
   if org ~= ORG then return detail(404, "The requested resource does not exist") end
 
@@ -412,7 +429,7 @@ local function chunks_endpoint(org, params, authorization)
   else
     start, end_ = NOW - DEFAULT_WINDOW, NOW
   end
-  return chunks_answer(profiler_id, start, end_)
+  return chunks_answer(profiler_id, start, end_, faults.noids)
 end
 
 -- Faults ------------------------------------------------------------------
@@ -630,7 +647,7 @@ local function onstream(_, stream)
       elseif method ~= "GET" and method ~= "HEAD" then
         response = detail(405, format('Method "%s" not allowed.', method))
       else
-        response = chunks_endpoint(url_decode(org), parse_query(query), authorization)
+        response = chunks_endpoint(url_decode(org), parse_query(query), authorization, faults)
       end
     end
     send(stream, response, faults, entry)

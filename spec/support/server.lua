@@ -26,6 +26,7 @@ M.PROFILER_IDS = {
   light = "3b9e1d7c5a2f4e6b8d0c1a3e5f7b9d2c",     -- 1 thread, 5 Hz, 240 chunks
   single = "c0ffee00c0ffee00c0ffee00c0ffee00",    -- one chunk, [T0+600, T0+660)
   missing = "dead0000dead0000dead0000dead0000",   -- its chunk is missing: 404
+  recent = "4ece0700000000000000000000000000",    -- like light, the 4 h before `now`
 }
 
 local START_TIMEOUT = 10

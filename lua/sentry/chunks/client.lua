@@ -12,7 +12,11 @@
 --
 -- res is the decoded answer; on failure res is nil, err a one-line message
 -- and details a table (below). On success the third value is the details
--- table too (status, headers, rate_limit, bytes, seconds).
+-- table too (status, headers, rate_limit, bytes, seconds, windows = 1, and
+-- truncated / warning when the answer looks cut by the server's 50-chunk
+-- cap). A range over 40 minutes is fetched in windows and merged by
+-- sentry.chunks.range (details: windows, empty, truncated, ...), unless
+-- split = false.
 --
 -- details.kind:
 --   invalid_argument  a query or client value is malformed; no request made
@@ -65,6 +69,7 @@ local QUERY_TYPES = {
   project = { number = true, string = true }, profiler_id = { string = true },
   stats_period = { string = true }, start = { string = true, number = true },
   ["end"] = { string = true, number = true }, org = { string = true },
+  split = { boolean = true },
 }
 
 local REASONS = {
@@ -286,9 +291,10 @@ local function start_transfer(self, url)
 end
 
 -- Reports progress to on_progress when it moved; an error in the callback
--- closes the transfer and propagates (it is the caller's code).
+-- closes the transfer and propagates (it is the caller's code). A window
+-- of a split range reports through its range (state.on_progress).
 local function report_progress(self, req, state)
-  local on_progress = self.on_progress
+  local on_progress = state.on_progress or self.on_progress
   if not on_progress then return end
   local got, total = req:progress()
   if got ~= state.last_progress then
@@ -306,9 +312,10 @@ local function finish_transfer(self, req, state)
   local value, kind, message = req:result()
   local info = req:info()
   req:close()
-  if self.on_progress and value ~= nil then
+  local on_progress = state.on_progress or self.on_progress
+  if on_progress and value ~= nil then
     local got, total = info.wire_received, info.content_length
-    if got ~= state.last_progress then self.on_progress(got, total) end
+    if got ~= state.last_progress then on_progress(got, total) end
   end
   if value == nil then
     info.kind, info.message = kind, message
@@ -499,8 +506,15 @@ local function check_async(self, name)
   end
 end
 
--- Ends the fetch with these results.
+-- Ends the fetch with these results. An answer of the chunks endpoint
+-- says whether it looks cut by the server's 50-chunk cap (details.truncated,
+-- details.warning: sentry.chunks.range.truncation).
 local function conclude(self, value, err, details)
+  if value ~= nil and self.chunks and details then
+    details.windows = 1
+    details.warning = require("sentry.chunks.range").truncation(value, self.range_start)
+    details.truncated = details.warning ~= nil
+  end
   self.done, self.value, self.err, self.details = true, value, err, details
   return true
 end
@@ -640,7 +654,26 @@ function Client:fetch_async(q)
   end
   local url, err, details = build_query(self, q)
   if not url then return nil, err, details end
-  return new_async(self, url)
+  -- A range longer than range.LONG_RANGE (40 min, under the server's
+  -- 50-chunk cap) is fetched in windows and merged (sentry.chunks.range),
+  -- unless split = false; stats_period becomes start/end here, once.
+  local range = require "sentry.chunks.range"
+  local span, serr, sdetails = range.span(q, os.time(), "fetch")
+  if span == nil then return nil, serr, sdetails end
+  if span and q.split ~= false and span["end"] - span.start > range.LONG_RANGE then
+    if span["end"] - span.start > range.MAX_SPLIT_RANGE then
+      return nil, format("a range of %.0f h is longer than the %d h that fetch splits into windows "
+        .. "by itself: ask client:fetch_range for it explicitly, or a shorter range",
+        (span["end"] - span.start) / 3600, range.MAX_SPLIT_RANGE / 3600),
+        { kind = "invalid_argument", field = span.period and "stats_period" or "start",
+          max_range = range.MAX_SPLIT_RANGE }
+    end
+    return range.start(self, q, span)
+  end
+  local req = new_async(self, url)
+  req.chunks = true
+  req.range_start = span and not span.period and span.start or nil
+  return req
 end
 
 -- Runs an async request to the end, waiting on the client's sockets.
@@ -674,6 +707,7 @@ function Client:fetch(q)
   end
   local req, err, details = self:fetch_async(q)
   if not req then return nil, err, details end
+  if getmetatable(req) ~= Async then return req:run() end -- a long range, in windows
   return run_blocking(self, req)
 end
 
@@ -791,6 +825,10 @@ function Client:fetch_url(url, opts)
     return self:fetch_range(q)
   end
   q.stats_period = parsed.stats_period
+  if opts and opts.window and q.stats_period then -- windows of the length asked
+    q.window, q.concurrency = opts.window, opts.concurrency
+    return self:fetch_range(q)
+  end
   return self:fetch(q)
 end
 
@@ -828,7 +866,7 @@ M._internal = {
   parse_headers = parse_headers, rate_limit_of = rate_limit_of,
   backoff_delay = backoff_delay, rate_limit_delay = rate_limit_delay,
   set_token = function(cfg, token) secrets[cfg] = token end,
-  HTTP_VERSIONS = HTTP_VERSIONS,
+  HTTP_VERSIONS = HTTP_VERSIONS, iso8601 = iso8601,
 }
 
 return M

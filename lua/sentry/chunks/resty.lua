@@ -14,6 +14,7 @@
 -- system's bundle, or a self-hosted server's CA).
 local chunks = require "sentry.chunks"
 local I = require("sentry.chunks.client")._internal
+local range = require "sentry.chunks.range"
 
 local M = {}
 
@@ -157,28 +158,18 @@ local function attempt(cfg, token, url)
   return nil, info
 end
 
--- fetch(options, query) -> res, nil, details | nil, message, details
-function M.fetch(opts, q)
-  if type(opts) ~= "table" then error("bad argument #1 to 'fetch' (table expected, got " .. type(opts) .. ")", 2) end
-  if type(q) ~= "table" then error("bad argument #2 to 'fetch' (table expected, got " .. type(q) .. ")", 2) end
-  local cfg = {
-    org = opts.org, base_url = (opts.base_url or "https://sentry.io"):gsub("/+$", ""),
-    timeout = opts.timeout or 60, connect_timeout = opts.connect_timeout or 10,
-    retries = opts.retries or 3, max_bytes = opts.max_bytes, ssl_verify = opts.ssl_verify,
-    max_wait = opts.max_wait or 60, backoff = opts.backoff or 0.5, max_backoff = 30,
-  }
-  local token = opts.token
-  I.set_token(cfg, token)
-  local url, err, details = I.build_query(cfg, q)
-  if not url then return nil, err, details end
+-- One request with its retries: res, nil, details | nil, message, details.
+local function fetch_one(cfg, token, url, range_start)
   local retried, attempts = 0, 0
   while true do
     attempts = attempts + 1
     local value, info = attempt(cfg, token, url)
     if value ~= nil then
       local headers = I.parse_headers(info.headers)
+      local warning = range.truncation(value, range_start)
       return value, nil, { status = info.status, headers = headers, rate_limit = I.rate_limit_of(headers),
-                           url = url, attempts = attempts, bytes = info.received }
+                           url = url, attempts = attempts, bytes = info.received, windows = 1,
+                           truncated = warning ~= nil, warning = warning }
     end
     local msg, d, retry = I.classify(cfg, info, url, attempts)
     if retry and retry ~= "redirect" and retried < cfg.retries then
@@ -197,6 +188,57 @@ function M.fetch(opts, q)
       return nil, I.redact(one_line(msg), token), I.redact(d, token)
     end
   end
+end
+
+-- fetch(options, query) -> res, nil, details | nil, message, details. As
+-- client:fetch, a range longer than 40 minutes (start/end or stats_period)
+-- is fetched in windows under the server's 50-chunk cap, one after
+-- another here, and merged; split = false makes one request. An answer
+-- that looks cut by the cap has details.truncated = true and a warning.
+function M.fetch(opts, q)
+  if type(opts) ~= "table" then error("bad argument #1 to 'fetch' (table expected, got " .. type(opts) .. ")", 2) end
+  if type(q) ~= "table" then error("bad argument #2 to 'fetch' (table expected, got " .. type(q) .. ")", 2) end
+  local cfg = {
+    org = opts.org, base_url = (opts.base_url or "https://sentry.io"):gsub("/+$", ""),
+    timeout = opts.timeout or 60, connect_timeout = opts.connect_timeout or 10,
+    retries = opts.retries or 3, max_bytes = opts.max_bytes, ssl_verify = opts.ssl_verify,
+    max_wait = opts.max_wait or 60, backoff = opts.backoff or 0.5, max_backoff = 30,
+  }
+  local token = opts.token
+  I.set_token(cfg, token)
+  local url, err, details = I.build_query(cfg, q)
+  if not url then return nil, err, details end
+  local span
+  span, err, details = range.span(q, ngx.time(), "fetch")
+  if span == nil then return nil, err, details end
+  if not (span and q.split ~= false and span["end"] - span.start > range.LONG_RANGE) then
+    return fetch_one(cfg, token, url, span and not span.period and span.start or nil)
+  end
+  if span["end"] - span.start > range.MAX_SPLIT_RANGE then
+    return nil, format("a range of %.0f h is longer than the %d h that fetch splits into windows by itself",
+      (span["end"] - span.start) / 3600, range.MAX_SPLIT_RANGE / 3600),
+      { kind = "invalid_argument", field = span.period and "stats_period" or "start", max_range = range.MAX_SPLIT_RANGE }
+  end
+  local windows, results = range.split(span.start, span["end"]), {}
+  for i, w in ipairs(windows) do
+    local wurl = I.build_query(cfg, { project = q.project, profiler_id = q.profiler_id, org = q.org,
+      start = w.start, ["end"] = w["end"] })
+    local res, werr, d = fetch_one(cfg, token, wurl, w.start)
+    if res then
+      results[i] = { answer = i < #windows and range.drop_end(res, w["end"]) or res, details = d }
+    elseif d and d.kind == "no_chunks" then
+      results[i] = false
+    elseif range.whole_request_error(d) then -- a bad token, ...: not the window's fault
+      d.window = { index = i, count = #windows, start = w.start, ["end"] = w["end"] }
+      return nil, werr, d
+    else
+      d = d or {}
+      d.window = { index = i, count = #windows, start = w.start, ["end"] = w["end"] }
+      return nil, format("window %d of %d (%s to %s) failed: %s", i, #windows, I.iso8601(w.start),
+        I.iso8601(w["end"]), tostring(werr)), d
+    end
+  end
+  return range.combine(windows, results, span)
 end
 
 return M

@@ -30,21 +30,39 @@ local function days_from_civil(y, m, d)
   return era * 146097 + doe - 719468
 end
 
+local DAYS_IN_MONTH = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 }
+
+local function days_in_month(y, m)
+  if m == 2 and y % 4 == 0 and (y % 100 ~= 0 or y % 400 == 0) then return 29 end
+  return DAYS_IN_MONTH[m]
+end
+
 -- ISO-8601 (as Sentry's UI writes it: 2026-05-28T08:00:00.000Z; naive is
--- UTC; an offset is honoured) to Unix seconds, or nil.
+-- UTC; an offset is honoured) to Unix seconds, or nil. Every field is
+-- checked: month 13, February 30, hour 24, minute 60 are nil.
 function M.iso_to_unix(s)
   if type(s) ~= "string" then return nil end
-  local y, mo, d, h, mi, sec, rest = s:match("^(%d%d%d%d)%-(%d%d)%-(%d%d)[T ](%d%d):(%d%d):?(%d*%.?%d*)(.*)$")
+  local y, mo, d, h, mi, sec, rest = s:match("^(%d%d%d%d)%-(%d%d)%-(%d%d)[T ](%d%d):(%d%d)(:?%d*%.?%d*)(.*)$")
   if not y then
     y, mo, d = s:match("^(%d%d%d%d)%-(%d%d)%-(%d%d)$")
     if not y then return nil end
-    h, mi, sec, rest = "0", "0", "0", ""
+    h, mi, sec, rest = "0", "0", "", ""
   end
-  local t = days_from_civil(tonumber(y), tonumber(mo), tonumber(d)) * 86400
-    + tonumber(h) * 3600 + tonumber(mi) * 60 + (tonumber(sec) or 0)
+  if sec ~= "" then
+    local whole, frac = sec:match("^:(%d%d)(%.?%d*)$")
+    if not whole or frac == "." then return nil end
+    sec = tonumber(whole .. frac)
+  else
+    sec = 0
+  end
+  y, mo, d, h, mi = tonumber(y), tonumber(mo), tonumber(d), tonumber(h), tonumber(mi)
+  if mo < 1 or mo > 12 or d < 1 or d > days_in_month(y, mo) or h > 23 or mi > 59 or sec >= 60 then
+    return nil
+  end
+  local t = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec
   if rest == "" or rest == "Z" or rest == "z" then return t end
   local sign, oh, om = rest:match("^([+-])(%d%d):?(%d%d)$")
-  if not sign then return nil end
+  if not sign or tonumber(oh) > 23 or tonumber(om) > 59 then return nil end
   local offset = tonumber(oh) * 3600 + tonumber(om) * 60
   return sign == "+" and t - offset or t + offset
 end
