@@ -248,3 +248,65 @@ describe("compare", function()
     assert.equal(#full.functions, full.count)
   end)
 end)
+
+describe("the accumulator (days of profile in bounded memory)", function()
+  local function same_rows(a, b)
+    assert.equal(a.time, b.time)
+    assert.equal(a.samples, b.samples)
+    assert.equal(#a.functions, #b.functions)
+    local by = rows(b)
+    for _, e in ipairs(a.functions) do
+      local o = by[e.key]
+      assert.is_table(o, e.key)
+      assert.same({ e.key, e.self, e.total, e.total_samples, e.self_samples, e.occurrences, e.p75, e.p95, e.p99, e.in_app },
+        { o.key, o.self, o.total, o.total_samples, o.self_samples, o.occurrences, o.p75, o.p95, o.p99, o.in_app })
+    end
+  end
+
+  it("window by window equals the whole range merged, to the nanosecond", function()
+    local cs = {}
+    for k = 0, 5 do cs[#cs + 1] = gen.chunk_table { index = k, threads = 3, hz = 101, seed = 11 } end
+    local whole = gen.answer(cs)
+    local acc = analysis.aggregate.accumulator { durations = true }
+    for w = 1, 3 do acc:add(gen.answer { cs[2 * w - 1], cs[2 * w] }) end
+    same_rows(analysis.top(whole, { durations = true }), acc:top())
+    -- one window is the whole range
+    local one = analysis.aggregate.accumulator { durations = true }
+    one:add(whole)
+    same_rows(analysis.top(whole, { durations = true }), one:top())
+  end)
+
+  it("keeps its promises on hostile data split anywhere", function()
+    for seed = 1, 20 do
+      local p = hostile_profile(seed)
+      local ss = {}
+      local pos = {}
+      for i, s in ipairs(p.chunk.profile.samples) do ss[i], pos[s] = s, i end
+      table.sort(ss, function(a, b) -- stable: equal times keep their order
+        if a.timestamp ~= b.timestamp then return a.timestamp < b.timestamp end
+        return pos[a] < pos[b]
+      end)
+      local cut1, cut2 = math.floor(#ss / 3), math.floor(2 * #ss / 3)
+      -- cut between two distinct timestamps, so no window splits a tick
+      while ss[cut1 + 1].timestamp == ss[cut1].timestamp do cut1 = cut1 + 1 end
+      while ss[cut2 + 1].timestamp == ss[cut2].timestamp do cut2 = cut2 + 1 end
+      local acc = analysis.aggregate.accumulator { durations = true }
+      for _, range in ipairs { { 1, cut1 }, { cut1 + 1, cut2 }, { cut2 + 1, #ss } } do
+        local part = {}
+        for i = range[1], range[2] do part[#part + 1] = ss[i] end
+        acc:add { chunk = { profile = { frames = p.chunk.profile.frames, stacks = p.chunk.profile.stacks,
+                                        samples = part } } }
+      end
+      same_rows(analysis.top(p, { durations = true }), acc:top())
+    end
+  end)
+
+  it("refuses what it cannot do", function()
+    assert.has_error(function() analysis.aggregate.accumulator { mode = "textbook" } end,
+      "bad argument #1 to 'accumulator' (unknown option 'mode')")
+    local acc = analysis.aggregate.accumulator()
+    acc:add(require("support.tiny_profile")())
+    acc:top()
+    assert.has_error(function() acc:top() end)
+  end)
+end)

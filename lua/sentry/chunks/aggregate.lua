@@ -361,110 +361,210 @@ end
 -- a system node's less all its children's). Root nodes add to root_* as
 -- well (Sentry's slowest-functions list leaves them out).
 --
--- Work is done only where a thread's stack changes: while samples repeat
--- the stack before them, the nodes of that path share one end time and
--- count samples by a running counter.
-local function node_metrics(chunk, v, canon, unique, node_id, entry_of)
-  local ss = chunk.profile.samples
-  local fr = chunk.profile.frames
-  local from, to = v.from, v.to
-  local root_first = {}
-  local function path_of(u)
-    local path = root_first[u]
-    if path then return path end
-    local stack = unique[u]
-    local n = #stack
-    path = {}
-    for j = 1, n do path[j] = node_id[stack[n - j + 1]] or 0 end
-    root_first[u] = path
-    return path
+-- The engine is fed one answer after another (each thread's samples in
+-- time order, answers in time order) and keeps only aggregates: its rows,
+-- and per thread the chain of open nodes and the one sample whose weight
+-- the next answer decides. Work is done only where a thread's stack
+-- changes: while samples repeat the stack before them, the nodes of that
+-- path share one end time and count samples by a running counter.
+local Engine = {}
+Engine.__index = Engine
+
+local function new_engine(durations, from, to)
+  return setmetatable({ durations = durations, from = from, to = to, rows = {}, node_ids = {},
+    next_id = 0, paths = {}, threads = {}, order = {}, time = 0, samples = 0 }, Engine)
+end
+
+-- The row of a function (frames.key), made on first sight.
+function Engine:row(f)
+  local key = frames.key(f)
+  local e = self.rows[key]
+  if not e then
+    e = { key = key, name = frames.name(f), frame = f,
+          ["function"] = type(f["function"]) == "string" and f["function"] or nil,
+          package = frames.module_or_package(f),
+          self = 0, total = 0, self_samples = 0, total_samples = 0,
+          root_self = 0, root_total = 0, root_samples = 0,
+          durations = self.durations and {} or nil, root_durations = self.durations and {} or nil }
+    self.rows[key] = e
   end
+  return e
+end
+
+-- What the engine needs of each stack of one answer, made on demand: the
+-- path of node identities (one shared table per distinct path, across
+-- answers), and root first, the row (or false: Sentry makes no row of that
+-- frame) and in_app of each frame; and the rows that are self in a sample
+-- of this stack (for self_samples).
+function Engine:stacks_of(chunk)
+  local p = chunk.profile
+  local fr, stacks = p.frames, p.stacks
+  local frame_id, frame_row, frame_app = {}, {}, {}
+  local infos = {}
+  local engine = self
+  local function id_of(idx)
+    local id = frame_id[idx]
+    if id then return id end
+    local f = frames.at(fr, idx)
+    local key = frames.node_key(f)
+    id = engine.node_ids[key]
+    if not id then
+      engine.next_id = engine.next_id + 1
+      id = engine.next_id
+      engine.node_ids[key] = id
+    end
+    frame_id[idx] = id
+    frame_row[idx] = frames.aggregated(f) and engine:row(f) or false
+    frame_app[idx] = frames.in_app(f)
+    return id
+  end
+  return function(sid)
+    local info = infos[sid]
+    if info then return info end
+    local stack = stacks[sid + 1] or {}
+    local n = #stack
+    local ids, rows, apps, text = {}, {}, {}, {}
+    for d = 1, n do
+      local idx = stack[n - d + 1]
+      ids[d] = id_of(idx)
+      rows[d], apps[d] = frame_row[idx], frame_app[idx]
+      text[d] = ids[d]
+    end
+    local key = table.concat(text, ",")
+    local path = engine.paths[key]
+    if not path then
+      path = ids
+      engine.paths[key] = path
+    end
+    -- Sentry's self rule, leaf to root
+    local selfs, below_app = {}, false
+    for d = n, 1, -1 do
+      local e = rows[d]
+      if e and (d == n or (apps[d] and not below_app)) then selfs[#selfs + 1] = e end
+      below_app = below_app or (e and apps[d]) or false
+    end
+    info = { path = path, rows = rows, apps = apps, selfs = selfs, count = 0 }
+    infos[sid] = info
+    return info
+  end, infos
+end
+
+-- A thread's state: the chain of last nodes, root first (identity, start,
+-- end and samples when not on the current path, the counter value at
+-- which its count started, its row, its in_app, its children's app and
+-- system time), the length of the current path, its end, the counter.
+local function new_thread()
+  return { cid = {}, cstart = {}, cend = {}, ccount = {}, kopen = {}, crow = {}, capp = {},
+           chapp = {}, chsys = {}, clen = 0, plen = 0, pend = nil, k = 0, last_path = nil }
+end
+
+-- Finishes the node at depth d of thread st (its children are finished).
+function Engine:finish(st, d)
+  local plen = st.plen
+  local count = d <= plen and (st.k - st.kopen[d]) or st.ccount[d]
+  local a, b = st.cstart[d], d <= plen and st.pend or st.cend[d]
+  local from, to = self.from, self.to
+  if from and a < from then a = from end
+  if to and b > to then b = to end
+  local dur = b > a and b - a or 0
+  local child_app, child_sys = st.chapp[d], st.chsys[d]
+  local app = child_app < dur and child_app or dur
+  local e, in_app = st.crow[d], st.capp[d]
+  if e then
+    local self_ns = 0
+    if in_app then
+      if dur > child_app then
+        self_ns = dur - child_app
+        app = app + self_ns
+      end
+    elseif dur > child_app + child_sys then
+      self_ns = dur - child_app - child_sys
+    end
+    e.total, e.total_samples, e.self = e.total + dur, e.total_samples + count, e.self + self_ns
+    if in_app then e.app_seen = true else e.system_seen = true end
+    local durations = e.durations
+    if d == 1 then
+      e.root_total, e.root_samples, e.root_self = e.root_total + dur, e.root_samples + count, e.root_self + self_ns
+      durations = e.root_durations
+    end
+    if durations then durations[#durations + 1] = dur end
+  end
+  if d > 1 then st.chapp[d - 1], st.chsys[d - 1] = st.chapp[d - 1] + app, st.chsys[d - 1] + (dur - app) end
+end
+
+-- One sample of thread st: stack info, timestamp and the end of its time
+-- (both ns).
+function Engine:sample(st, info, ts, stop)
+  local path = info.path
+  if path == st.last_path and st.pend == ts then
+    st.k = st.k + 1
+    st.pend = stop
+    return
+  end
+  local n = #path
+  local cid, plen, pend, cend = st.cid, st.plen, st.pend, st.cend
+  local m, clen = 0, st.clen
+  while m < clen and m < n and cid[m + 1] == path[m + 1] and (m + 1 <= plen and pend or cend[m + 1]) == ts do
+    m = m + 1
+  end
+  local k, kopen = st.k, st.kopen
+  -- chain nodes taken up again (only after a sample of no time)
+  for d = plen + 1, m do kopen[d] = k - st.ccount[d] end
+  -- nodes that leave the current path but stay in the chain
+  for d = m + 1, plen do st.ccount[d], cend[d] = k - kopen[d], pend end
+  if n > m then
+    for d = clen, m + 1, -1 do self:finish(st, d) end
+    local rows, apps = info.rows, info.apps
+    for d = m + 1, n do
+      cid[d], st.cstart[d], kopen[d] = path[d], ts, k
+      st.crow[d], st.capp[d] = rows[d], apps[d]
+      st.chapp[d], st.chsys[d] = 0, 0
+    end
+    st.clen = n
+  end
+  st.plen, st.pend, st.k, st.last_path = n, stop, k + 1, path
+end
+
+-- Feeds one view (aggregate's view of one answer). With carry set, each
+-- thread's last sample waits for the next answer to give its weight;
+-- without, it is no sample (Sentry's rule for one profile).
+function Engine:feed(chunk, v, carry)
+  local ss = chunk.profile.samples
+  local info_of, infos = self:stacks_of(chunk)
   for _, tid in ipairs(v.order) do
+    local st = self.threads[tid]
+    if not st then
+      st = new_thread()
+      self.threads[tid] = st
+      self.order[#self.order + 1] = tid
+    end
     local lane = v.lanes[tid]
-    local list, tss, sws, lasts = lane.idx, lane.ts, lane.sw, lane.last
-    -- the chain of last nodes, root first: identity, start, end (when not
-    -- on the current path), samples (likewise), the counter value at which
-    -- its count started, its row, its in_app, its children's app and
-    -- system time
-    local cid, cstart, cend, ccount, kopen = {}, {}, {}, {}, {}
-    local crow, capp_flag, chapp, chsys = {}, {}, {}, {}
-    local clen, plen, pend, k = 0, 0, nil, 0
-    local last_u
-    local function finish(d)
-      local e, dur = crow[d], nil
-      local count = d <= plen and (k - kopen[d]) or ccount[d]
-      local a, b = cstart[d], d <= plen and pend or cend[d]
-      if from and a < from then a = from end
-      if to and b > to then b = to end
-      dur = b > a and b - a or 0
-      local child_app, child_sys = chapp[d], chsys[d]
-      local app = child_app < dur and child_app or dur
-      if e then
-        local self = 0
-        if capp_flag[d] then
-          if dur > child_app then
-            self = dur - child_app
-            app = app + self
-          end
-        elseif dur > child_app + child_sys then
-          self = dur - child_app - child_sys
-        end
-        e.total, e.total_samples, e.self = e.total + dur, e.total_samples + count, e.self + self
-        if capp_flag[d] then e.app_seen = true else e.system_seen = true end
-        local durations = e.durations
-        if d == 1 then
-          e.root_total, e.root_samples, e.root_self = e.root_total + dur, e.root_samples + count, e.root_self + self
-          durations = e.root_durations
-        end
-        if durations then durations[#durations + 1] = dur end
-      end
-      if d > 1 then chapp[d - 1], chsys[d - 1] = chapp[d - 1] + app, chsys[d - 1] + (dur - app) end
+    local idx, ts, w, sw, last = lane.idx, lane.ts, lane.w, lane.sw, lane.last
+    local n = #idx
+    local pending = st.pending
+    if pending then -- the previous answer's last sample, weighed now
+      self:sample(st, pending.info, pending.ts, ts[1])
+      for _, e in ipairs(pending.info.selfs) do e.self_samples = e.self_samples + 1 end
+      self.time, self.samples = self.time + (ts[1] - pending.ts), self.samples + 1
+      st.pending = nil
     end
-    -- nodes m+1..plen leave the current path but stay in the chain
-    local function freeze(m)
-      for d = m + 1, plen do ccount[d], cend[d] = k - kopen[d], pend end
-    end
-    for j = 1, #list do
-      if not lasts[j] then
-        local i = list[j]
-        local u = canon[ss[i].stack_id] or 0
-        local ts = tss[j]
-        if u == last_u and pend == ts then
-          k = k + 1
-          pend = ts + sws[j]
-        else
-          local path = path_of(u)
-          local n = #path
-          local m = 0
-          while m < clen and m < n and cid[m + 1] == path[m + 1]
-            and (m + 1 <= plen and pend or cend[m + 1]) == ts do
-            m = m + 1
-          end
-          -- chain nodes taken up again (only after a sample of no time)
-          for d = plen + 1, m do kopen[d] = k - ccount[d] end
-          if n > m then
-            freeze(m < plen and m or plen)
-            for d = clen, m + 1, -1 do finish(d) end
-            -- the sample's own frames: stacks alike by identity may differ in in_app
-            local stack = chunk.profile.stacks[ss[i].stack_id + 1]
-            for d = m + 1, n do
-              local idx = stack[n - d + 1]
-              cid[d], cstart[d], kopen[d] = path[d], ts, k
-              crow[d] = entry_of(idx) or false
-              capp_flag[d] = frames.in_app(frames.at(fr, idx))
-              chapp[d], chsys[d] = 0, 0
-            end
-            clen = n
-          elseif plen > n then
-            freeze(n)
-          end
-          plen, pend = n, ts + sws[j]
-          k = k + 1
-          last_u = u
-        end
+    local time, count = 0, 0
+    for j = 1, n do
+      local info = info_of(ss[idx[j]].stack_id)
+      if carry and j == n then
+        st.pending = { info = info, ts = ts[j] }
+      elseif not last[j] then
+        self:sample(st, info, ts[j], ts[j] + sw[j])
+        info.count = info.count + 1
+        time, count = time + w[j], count + 1
       end
     end
-    for d = clen, 1, -1 do finish(d) end
+    self.time, self.samples = self.time + time, self.samples + count
+  end
+  -- self_samples, per stack of this answer
+  for _, info in pairs(infos) do
+    for _, e in ipairs(info.selfs) do e.self_samples = e.self_samples + info.count end
+    info.count = 0
   end
 end
 
@@ -518,58 +618,11 @@ local function percentiles(e, d)
   e.p75, e.p95, e.p99 = p75 and p75 / 1e9, p95 and p95 / 1e9, p99 and p99 / 1e9
 end
 
--- Top functions: opts = {mode = "sentry"|"textbook", threads = selector,
--- from =, to = (Unix seconds or ISO-8601), sort = "self"|"total", limit =
--- n, durations = bool, slowest = bool}. Returns {mode, time, samples,
--- functions = {{key, name, function, package, in_app, frame, self, total,
--- self_samples, total_samples, self_pct, total_pct [, occurrences, p75,
--- p95, p99]}, ...}}; times in seconds. With slowest = true, Sentry's own
--- "slowest functions" list: root frames left out, in-app functions only,
--- none with zero self time or a single sample, 100 at most.
-function M.top(given, opts)
-  local mode
-  opts, mode = check_opts(opts, "top")
-  local chunk = samples.chunk_of(given, "top")
-  local v = view(chunk, opts, mode, "top")
-  local canon, unique, node_id = M.unique_stacks(chunk)
-  local weight, count = stack_sums(chunk, v, canon, false)
-  local entry_of, by_key = function_table(chunk, mode)
-  local sentry = mode == "sentry"
-  for u, wt in pairs(weight) do
-    local cnt, stack = count[u], unique[u]
-    local n = #stack
-    if sentry then
-      -- the samples in which a function is self (Sentry's rule, per stack)
-      local below_app = false
-      for j = 1, n do
-        local e = entry_of(stack[j])
-        local in_app = frames.in_app(frames.at(chunk.profile.frames, stack[j]))
-        if e and (j == 1 or (in_app and not below_app)) then e.self_samples = e.self_samples + cnt end
-        below_app = below_app or (e ~= nil and in_app)
-      end
-    elseif n > 0 then
-      for j = 1, n do -- once per stack however often it recurses
-        local e = entry_of(stack[j])
-        if e.mark ~= u then
-          e.mark = u
-          e.total, e.total_samples = e.total + wt, e.total_samples + cnt
-          if frames.in_app(e.frame) then e.app_seen = true else e.system_seen = true end
-        end
-      end
-      local leaf = entry_of(stack[1])
-      leaf.self, leaf.self_samples = leaf.self + wt, leaf.self_samples + cnt
-    end
-  end
-  if opts.durations then
-    for _, e in pairs(by_key) do e.durations, e.root_durations = {}, {} end
-  end
-  if sentry then
-    node_metrics(chunk, v, canon, unique, node_id, entry_of)
-  elseif opts.durations then
-    run_durations(chunk, v, canon, unique, entry_of)
-  end
-  local list, time = {}, v.time
-  local slowest = opts.slowest and sentry
+-- The rows of top, from accumulated entries (ns): percentiles, shares of
+-- the whole time, the slowest-functions cut, sorting and the limit.
+local function rows_result(mode, by_key, time, nsamples, opts)
+  local list = {}
+  local slowest = opts.slowest and mode == "sentry"
   for _, e in pairs(by_key) do
     e.mark = nil
     e.in_app = e.app_seen or false
@@ -590,11 +643,9 @@ function M.top(given, opts)
     local keep = e.total_samples > 0
     if slowest then keep = e.in_app and e.self > 0 and e.total_samples > 1 end
     if keep then
-      e.self_ns, e.total_ns = e.self, e.total
+      e.self_pct = time > 0 and 100 * e.self / time or 0
+      e.total_pct = time > 0 and 100 * e.total / time or 0
       e.self, e.total = e.self / 1e9, e.total / 1e9
-      e.self_pct = time > 0 and 100 * e.self_ns / time or 0
-      e.total_pct = time > 0 and 100 * e.total_ns / time or 0
-      e.self_ns, e.total_ns = nil, nil
       list[#list + 1] = e
     end
   end
@@ -610,8 +661,108 @@ function M.top(given, opts)
   if limit then
     for i = #list, limit + 1, -1 do list[i] = nil end
   end
-  return { mode = mode, time = time / 1e9, samples = v.samples, functions = list,
+  return { mode = mode, time = time / 1e9, samples = nsamples, functions = list,
            count = shown, slowest = slowest or nil }
+end
+
+-- Finishes every thread's open nodes and gives top's result.
+function Engine:result(opts)
+  for _, tid in ipairs(self.order) do
+    local st = self.threads[tid]
+    for d = st.clen, 1, -1 do self:finish(st, d) end
+    st.clen, st.plen, st.pending = 0, 0, nil
+  end
+  return rows_result("sentry", self.rows, self.time, self.samples, opts)
+end
+
+-- Top functions: opts = {mode = "sentry"|"textbook", threads = selector,
+-- from =, to = (Unix seconds or ISO-8601), sort = "self"|"total", limit =
+-- n, durations = bool, slowest = bool}. Returns {mode, time, samples,
+-- count, functions = {{key, name, function, package, in_app, frame, self,
+-- total, self_samples, total_samples, self_pct, total_pct [, occurrences,
+-- p75, p95, p99]}, ...}}; times in seconds. With slowest = true, Sentry's
+-- own "slowest functions" list: root frames left out, in-app functions
+-- only, none with zero self time or a single sample, 100 at most.
+function M.top(given, opts)
+  local mode
+  opts, mode = check_opts(opts, "top")
+  local chunk = samples.chunk_of(given, "top")
+  local v = view(chunk, opts, mode, "top")
+  if mode == "sentry" then
+    local engine = new_engine(opts.durations, v.from, v.to)
+    engine:feed(chunk, v, false)
+    return engine:result(opts)
+  end
+  local canon, unique = M.unique_stacks(chunk)
+  local weight, count = stack_sums(chunk, v, canon, false)
+  local entry_of, by_key = function_table(chunk, mode)
+  for u, wt in pairs(weight) do
+    local cnt, stack = count[u], unique[u]
+    local n = #stack
+    if n > 0 then
+      for j = 1, n do -- once per stack however often it recurses
+        local e = entry_of(stack[j])
+        if e.mark ~= u then
+          e.mark = u
+          e.total, e.total_samples = e.total + wt, e.total_samples + cnt
+          if frames.in_app(e.frame) then e.app_seen = true else e.system_seen = true end
+        end
+      end
+      local leaf = entry_of(stack[1])
+      leaf.self, leaf.self_samples = leaf.self + wt, leaf.self_samples + cnt
+    end
+  end
+  if opts.durations then
+    for _, e in pairs(by_key) do e.durations, e.root_durations = {}, {} end
+    run_durations(chunk, v, canon, unique, entry_of)
+  end
+  return rows_result(mode, by_key, v.time, v.samples, opts)
+end
+
+-- Sentry's top functions over a range too long to hold: an accumulator
+-- that takes one answer (one window) at a time, in time order, and keeps
+-- only aggregates (its rows, each function's node durations, and per
+-- thread the open nodes and the last sample, whose weight the next window
+-- gives), so that the result equals top() on the whole range merged:
+--   local acc = aggregate.accumulator { durations = true }
+--   acc:add(answer)   -- window after window
+--   local top = acc:top { limit = 20 }   -- once, at the end
+-- Sentry counting only (textbook's intervals need the whole range).
+local Accumulator = {}
+Accumulator.__index = Accumulator
+
+local ACC_OPTIONS = { durations = true }
+
+function M.accumulator(opts)
+  if opts ~= nil and type(opts) ~= "table" then argerror(1, "accumulator", "table or nil", opts) end
+  opts = opts or {}
+  for k in pairs(opts) do
+    if not ACC_OPTIONS[k] then
+      error(format("bad argument #1 to 'accumulator' (unknown option '%s')", tostring(k)), 2)
+    end
+  end
+  return setmetatable({ engine = new_engine(opts.durations), answers = 0 }, Accumulator)
+end
+
+function Accumulator:add(answer)
+  if self.done then error("accumulator: add after top (the result is final)", 2) end
+  local chunk = samples.chunk_of(answer, "add")
+  self.engine:feed(chunk, view(chunk, {}, "sentry", "add"), true)
+  self.answers = self.answers + 1
+  return self
+end
+
+function Accumulator:top(opts)
+  if opts ~= nil and type(opts) ~= "table" then argerror(1, "top", "table or nil", opts) end
+  opts = opts or {}
+  for k in pairs(opts) do
+    if k ~= "sort" and k ~= "limit" and k ~= "slowest" then
+      error(format("bad argument #1 to 'top' (unknown option '%s')", tostring(k)), 2)
+    end
+  end
+  if self.done then error("accumulator: top called twice (the result is final)", 2) end
+  self.done = true
+  return self.engine:result(opts)
 end
 
 local function new_node(key, name, f)
