@@ -18,7 +18,10 @@ dependencies = {
    "lua-cjson >= 2.1",
 }
 external_dependencies = {
-   CURL = { header = "curl/curl.h", library = "curl" },
+   -- The library only: Debian and Ubuntu keep curl/curl.h under the multiarch
+   -- include directory, which the compiler searches by itself but LuaRocks
+   -- does not; CURL_DIR / CURL_INCDIR / CURL_LIBDIR still work elsewhere.
+   CURL = { library = "curl" },
 }
 build = {
    type = "builtin",
@@ -45,6 +48,7 @@ build = {
       ["sentry.chunks.resty"] = "lua/sentry/chunks/resty.lua",
       ["sentry.chunks.range"] = "lua/sentry/chunks/range.lua",
       ["sentry.chunks.url"] = "lua/sentry/chunks/url.lua",
+      ["sentry.chunks.loadcore"] = "lua/sentry/chunks/loadcore.lua",
    },
    install = {
       bin = { ["sentry-chunks"] = "bin/sentry-chunks" },

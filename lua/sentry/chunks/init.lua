@@ -1,6 +1,7 @@
 -- sentry.chunks: the entry point. The C core decodes; Lua modules fetch,
 -- map errors and analyse. Everything a user needs is reachable from here.
-local core = require "sentry.chunks.core"
+-- A core built for another Lua gives a message that says so and how to fix it.
+local core = require("sentry.chunks.loadcore").load("sentry.chunks")
 
 local chunks = {
   _VERSION = core.version,

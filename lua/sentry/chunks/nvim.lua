@@ -15,7 +15,8 @@ local uv = vim and vim.loop
 -- The C part, or an error that says what is wrong and how to fix it
 -- (the usual failures: not built, or built for Lua 5.4 and loaded into
 -- Neovim's LuaJIT).
-local function load_core()
+require("sentry.chunks.loadcore").load("sentry.chunks.nvim")
+
   local ok, core = pcall(require, "sentry.chunks.core")
   if ok then return core end
   local msg = tostring(core)
