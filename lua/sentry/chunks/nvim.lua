@@ -16,24 +16,6 @@ local uv = vim and vim.loop
 -- (the usual failures: not built, or built for Lua 5.4 and loaded into
 -- Neovim's LuaJIT).
 require("sentry.chunks.loadcore").load("sentry.chunks.nvim")
-
-  local ok, core = pcall(require, "sentry.chunks.core")
-  if ok then return core end
-  local msg = tostring(core)
-  if msg:find("module 'sentry.chunks.core' not found", 1, true) then
-    error("sentry.chunks.nvim: the C part (sentry.chunks.core) is not on package.cpath. "
-      .. "Build it for Neovim's LuaJIT with `make build LUAS=jit` in the sentry-chunks "
-      .. "checkout, then add its build/jit/?.so to package.cpath.", 0)
-  end
-  if msg:find("undefined symbol", 1, true) then
-    error("sentry.chunks.nvim: sentry.chunks.core was built for another Lua; Neovim runs "
-      .. "LuaJIT (Lua 5.1's API). Rebuild it with `make build LUAS=jit` and put build/jit/?.so "
-      .. "on package.cpath. (loader: " .. msg:gsub("\n.*", "") .. ")", 0)
-  end
-  error("sentry.chunks.nvim: cannot load sentry.chunks.core: " .. msg, 0)
-end
-
-load_core()
 local chunks = require "sentry.chunks"
 
 M.STEPS_PER_WAKEUP = 4
