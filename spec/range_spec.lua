@@ -104,3 +104,52 @@ describe("client:fetch_range #asan", function()
     assert.equal("invalid_argument", d.kind)
   end)
 end)
+
+describe("fetch_range with each (window by window, nothing kept)", function()
+  local server = require "support.server"
+  local chunks = require "sentry.chunks"
+  local analysis = require "sentry.chunks.analysis"
+  local srv, client
+  setup(function()
+    srv = server.start()
+    client = chunks.client { token = srv.token, org = srv.org, base_url = srv.url }
+  end)
+  teardown(function() srv.stop() end)
+
+  it("hands every window over in time order, and the accumulator equals the merged top", function()
+    local q = { project = 1, profiler_id = server.PROFILER_IDS.light,
+      start = server.T0, ["end"] = server.T0 + 3 * 3600, window = 1800, concurrency = 3 }
+    local acc = analysis.aggregate.accumulator { durations = true }
+    local seen, last_end, samples = {}, nil, 0
+    local ok, err, info = client:fetch_range(setmetatable({ each = function(answer, w)
+      seen[#seen + 1] = w.index
+      if last_end then assert.equal(last_end, w.start) end
+      last_end = w["end"]
+      samples = samples + #answer.chunk.profile.samples
+      acc:add(answer)
+    end }, { __index = q }))
+    assert.is_nil(err)
+    assert.is_true(ok)
+    assert.same({ 1, 2, 3, 4, 5, 6 }, seen)
+    assert.equal(6, info.windows)
+    local whole = assert(client:fetch_range(q))
+    assert.equal(#whole.chunk.profile.samples, samples)
+    local a, b = analysis.top(whole, { durations = true }), acc:top()
+    assert.equal(a.samples, b.samples)
+    assert.equal(a.time, b.time)
+    for i, e in ipairs(a.functions) do
+      assert.same({ e.key, e.self, e.total, e.total_samples, e.p95 },
+        { b.functions[i].key, b.functions[i].self, b.functions[i].total, b.functions[i].total_samples, b.functions[i].p95 })
+    end
+  end)
+
+  it("ends the fetch when the callback fails, naming the window", function()
+    local res, err, details = client:fetch_range { project = 1, profiler_id = server.PROFILER_IDS.light,
+      start = server.T0, ["end"] = server.T0 + 3600, window = 1800, each = function() error("disk full") end }
+    assert.is_nil(res)
+    assert.equal("callback", details.kind)
+    assert.matches("window 1 of 2: the each callback failed: .*disk full", err)
+    assert.has_error(function() client:fetch_range { project = 1, profiler_id = server.PROFILER_IDS.light,
+      start = server.T0, ["end"] = server.T0 + 3600, each = 3 } end)
+  end)
+end)

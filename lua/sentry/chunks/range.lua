@@ -333,7 +333,52 @@ end
 
 M.drop_end = drop_end
 
+-- With q.each: hands the finished windows over in time order, each once,
+-- and forgets them (so memory holds at most the windows in flight). The
+-- callback's error ends the fetch (kind "callback").
+local function deliver(self)
+  local windows, each = self.windows, self.q.each
+  while self.next_deliver <= #windows and self.results[self.next_deliver] ~= nil do
+    local i = self.next_deliver
+    local r = self.results[i]
+    self.results[i] = nil
+    self.next_deliver = i + 1
+    if r then
+      local w = windows[i]
+      self.delivered = self.delivered + 1
+      self.bytes = self.bytes + (r.details.bytes or 0)
+      if r.details.truncated then
+        self.cut[#self.cut + 1] = i
+        self.cut_reason = self.cut_reason or tostring(r.details.warning)
+      end
+      local ok, err = pcall(each, r.answer, { index = i, count = #windows, start = w.start, ["end"] = w["end"] })
+      if not ok then
+        return false, format("window %d of %d: the each callback failed: %s", i, #windows, tostring(err))
+      end
+    end
+  end
+  return true
+end
+
 local function finish(self)
+  if self.q.each then
+    local windows, span = self.windows, self.span
+    if self.delivered == 0 then
+      return conclude(self, nil, "no profile chunks in this time range", { kind = "no_chunks", status = 400,
+        windows = #windows, start = span.start, ["end"] = span["end"] })
+    end
+    local info = { windows = #windows, empty = #windows - self.delivered, truncated = #self.cut > 0,
+      start = span.start, ["end"] = span["end"], bytes = self.bytes }
+    if info.truncated then
+      local names = {}
+      for k, i in ipairs(self.cut) do
+        names[k] = format("window %d of %d (%s to %s)", i, #windows, iso(windows[i].start), iso(windows[i]["end"]))
+      end
+      info.truncated_windows = self.cut
+      info.warning = table.concat(names, ", ") .. ": " .. self.cut_reason
+    end
+    return conclude(self, true, nil, info)
+  end
   local results = self.results
   self.results = {}
   return conclude(self, M.combine(self.windows, results, self.span))
@@ -379,6 +424,10 @@ function Range:step()
   for _, i in ipairs(again) do
     local ok, lerr, ldetails = launch(self, i)
     if not ok then return fail(self, lerr, ldetails) end
+  end
+  if self.q.each then
+    local ok, cerr = deliver(self)
+    if not ok then return fail(self, cerr, { kind = "callback" }) end
   end
   if #self.running == 0 and self.next_window > #windows then return finish(self) end
   return false
@@ -436,6 +485,9 @@ end
 -- retries = 2; span from M.span.
 function M.start(client, q, span)
   local window, concurrency, retries = q.window or M.DEFAULT_WINDOW, q.concurrency or 4, q.retries or 2
+  if q.each ~= nil and type(q.each) ~= "function" then
+    error(format("bad argument #1 to 'fetch_range' (field 'each': function expected, got %s)", type(q.each)), 3)
+  end
   for name, v in pairs { window = window, concurrency = concurrency, retries = retries } do
     if type(v) ~= "number" or v ~= v or v < (name == "retries" and 0 or 1) then
       error(format("bad argument #1 to 'fetch_range' (field '%s': %s expected, got %s)", name,
@@ -446,12 +498,17 @@ function M.start(client, q, span)
     client = client, q = q, span = span, windows = M.split(span.start, span["end"], window),
     concurrency = floor(concurrency), retries = floor(retries), results = {}, received = {},
     failures = {}, next_window = 1, running = {}, done = false,
+    next_deliver = 1, delivered = 0, bytes = 0, cut = {},
   }, Range)
 end
 
 -- client:fetch_range{project, profiler_id, start, ["end"] | stats_period,
--- window = 2400, concurrency = 4, retries = 2} -> answer, nil, info | nil,
--- message, details. start/end: Unix seconds or ISO-8601; stats_period is
+-- window = 2400, concurrency = 4, retries = 2 [, each]} -> answer, nil,
+-- info | nil, message, details. With each = function(answer, window), the
+-- windows are handed over one by one in time order as they arrive (window
+-- = {index, count, start, ["end"]}) and not kept: the result is then true,
+-- nil, info (for aggregate.accumulator: days of profile in bounded
+-- memory). start/end: Unix seconds or ISO-8601; stats_period is
 -- turned into start/end against the client's clock, once. Everything is
 -- checked before any request. info = {windows, empty, truncated, start,
 -- ["end"], bytes [, truncated_windows, warning]}.
