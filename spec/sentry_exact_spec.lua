@@ -310,3 +310,30 @@ describe("the accumulator (days of profile in bounded memory)", function()
     assert.has_error(function() acc:top() end)
   end)
 end)
+
+describe("analysis in slices (for a host's event loop)", function()
+  it("calls slice while it works, and a coroutine that yields there gets the same result", function()
+    local cs = {}
+    for k = 0, 1 do cs[#cs + 1] = gen.chunk_table { index = k, threads = 4, hz = 101, seed = 3 } end
+    local answer = gen.answer(cs)
+    local calls = 0
+    local plain = analysis.top(answer, { durations = true })
+    local sliced = analysis.top(answer, { durations = true, slice = function() calls = calls + 1 end })
+    assert.is_true(calls >= math.floor(#answer.chunk.profile.samples / 16384))
+    assert.same(plain, sliced)
+    for _, fn in ipairs { "top", "call_trees", "hot_paths" } do
+      local co = coroutine.wrap(function()
+        return analysis[fn](answer, { slice = coroutine.yield }), "done"
+      end)
+      local yields, result, tag = 0, nil, nil
+      repeat
+        result, tag = co()
+        if tag ~= "done" then yields = yields + 1 end
+      until tag == "done"
+      assert.is_true(yields > 0, fn)
+      assert.same(analysis[fn](answer), result)
+    end
+    assert.has_error(function() analysis.top(answer, { slice = 3 }) end,
+      "bad argument #2 to 'top' (slice must be a function, got number)")
+  end)
+end)

@@ -45,7 +45,8 @@ local MODES = { sentry = true, textbook = true }
 local SORTS = { self = true, total = true }
 
 -- The options each function takes; anything else is a caller's mistake.
-local COMMON = { mode = true, threads = true, from = true, to = true }
+local COMMON = { mode = true, threads = true, from = true, to = true, slice = true }
+local SLICE = samples.SLICE
 local OPTIONS = {
   top = { sort = true, limit = true, durations = true, slowest = true },
   call_trees = {},
@@ -119,12 +120,13 @@ M._check_opts = check_opts
 -- of node identities (frames.node_key). Returns canon[sid] = unique id,
 -- unique[u] = a stack (leaf-first frame indices) with that sequence, and
 -- node_id[frame index] = a small integer per node identity.
-function M.unique_stacks(chunk)
+function M.unique_stacks(chunk, slice)
   local p = chunk.profile
   local fr, stacks = p.frames, p.stacks
   local node_id, id_text, key_id, next_id = {}, {}, {}, 0
   local canon, unique, by_text, buf = {}, {}, {}, {}
   for sid = 0, #stacks - 1 do
+    if slice and sid % SLICE == 0 then slice() end
     local stack = stacks[sid + 1]
     local n = #stack
     for j = 1, n do
@@ -165,14 +167,17 @@ end
 -- thread's last, Sentry's way)}}, time = ns, samples = n, from, to (ns)}.
 -- Without a window the lanes' own arrays are used as they are.
 local function view(chunk, opts, mode, fname)
-  local lanes = samples.lanes(chunk)
+  if opts.slice ~= nil and type(opts.slice) ~= "function" then
+    error(format("bad argument #2 to '%s' (slice must be a function, got %s)", fname, type(opts.slice)), 4)
+  end
+  local lanes = samples.lanes(chunk, opts.slice)
   local set = samples.thread_set(chunk, opts.threads, fname)
   local from, to = samples.seconds(opts.from, fname, "from"), samples.seconds(opts.to, fname, "to")
   from, to = from and ns(from), to and ns(to)
   local textbook = mode == "textbook"
   local iv = textbook and samples.intervals(lanes)
   local clip = samples.clip
-  local v = { order = {}, lanes = {}, time = 0, samples = 0, from = from, to = to }
+  local v = { order = {}, lanes = {}, time = 0, samples = 0, from = from, to = to, slice = opts.slice }
   for _, tid in ipairs(lanes.order) do
     if not set or set[tid] then
       local lane = lanes[tid]
@@ -224,7 +229,9 @@ local function stack_sums(chunk, v, canon, by_thread)
     end
     local lane = v.lanes[tid]
     local idx, w, last = lane.idx, lane.w, lane.last
+    local slice = v.slice
     for j = 1, #idx do
+      if slice and j % SLICE == 0 then slice() end
       if not last[j] then
         local u = canon[ss[idx[j]].stack_id] or 0
         wt[u] = (wt[u] or 0) + w[j]
@@ -242,7 +249,7 @@ local function per_stack(given, opts, by_thread, fname)
   local chunk = samples.chunk_of(given, fname)
   local mode = opts.mode or "sentry"
   local v = view(chunk, opts, mode, fname)
-  local canon, unique = M.unique_stacks(chunk)
+  local canon, unique = M.unique_stacks(chunk, v.slice)
   local weight, count = stack_sums(chunk, v, canon, by_thread)
   local function to_seconds(t) for u, x in pairs(t) do t[u] = x / 1e9 end end
   if by_thread then
@@ -549,7 +556,9 @@ function Engine:feed(chunk, v, carry)
       st.pending = nil
     end
     local time, count = 0, 0
+    local slice = v.slice
     for j = 1, n do
+      if slice and j % SLICE == 0 then slice() end
       local info = info_of(ss[idx[j]].stack_id)
       if carry and j == n then
         st.pending = { info = info, ts = ts[j] }
@@ -693,7 +702,7 @@ function M.top(given, opts)
     engine:feed(chunk, v, false)
     return engine:result(opts)
   end
-  local canon, unique = M.unique_stacks(chunk)
+  local canon, unique = M.unique_stacks(chunk, v.slice)
   local weight, count = stack_sums(chunk, v, canon, false)
   local entry_of, by_key = function_table(chunk, mode)
   for u, wt in pairs(weight) do
@@ -790,7 +799,7 @@ function M.call_trees(given, opts)
   opts, mode = check_opts(opts, "call_trees")
   local chunk = samples.chunk_of(given, "call_trees")
   local v = view(chunk, opts, mode, "call_trees")
-  local canon, unique = M.unique_stacks(chunk)
+  local canon, unique = M.unique_stacks(chunk, v.slice)
   local weight, count = stack_sums(chunk, v, canon, true)
   local fr = chunk.profile.frames
   local sentry = mode == "sentry"
@@ -840,7 +849,7 @@ function M.hot_paths(given, opts)
   opts, mode = check_opts(opts, "hot_paths")
   local chunk = samples.chunk_of(given, "hot_paths")
   local v = view(chunk, opts, mode, "hot_paths")
-  local canon, unique = M.unique_stacks(chunk)
+  local canon, unique = M.unique_stacks(chunk, v.slice)
   local weight, count = stack_sums(chunk, v, canon, false)
   local fr = chunk.profile.frames
   local total = v.time

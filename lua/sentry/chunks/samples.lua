@@ -11,6 +11,11 @@ local url = require "sentry.chunks.url"
 local M = {}
 
 local type, ipairs, pairs, sort, floor = type, ipairs, pairs, table.sort, math.floor
+
+-- Work between two calls of an analysis's `slice` hook (samples or
+-- stacks): a host loop (Neovim, OpenResty) can yield there.
+local SLICE = 16384
+M.SLICE = SLICE
 local argerror = frames._argerror
 
 -- The chunk of an answer ({chunk = ...}) or a chunk itself.
@@ -28,10 +33,11 @@ end
 -- the thread ids in order of first appearance. Chunks come tick by tick,
 -- so a thread's samples are usually in order already and are sorted only
 -- when they are not.
-function M.by_thread(chunk)
+function M.by_thread(chunk, slice)
   local samples = M.chunk_of(chunk, "by_thread").profile.samples
   local by, order = {}, {}
   for i = 1, #samples do
+    if slice and i % SLICE == 0 then slice() end
     local tid = samples[i].thread_id
     local list = by[tid]
     if not list then
@@ -94,10 +100,10 @@ end
 -- Samples kept by a filter carry weight_ns, interval_ns and last from the
 -- profile they came from, and keep them; a sample with a hand-set
 -- `weight` (seconds) weighs that in both modes.
-function M.lanes(chunk)
+function M.lanes(chunk, slice)
   chunk = M.chunk_of(chunk, "lanes")
   local samples = chunk.profile.samples
-  local by, order = M.by_thread(chunk)
+  local by, order = M.by_thread(chunk, slice)
   local lanes = { order = order }
   for _, tid in ipairs(order) do
     local list = by[tid]
@@ -105,6 +111,7 @@ function M.lanes(chunk)
     local ts, w, last, tw = {}, {}, {}, nil
     for j = 1, n do ts[j] = ns(samples[list[j]].timestamp) end
     for j = 1, n do
+      if slice and j % SLICE == 0 then slice() end
       local s = samples[list[j]]
       if s.weight_ns then
         w[j] = s.weight_ns
