@@ -555,21 +555,34 @@ function Engine:feed(chunk, v, carry)
       self.time, self.samples = self.time + (ts[1] - pending.ts), self.samples + 1
       st.pending = nil
     end
-    local time, count = 0, 0
     local slice = v.slice
+    -- the fast path of Engine:sample inlined: a sample that repeats the
+    -- stack before it, at the time the path's nodes ended
+    local last_path, pend, k = st.last_path, st.pend, st.k
     for j = 1, n do
       if slice and j % SLICE == 0 then slice() end
-      local info = info_of(ss[idx[j]].stack_id)
-      if carry and j == n then
-        st.pending = { info = info, ts = ts[j] }
-      elseif not last[j] then
-        self:sample(st, info, ts[j], ts[j] + sw[j])
+      if not last[j] then
+        local sid = ss[idx[j]].stack_id
+        local info = infos[sid] or info_of(sid)
+        local t = ts[j]
+        if info.path == last_path and pend == t then
+          k, pend = k + 1, t + sw[j]
+        else
+          st.last_path, st.pend, st.k = last_path, pend, k
+          self:sample(st, info, t, t + sw[j])
+          last_path, pend, k = st.last_path, st.pend, st.k
+        end
         info.count = info.count + 1
-        time, count = time + w[j], count + 1
+      elseif carry and j == n then -- its weight comes with the next answer
+        local sid = ss[idx[j]].stack_id
+        st.pending = { info = infos[sid] or info_of(sid), ts = ts[j] }
       end
     end
-    self.time, self.samples = self.time + time, self.samples + count
+    st.last_path, st.pend, st.k = last_path, pend, k
   end
+  -- the view counted the time and samples (each thread's last is pending
+  -- or no sample)
+  self.time, self.samples = self.time + v.time, self.samples + v.samples
   -- self_samples, per stack of this answer
   for _, info in pairs(infos) do
     for _, e in ipairs(info.selfs) do e.self_samples = e.self_samples + info.count end

@@ -103,31 +103,67 @@ end
 function M.lanes(chunk, slice)
   chunk = M.chunk_of(chunk, "lanes")
   local samples = chunk.profile.samples
-  local by, order = M.by_thread(chunk, slice)
-  local lanes = { order = order }
+  -- samples kept by a filter (or weighed by hand) carry their weights
+  local first = samples[1]
+  local weighted = chunk.profile.weighted or (first ~= nil and (first.weight_ns ~= nil or first.weight ~= nil))
+  -- one pass: each thread's sample indices and timestamps (ns), in the
+  -- order they come; a thread found out of time order is sorted after
+  local lanes, order, count, prev, unsorted = {}, {}, {}, {}, nil
+  for i = 1, #samples do
+    if slice and i % SLICE == 0 then slice() end
+    local s = samples[i]
+    local tid = s.thread_id
+    local lane = lanes[tid]
+    local t = floor(s.timestamp * 1e9) -- ns(t), inlined: the hottest loop
+    if not lane then
+      lane = { idx = {}, ts = {}, w = {}, last = {} }
+      lanes[tid], count[tid], prev[tid] = lane, 0, t
+      order[#order + 1] = tid
+    end
+    local n = count[tid] + 1
+    count[tid] = n
+    lane.idx[n], lane.ts[n] = i, t
+    if t < prev[tid] then unsorted = unsorted or {} unsorted[tid] = true end
+    prev[tid] = t
+  end
+  for tid in pairs(unsorted or {}) do
+    local lane = lanes[tid]
+    local list = lane.idx
+    sort(list, function(a, b)
+      local ta, tb = samples[a].timestamp, samples[b].timestamp
+      if ta ~= tb then return ta < tb end
+      return a < b
+    end)
+    for j = 1, #list do lane.ts[j] = floor(samples[list[j]].timestamp * 1e9) end
+  end
+  lanes.order = order
   for _, tid in ipairs(order) do
-    local list = by[tid]
+    local lane = lanes[tid]
+    local list, ts, w, last, tw = lane.idx, lane.ts, lane.w, lane.last, nil
     local n = #list
-    local ts, w, last, tw = {}, {}, {}, nil
-    for j = 1, n do ts[j] = ns(samples[list[j]].timestamp) end
-    for j = 1, n do
-      if slice and j % SLICE == 0 then slice() end
-      local s = samples[list[j]]
-      if s.weight_ns then
-        w[j] = s.weight_ns
-        if s.last then last[j] = true end
-        if s.interval_ns then tw = tw or {} tw[j] = s.interval_ns end
-      elseif s.weight then
-        w[j] = floor(s.weight * 1e9 + 0.5)
-        tw = tw or {}
-        tw[j] = w[j]
-      elseif j < n then
-        w[j] = ts[j + 1] - ts[j]
-      else
-        w[j], last[j] = 0, true
+    if not weighted then
+      for j = 1, n - 1 do w[j] = ts[j + 1] - ts[j] end
+      if n > 0 then w[n], last[n] = 0, true end
+    else
+      for j = 1, n do
+        if slice and j % SLICE == 0 then slice() end
+        local s = samples[list[j]]
+        if s.weight_ns then
+          w[j] = s.weight_ns
+          if s.last then last[j] = true end
+          if s.interval_ns then tw = tw or {} tw[j] = s.interval_ns end
+        elseif s.weight then
+          w[j] = floor(s.weight * 1e9 + 0.5)
+          tw = tw or {}
+          tw[j] = w[j]
+        elseif j < n then
+          w[j] = ts[j + 1] - ts[j]
+        else
+          w[j], last[j] = 0, true
+        end
       end
     end
-    lanes[tid] = { idx = list, ts = ts, w = w, last = last, tw = tw }
+    lane.tw = tw
   end
   return lanes
 end
@@ -330,7 +366,7 @@ function M.keep(chunk, keep)
                           index = s.index or i }
     end
   end
-  return M.with_profile(chunk, { samples = kept })
+  return M.with_profile(chunk, { samples = kept, weighted = true })
 end
 
 -- What a filter returns: the new chunk in the shape it was given (an
