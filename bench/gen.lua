@@ -28,7 +28,7 @@
 -- * each thread draws its stacks from its own pool of call paths (a few
 --   hundred in all): one or two "home" stacks (a wait, a selector, a sleep,
 --   or for the busy threads their CPU hot path) take most draws, the rest
---   have Zipf-like weights; a thread keeps its previous stack with a
+--   have Zipf-like weights (1 / (rank + 20)); a thread keeps its previous stack with a
 --   per-thread probability, so 75-95% of samples repeat the previous one;
 -- * every chunk of one profiler uses the same pools, so later chunks reuse
 --   nearly all stacks of earlier ones; each chunk lists only the frames and
@@ -226,13 +226,13 @@ local function py_urllib3(home)
   }
 end
 
-local function py_export_work(w)
-  return { "concurrent.futures.thread:_worker:83", w = w,
+local function py_export_work(hot)
+  return { "concurrent.futures.thread:_worker:83",
     { "concurrent.futures.thread:_WorkItem.run:58",
       { "sentry_sdk.integrations.threading:_wrap_threadpool_executor_submit.<locals>.sentry_submit.<locals>.wrapped_fn:175",
         { "shopapi.exports:export_orders:40", py_query("shopapi.exports:_rows:61") },
         { "shopapi.exports:export_orders:44",
-          { "shopapi.exports:_format_row:77,78,80,81", home = 0.34 },
+          { "shopapi.exports:_format_row:77,78,80,81", home = hot },
           { "shopapi.exports:_format_row:83", { "shopapi.exports:_money:102" } },
           { "shopapi.exports:_format_row:85", { "shopapi.exports:_local_time:110" } } },
         { "shopapi.exports:export_orders:47",
@@ -310,8 +310,10 @@ local PY_MAIN = { "gunicorn.app.wsgiapp:run:67",
                                       { "shopapi.services.search:normalize_query:22",
                                         { "re:sub:185", { "re:_compile:294,296" } } },
                                       { "shopapi.services.search:rank_results:48,52" },
+                                      { "shopapi.services.search:rank_results:55",
+                                        { "shopapi.services.search:_score:80,81,84" } },
                                       }, py_query("shopapi.views.catalog:search_products:29"),
-                                    { "shopapi.views.catalog:category_tree:90", w = 0.3,
+                                    { "shopapi.views.catalog:category_tree:90",
                                       { "shopapi.services.catalog:build_tree:22",
                                         rec = { "shopapi.services.catalog:build_tree:27" },
                                         depths = { 12, 30, 60, 90, 130 },
@@ -340,6 +342,12 @@ local PY_MAIN = { "gunicorn.app.wsgiapp:run:67",
                                             { "requests.sessions:Session.request:589", { "requests.sessions:Session.send:703",
                                               { "requests.adapters:HTTPAdapter.send:486", py_urllib3() } } } } } } },
                                       py_query("shopapi.services.orders:place_order:85") },
+                                    { "shopapi.views.catalog:product_detail:58",
+                                      { "shopapi.services.catalog:load_product:40",
+                                        { "shopapi.services.catalog:_variants:71,73" } },
+                                      py_query("shopapi.services.catalog:load_product:38"),
+                                      py_dump("shopapi.views.catalog:product_detail:61") },
+                                    { "shopapi.views.health:healthz:12", w = 0.3, py_query("shopapi.db:ping:50") },
                                     { "shopapi.views.auth:login:25",
                                       { "shopapi.services.auth:verify_password:19" },
                                       { "shopapi.services.auth:issue_token:35",
@@ -366,7 +374,7 @@ local PY_MAIN = { "gunicorn.app.wsgiapp:run:67",
 local PY_ROLES = {
   { name = "MainThread", main = true, stay = 0.76, tree = PY_MAIN },
   { name = "ThreadPoolExecutor-0_0", stay = 0.78,
-    tree = boot_wrapped({ "concurrent.futures.thread:_worker:81", home = 0.15 }, py_export_work(1)) },
+    tree = boot_wrapped({ "concurrent.futures.thread:_worker:81", home = 0.18 }, py_export_work(0.4)) },
   { name = "sentry.profiler.ThreadContinuousScheduler", stay = 0.85,
     tree = boot({ "sentry_sdk.profiler.continuous_profiler:ThreadContinuousScheduler.run:435",
       { "sentry_sdk.profiler.continuous_profiler:ContinuousScheduler.make_sampler.<locals>._sample_stack:389", home = 0.93 },
@@ -394,7 +402,7 @@ local PY_ROLES = {
             { "sentry_sdk.transport:BaseHttpTransport._send_request:259",
               { "urllib3.poolmanager:PoolManager.urlopen:444", py_urllib3() } } } } }) },
   { name = "ThreadPoolExecutor-0_1", stay = 0.72,
-    tree = boot_wrapped({ "concurrent.futures.thread:_worker:81", home = 0.85 }, py_export_work(1)) },
+    tree = boot_wrapped({ "concurrent.futures.thread:_worker:81", home = 0.85 }, py_export_work(0.05)) },
   { name = "cache-refresher", stay = 0.74,
     tree = boot_wrapped({ "shopapi.cache:refresh_loop:44", home = 0.9 },
       { "shopapi.cache:refresh_loop:41", py_query("shopapi.cache:refresh_rates:23"),
@@ -412,7 +420,7 @@ local PY_ROLES = {
       { "shopapi.reports:_aggregate:116", { "re:match:166", { "re:_compile:294" } } } },
       py_query("shopapi.reports:country_report:91")) },
   { name = "ThreadPoolExecutor-0_2", stay = 0.72,
-    tree = boot_wrapped({ "concurrent.futures.thread:_worker:81", home = 0.85 }, py_export_work(1)) },
+    tree = boot_wrapped({ "concurrent.futures.thread:_worker:81", home = 0.85 }, py_export_work(0.05)) },
   { name = "rates-poller", stay = 0.8,
     tree = boot_wrapped({ "shopapi.rates:poll_forever:75", home = 0.45 },
       { "shopapi.rates:poll_forever:70", { "shopapi.rates:fetch_rates:36",
@@ -429,7 +437,7 @@ local PY_ROLES = {
 -- Threads past the thirteenth: more idle pool workers.
 local function py_extra_role(k)
   return { name = "ThreadPoolExecutor-0_" .. (k + 2), stay = 0.72,
-    tree = boot_wrapped({ "concurrent.futures.thread:_worker:81", home = 0.85 }, py_export_work(1)) }
+    tree = boot_wrapped({ "concurrent.futures.thread:_worker:81", home = 0.85 }, py_export_work(0.05)) }
 end
 
 -- Cocoa labels are "image|function|+offset": the image (a key of
@@ -454,6 +462,10 @@ local COCOA_IMAGES = {
   CFNetwork = { path = "/System/Library/Frameworks/CFNetwork.framework/CFNetwork", base = 7070613504, size = 3145728 },
   dyld = { path = "/usr/lib/dyld", base = 7598309376, size = 524288 },
   Sentry = { path = COCOA_APP .. "Frameworks/Sentry.framework/Sentry", base = 4334682112, size = 1048576 },
+  CoreData = { path = "/System/Library/Frameworks/CoreData.framework/CoreData", base = 7238090752, size = 3145728 },
+  libsqlite3 = { path = "/usr/lib/libsqlite3.dylib", base = 7246479360, size = 1572864 },
+  libswiftCore = { path = "/usr/lib/swift/libswiftCore.dylib", base = 7210762240, size = 6291456 },
+  libobjc = { path = "/usr/lib/libobjc.A.dylib", base = 7043268608, size = 262144 },
 }
 
 local function cocoa_runloop(image_run, ...)
@@ -478,6 +490,20 @@ local function cocoa_wq(...)
 end
 
 local COCOA_DECODE = { "libdispatch|_dispatch_call_block_and_release|+0x20",
+  { "MyApp|closure #1 in Thumbnailer.render(_:size:)|+0x50",
+    { "MyApp|Thumbnailer.scale(_:to:)|+0x90,+0xb8,+0xe4" },
+    { "MyApp|Thumbnailer.scale(_:to:)|+0x120",
+      { "ImageIO|CGImageSourceCreateThumbnailAtIndex|+0x54",
+        { "ImageIO|IIOImageSource::createThumbnailAtIndex(unsigned long, IIODictionary*, int*)|+0x6c,+0xa0" } } } },
+  { "MyApp|closure #1 in SyncEngine.pull()|+0x88",
+    { "MyApp|SyncEngine.apply(_:)|+0x140,+0x19c",
+      { "CoreData|-[NSManagedObjectContext save:]|+0x3f4",
+        { "CoreData|-[NSSQLCore saveChanges:]|+0x2a0", { "libsqlite3|sqlite3_step|+0x3c",
+          { "libsqlite3|sqlite3VdbeExec|+0x2b80,+0x4410" } } } } },
+    { "MyApp|SyncEngine.decode(_:)|+0x64",
+      { "libswiftCore|Swift.String.init(decoding:as:)|+0x30" },
+      { "Foundation|JSONDecoder.decode<A>(_:from:)|+0x7c",
+        { "Foundation|JSONDecoderImpl.unwrap<A>(_:as:for:_:)|+0x110,+0x1a0" } } } },
   { "MyApp|closure #1 in ImageCache.load(_:completion:)|+0x74,+0x90",
     { "MyApp|ImageCache.decode(_:)|+0x5c",
       { "ImageIO|CGImageSourceCreateImageAtIndex|+0x40",
@@ -506,12 +532,27 @@ local COCOA_MAIN = { "dyld|start|+0x7f0",
                     { "QuartzCore|CA::Context::commit_transaction(CA::Transaction*, double, double*)|+0x1d4",
                       { "QuartzCore|CA::Layer::layout_if_needed(CA::Transaction*)|+0x1f0",
                         { "UIKitCore|-[UIView(CALayerDelegate) layoutSublayersOfLayer:]|+0x5a4",
+                          { "MyApp|@objc ProfileHeaderView.layoutSubviews()|+0x1c",
+                            { "MyApp|ProfileHeaderView.layoutSubviews()|+0x88,+0xb0" },
+                            { "MyApp|ProfileHeaderView.layoutSubviews()|+0xd4",
+                              { "UIKitCore|-[UIView(Geometry) setFrame:]|+0x180,+0x1c4",
+                                { "libobjc|objc_msgSend|+0x38,+0x5c" } } } },
                           { "UIKitCore|-[UICollectionView layoutSubviews]|+0x12c",
                             { "UIKitCore|-[UICollectionView _updateVisibleCellsNow:]|+0x2f8",
                               { "UIKitCore|-[UICollectionView _createPreparedCellForItemAtIndexPath:withLayoutAttributes:applyAttributes:isFocused:notify:]|+0x50",
                                 { "MyApp|@objc FeedViewController.collectionView(_:cellForItemAt:)|+0x48",
                                   { "MyApp|FeedViewController.collectionView(_:cellForItemAt:)|+0x1d0",
                                     { "MyApp|FeedRenderer.layout(items:width:)|+0x2b4,+0x2c8,+0x2f0,+0x31c", home = 0.32 },
+                                    { "MyApp|FeedRenderer.layout(items:width:)|+0x1e0",
+                                      { "libswiftCore|swift_retain|+0x4c,+0x60" }, { "libswiftCore|swift_release|+0x60,+0x7c" },
+                                      { "libswiftCore|swift_beginAccess|+0x30" } },
+                                    { "MyApp|FeedRenderer.layout(items:width:)|+0x240",
+                                      { "libswiftCore|Swift._NativeDictionary.subscript.getter|+0x58",
+                                        { "libswiftCore|Swift.Hasher._finalize()|+0x84" } } },
+                                    { "MyApp|FeedViewController.collectionView(_:cellForItemAt:)|+0x220",
+                                      { "MyApp|ImageCache.cachedImage(for:)|+0x3c,+0x64",
+                                        { "Foundation|-[NSCache objectForKey:]|+0x30",
+                                          { "CoreFoundation|CFDictionaryGetValue|+0x40" } } } },
                                     { "MyApp|FeedRenderer.layout(items:width:)|+0x15c",
                                       { "MyApp|FeedRenderer.measure(_:width:)|+0x88,+0xa4" },
                                       { "Foundation|-[NSString(NSStringDrawing) boundingRectWithSize:options:attributes:context:]|+0x74",
@@ -528,6 +569,23 @@ local COCOA_MAIN = { "dyld|start|+0x7f0",
                       { "UIKitCore|-[UIApplication sendEvent:]|+0x2d4",
                         { "MyApp|FeedViewController.scrollViewDidScroll(_:)|+0x9c",
                           { "MyApp|PrefetchController.update(visible:)|+0x120,+0x13c" } } } } } } } },
+            { "CoreFoundation|__CFRunLoopDoTimers|+0x1b8",
+              { "CoreFoundation|__CFRunLoopDoTimer|+0x3c4",
+                { "CoreFoundation|__CFRUNLOOP_IS_CALLING_OUT_TO_A_TIMER_CALLBACK_FUNCTION__|+0x20",
+                  { "Foundation|__NSFireTimer|+0x44",
+                    { "MyApp|@objc AnalyticsTimer.tick()|+0x20",
+                      { "MyApp|Analytics.flushIfNeeded()|+0xa0,+0xc8" },
+                      { "MyApp|Analytics.flushIfNeeded()|+0xf0",
+                        { "Foundation|-[NSJSONSerialization dataWithJSONObject:options:error:]|+0x7c",
+                          { "Foundation|_writeJSONObject|+0x1b0,+0x21c" } } } } },
+                  { "MyApp|FeedStore.fetchItems()|+0x74",
+                    { "CoreData|-[NSManagedObjectContext executeFetchRequest:error:]|+0x2ac",
+                      { "CoreData|-[NSPersistentStoreCoordinator executeRequest:withContext:error:]|+0x1e0",
+                        { "CoreData|-[NSSQLCore executeRequest:withContext:error:]|+0x9c",
+                          { "libsqlite3|sqlite3_step|+0x3c",
+                            { "libsqlite3|sqlite3VdbeExec|+0x1a4c,+0x2b80,+0x3f14" } } },
+                        { "CoreData|-[NSSQLCore newObjectsForFetchRequest:inContext:]|+0x114",
+                          { "CoreData|_prefetchRelationshipKey|+0x2d8" } } } } } } } },
             { "CoreFoundation|__CFRunLoopDoBlocks|+0x16c", w = 0.5,
               { "CoreFoundation|__CFRUNLOOP_IS_CALLING_OUT_TO_A_BLOCK__|+0x1c",
                 { "libdispatch|_dispatch_main_queue_drain|+0x3b0",
@@ -720,10 +778,11 @@ local function build_world(platform, seed, profiler_id, n_threads)
       if p.home then
         home_total = home_total + p.home
       else
-        p.z = p.w / (r ^ 1.1)
+        p.z = p.w / (r + 20) -- Zipf-Mandelbrot: IEEE division, the same on every libm
         rest_total = rest_total + p.z
       end
     end
+    assert(home_total <= 1, "home shares of a thread add up to more than 1")
     local cum, acc = {}, 0
     for i = 1, #paths do
       local p = paths[i]

@@ -373,6 +373,49 @@ describe("generated cocoa profiles look like real ones", function()
   end)
 end)
 
+describe("bench/gen.lua on the command line", function()
+  local cjson = require "cjson"
+  local lua = os.getenv("SENTRY_CHUNKS_TEST_LUA") or "lua5.4"
+  local function run(args)
+    local p_ = io.popen(lua .. " bench/gen.lua " .. args .. " 2>&1; echo \"EXIT=$?\"")
+    local all = p_:read("*a")
+    p_:close()
+    local out, code = all:match("^(.-)EXIT=(%d+)\n$")
+    return out, tonumber(code)
+  end
+
+  it("writes N merged chunks of the platform asked for", function()
+    local out, code = run("--chunks 2 --threads 3 --hz 5 --platform cocoa --seed 3")
+    assert.are.equal(0, code)
+    local answer = cjson.decode(out)
+    assert.are.equal(2, #answer.debug_chunk_ids)
+    assert.are.equal("cocoa", answer.chunk.platform)
+    local tids = {}
+    for _, s in ipairs(answer.chunk.profile.samples) do tids[s.thread_id] = true end
+    assert.is_true(tids["259"])
+    local n = 0
+    for _ in pairs(tids) do n = n + 1 end
+    assert.are.equal(3, n)
+    out, code = run("--chunks 1 --hz 5")
+    assert.are.equal(0, code)
+    answer = cjson.decode(out)
+    assert.are.equal("python", answer.chunk.platform)
+    tids, n = {}, 0
+    for _, s in ipairs(answer.chunk.profile.samples) do
+      if not tids[s.thread_id] then tids[s.thread_id] = true n = n + 1 end
+    end
+    assert.are.equal(gen.DEFAULT_THREADS.python, n)
+  end)
+
+  it("says how to use it on a bad argument", function()
+    for _, args in ipairs { "--platform java", "--chunks", "--frames 3", "--threads many" } do
+      local out, code = run(args)
+      assert.are.equal(2, code, args)
+      assert.matches("^usage: lua bench/gen.lua %-%-chunks N", out)
+    end
+  end)
+end)
+
 describe("the generator's thread count", function()
   it("means the number of threads; 4 threads still make the contract's sizes", function()
     local p = gen.chunk_table { index = 0, threads = 4 }.profile
