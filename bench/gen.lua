@@ -751,7 +751,8 @@ local function build_world(platform, seed, profiler_id, n_threads)
         local body = bodies[b]
         local kids = #node - 1
         if kids == 0 or node.leaf then
-          out[#out + 1] = { frames = body, w = w / #labels / #bodies, home = node.home and node.home / #labels }
+          out[#out + 1] = { frames = body, w = w / #labels / #bodies,
+            home = node.home and node.home / #labels / #bodies }
         end
         for c = 2, #node do paths_of(node[c], body, w, out) end
       end
