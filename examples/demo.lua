@@ -1,6 +1,7 @@
 -- What `make demo` runs: fetch a profile and say where the time goes.
 -- Without SENTRY_AUTH_TOKEN it starts the project's test server (a fake
--- Sentry with realistic data) and fetches ten minutes from it; with it, it
+-- Sentry with realistic data: a Python web service, ten threads) and fetches
+-- ten minutes from it; with it, it
 -- asks the Sentry named by SENTRY_URL / SENTRY_ORG for SENTRY_PROJECT (the
 -- numeric project id) and SENTRY_PROFILER_ID over SENTRY_PERIOD (1h).
 local chunks = require "sentry.chunks"
@@ -22,7 +23,7 @@ else
   local server = require "support.server"
   srv = server.start()
   client = chunks.client { token = srv.token, org = srv.org, base_url = srv.url }
-  query = { project = 1, profiler_id = server.PROFILER_IDS.realistic,
+  query = { project = 1, profiler_id = server.PROFILER_IDS.service,
             start = server.T0, ["end"] = server.T0 + 600 }
   print("no SENTRY_AUTH_TOKEN: fetching ten minutes of a realistic profile from the test server at "
     .. srv.url)
@@ -69,9 +70,15 @@ for _, t in ipairs(threads) do
 end
 print(string.format("%d samples in %d threads over %.1f s (%s to %s UTC)\n", total, #threads,
   last - first, os.date("!%H:%M:%S", math.floor(first)), os.date("!%H:%M:%S", math.floor(last))))
-print(string.format("  %-18s %-26s %8s %9s", "thread", "name", "samples", "time s"))
+local id_width, name_width = 6, 4
 for _, t in ipairs(threads) do
-  print(string.format("  %-18s %-26s %8d %9.2f", t.id, t.name or "", t.samples, t.time))
+  if #t.id > id_width then id_width = #t.id end
+  if t.name and #t.name > name_width then name_width = #t.name end
+end
+local row = "  %-" .. id_width .. "s  %-" .. name_width .. "s %8s %9s"
+print(string.format(row, "thread", "name", "samples", "time s"))
+for _, t in ipairs(threads) do
+  print(string.format(row, t.id, t.name or "(no metadata)", t.samples, string.format("%.2f", t.time)))
 end
 
 local main = analysis.main_thread(res)

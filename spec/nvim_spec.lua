@@ -46,7 +46,7 @@ describe("Neovim", function()
   teardown(function() if srv then srv.stop() end end)
 
   it("keeps its loop turning during the 50-chunk fetch; same samples as the blocking fetch", function()
-    local start, stop = server.T0, server.T0 + 3000 -- the 50-chunk cap: 119 MB
+    local start, stop = server.T0, server.T0 + 3000 -- the 50-chunk cap: ~98 MB
     local r = run_nvim { SC_URL = srv.url, SC_TOKEN = srv.token, SC_PROFILER = server.PROFILER_IDS.realistic,
                          SC_START = start, SC_END = stop, SC_SPLIT = 0 } -- one request, not windows
     assert.is_nil(r.error)

@@ -2,6 +2,7 @@
 local chunks = require "sentry.chunks"
 local url = require "sentry.chunks.url"
 local server = require "support.server"
+local gen = require "gen"
 
 local P = "0123456789abcdef0123456789abcdef"
 local RANGE = "&start=2026-05-28T08%3A00%3A00.000Z&end=2026-05-28T08%3A10%3A00.000Z"
@@ -120,19 +121,27 @@ describe("client:profilers #asan", function()
     local c = chunks.client { token = srv.token, org = "test-org", base_url = srv.url }
     local list, err, info = c:profilers { project = 1, stats_period = "7d" }
     assert.is_nil(err)
-    assert.equal(2, info.pages) -- 123 span rows, 100 a page
+    assert.equal(3, info.pages) -- 231 span rows, 100 a page
     local by_id = {}
     for _, p in ipairs(list) do by_id[p.profiler_id] = p end
     local realistic = by_id[server.PROFILER_IDS.realistic]
-    assert.same({ "1", "2", "3", "4" }, realistic.threads)
+    -- The ids of the threads in the profile (the generator's).
+    local tids = {}
+    for _, t in ipairs(gen.threads { profiler_id = server.PROFILER_IDS.realistic, threads = 4 }) do
+      tids[#tids + 1] = t.id
+    end
+    table.sort(tids)
+    assert.equal(4, #tids)
+    assert.same(tids, realistic.threads)
     assert.equal(96, realistic.spans)
     assert.equal(server.T0 + 0.25, realistic.start)
     assert.equal(server.T0 + 60 * 230 + 30.5, realistic.finish)
     assert.equal(1, #by_id[server.PROFILER_IDS.light].threads)
-    assert.equal(4, #list)
+    assert.equal(10, #by_id[server.PROFILER_IDS.service].threads)
+    assert.equal(6, #list)
     -- by slug, too
     local again = assert(c:profilers { project = "backend" })
-    assert.equal(4, #again)
+    assert.equal(6, #again)
   end)
 
   it("says what is wrong", function()

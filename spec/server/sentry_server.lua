@@ -19,9 +19,16 @@
 --   projects  1 accessible; 2 exists but is forbidden; any other number 403
 --   T0        1779955200 (2026-05-28T08:00:00Z); chunk k covers
 --             [T0 + 60k, T0 + 60k + 60)
---   profilers (32 hex digits)
---     6a1f0c3e9b8d4f2a8e7c5b3d1f0e9a87  realistic: 4 threads, 101 Hz,
+--   profilers (32 hex digits), data from bench/gen.lua
+--     6a1f0c3e9b8d4f2a8e7c5b3d1f0e9a87  realistic: python, 4 threads, 101 Hz,
 --                                       240 chunks over [T0, T0 + 4 h)
+--                                       (the contract's sizes: ~110 MB and
+--                                       ~1.2 M samples for 50 chunks)
+--     5e7a1c9d3b6f4a2e8c0d7b5a3f1e9c64  service: python, the generator's
+--                                       default 10 threads, 101 Hz, 60 chunks
+--                                       over [T0, T0 + 1 h)
+--     a9c3e5f7b1d24680a2c4e6f8b0d21357  ios: cocoa, 8 threads, 101 Hz, 60
+--                                       chunks over [T0, T0 + 1 h)
 --     3b9e1d7c5a2f4e6b8d0c1a3e5f7b9d2c  light: 1 thread, 5 Hz, 240 chunks
 --                                       over [T0, T0 + 4 h) (cheap cap tests)
 --     c0ffee00c0ffee00c0ffee00c0ffee00  one small chunk, 2 threads, 10 Hz,
@@ -93,6 +100,8 @@ local DEFAULT_WINDOW = 90 * 86400
 
 local PROFILERS = {
   ["6a1f0c3e9b8d4f2a8e7c5b3d1f0e9a87"] = { first = 0, count = 240, threads = 4, hz = 101 },
+  ["5e7a1c9d3b6f4a2e8c0d7b5a3f1e9c64"] = { first = 0, count = 60, threads = 10, hz = 101 },
+  ["a9c3e5f7b1d24680a2c4e6f8b0d21357"] = { first = 0, count = 60, threads = 8, hz = 101, platform = "cocoa" },
   ["3b9e1d7c5a2f4e6b8d0c1a3e5f7b9d2c"] = { first = 0, count = 240, threads = 1, hz = 5 },
   ["c0ffee00c0ffee00c0ffee00c0ffee00"] = { first = 10, count = 1, threads = 2, hz = 10 },
   ["dead0000dead0000dead0000dead0000"] = { first = 0, count = 1, threads = 1, hz = 5, missing = true },
@@ -282,7 +291,7 @@ local function chunks_answer(profiler_id, start, end_, noids)
     local list = {}
     for i = 1, #picked do
       list[i] = gen.chunk_table { profiler_id = profiler_id, index = picked[i],
-        threads = p.threads, hz = p.hz, seed = 1 }
+        threads = p.threads, hz = p.hz, seed = 1, platform = p.platform }
     end
     local answer = gen.answer(list, start, end_)
     if noids then answer.debug_chunk_ids = nil end
@@ -339,10 +348,12 @@ local function span_rows()
   table.sort(ids)
   for _, id in ipairs(ids) do
     local p = PROFILERS[id]
+    -- The ids of the threads in the profile's samples.
+    local threads = gen.threads { profiler_id = id, threads = p.threads, seed = 1, platform = p.platform }
     for t = 1, p.threads do
       for k = p.first, p.first + p.count - 1, 10 do
         local start = T0 + 60 * k
-        rows[#rows + 1] = { ["profiler.id"] = id, ["thread.id"] = tostring(t),
+        rows[#rows + 1] = { ["profiler.id"] = id, ["thread.id"] = threads[t].id,
           ["precise.start_ts"] = start + 0.25, ["precise.finish_ts"] = start + 30.5 }
       end
     end
