@@ -183,10 +183,6 @@ static int tok_utf8(sc_decoder *d, unsigned cp) {
 ** fuzz/numcheck.c compares all of them with strtod on millions of inputs.
 */
 
-static const double exact_pow10[23] = {
-  1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11,
-  1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
-
 #define IS_DIGIT(c) ((unsigned)((c) - '0') < 10u)
 
 /* Exponents are gathered saturating at this bound: past it the value is 0
@@ -296,12 +292,17 @@ static double from_bits(uint64_t bits, int neg) {
 static inline int exact_double(uint64_t m, int ndig, int64_t exp10, int neg, double *out) {
   uint64_t bits;
 #if FLT_EVAL_METHOD == 0 /* double operations round once, to double */
+  static const double exact_pow10[23] = {
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11,
+    1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
   if (ndig <= 15 && exp10 >= -22 && exp10 <= 22) { /* m < 10^15 < 2^53 */
     double v = (double)m;
     v = exp10 < 0 ? v / exact_pow10[-exp10] : v * exact_pow10[exp10];
     *out = neg ? -v : v;
     return 1;
   }
+#else
+  (void)ndig;
 #endif
   if (!eisel_lemire(m, exp10, &bits)) return 0;
   *out = from_bits(bits, neg);
