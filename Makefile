@@ -31,7 +31,7 @@ DEB_PKGS := lua5.4 liblua5.4-dev lua5.3 liblua5.3-dev lua5.1 liblua5.1-0-dev \
   lua-http lua-zlib lua-posix luarocks openssl pkg-config gcc make curl
 DEB_PKGS_EXTRA := clang libclang-rt-14-dev valgrind neovim nginx libnginx-mod-http-lua
 
-.PHONY: all deps deps-extra build test demo bench fuzz clean asan
+.PHONY: all deps deps-extra build test demo bench fuzz clean asan check-pow5
 all: build
 
 deps:
@@ -60,7 +60,7 @@ $(BUILD)/asan/sentry/chunks/core.so: $(SRC) $(HDR)
 
 asan: deps $(BUILD)/asan/sentry/chunks/core.so
 
-test: deps-extra build asan
+test: deps-extra build asan $(BUILD)/numcheck $(BUILD)/numcheck-portable
 	@bash .ci/test.sh $(LUAS)
 
 # The project's modules, the spec helpers (the test server) and the bench
@@ -73,13 +73,28 @@ demo: deps build
 bench: deps build $(BUILD)/parse_bench
 	@bash bench/run.sh
 
-$(BUILD)/parse_bench: bench/parse_bench.c src/decoder.c src/decoder.h
+$(BUILD)/parse_bench: bench/parse_bench.c src/decoder.c src/decoder.h src/pow5_table.h
 	@mkdir -p $(@D)
 	$(CC) $(WARN) -O2 -Isrc -o $@ bench/parse_bench.c src/decoder.c
 
-$(BUILD)/fuzz_decoder: fuzz/fuzz_decoder.c src/decoder.c src/decoder.h
+$(BUILD)/fuzz_decoder: fuzz/fuzz_decoder.c src/decoder.c src/decoder.h src/pow5_table.h
 	@mkdir -p $(@D)
-	clang -std=c99 -g -O1 -fsanitize=fuzzer,address,undefined -Isrc -o $@ fuzz/fuzz_decoder.c src/decoder.c
+	clang -std=c99 -D_POSIX_C_SOURCE=200809L -g -O1 -fsanitize=fuzzer,address,undefined \
+	  -Isrc -o $@ fuzz/fuzz_decoder.c src/decoder.c
+
+# The decoder's numbers against strtod (.ci/test.sh runs both): with the
+# compiler's 128-bit integers, and with the portable 64x64 multiply.
+NUMCHECK_DEPS := fuzz/numcheck.c src/decoder.c src/decoder.h src/pow5_table.h
+$(BUILD)/numcheck: $(NUMCHECK_DEPS)
+	@mkdir -p $(@D)
+	$(CC) $(WARN) -O2 -Isrc -o $@ fuzz/numcheck.c src/decoder.c -lm
+$(BUILD)/numcheck-portable: $(NUMCHECK_DEPS)
+	@mkdir -p $(@D)
+	$(CC) $(WARN) -O2 -DSC_NO_INT128 -Isrc -o $@ fuzz/numcheck.c src/decoder.c -lm
+
+# src/pow5_table.h is generated and committed; this checks it is current.
+check-pow5:
+	python3 src/gen_pow5.py | diff -u src/pow5_table.h -
 
 fuzz: deps-extra $(BUILD)/fuzz_decoder
 	@mkdir -p $(BUILD)/fuzz-corpus

@@ -57,6 +57,27 @@ else
   echo "== asan: build missing, counted as a failure"; failed=$((failed + 1))
 fi
 
+# The decoder's numbers against strtod in the "C" locale (fuzz/numcheck.c),
+# with 128-bit integers and with the portable multiply, then under a locale
+# whose decimal point is not '.' (ps_AF: U+066B, two bytes), generated here
+# with localedef into build/locale when the machine has the sources.
+run_numcheck() { # NAME BINARY [args...]
+  local name=$1 bin=$2; shift 2
+  echo "== $name"
+  if [ ! -x "$bin" ]; then
+    echo "   $bin missing, counted as a failure"; failed=$((failed + 1)); return
+  fi
+  "$bin" "$@" >"build/logs/$name.log" 2>&1
+  count_tap "build/logs/$name.log" $?
+}
+run_numcheck numcheck build/numcheck
+run_numcheck numcheck-portable build/numcheck-portable --quick
+mkdir -p build/locale
+[ -d build/locale/ps_AF.UTF-8 ] ||
+  localedef -i ps_AF -f UTF-8 build/locale/ps_AF.UTF-8 >/dev/null 2>&1 || true
+LOCPATH="$PWD/build/locale" run_numcheck numcheck-locale build/numcheck --locale ps_AF.UTF-8
+grep -h '^ok .*# SKIP' build/logs/numcheck-locale.log || true
+
 # The rockspec must build and install the module the way LuaRocks users
 # type it: a plain `luarocks make`, no include or library flags. LuaRocks'
 # server is out of reach here, so a config tells it that Debian's lua-cjson

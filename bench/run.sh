@@ -14,9 +14,22 @@ for n in 1 50; do
   [ -s "$f" ] && [ "$f" -nt bench/gen.lua ] || luajit bench/gen.lua --chunks "$n" --threads 4 > "$f"
 done
 
+# Real profiles (../shared/fixtures/, or SENTRY_CHUNKS_FIXTURES): Python's
+# 17-digit timestamps and Java's, which no generator shaped.
+fixtures=${SENTRY_CHUNKS_FIXTURES:-../shared/fixtures}
+real=()
+for name in python_sdk_thread_pool java_async_profiler_wall; do
+  f=$fixtures/$name.answer.json
+  if [ -s "$f" ]; then real+=("$f"); else echo "== $f absent: real-profile figures skipped"; fi
+done
+
 for n in 1 50; do
   echo "== parse only, $n chunk(s)"
   build/parse_bench "build/bench/chunks-$n.json"
+done
+for f in ${real[@]+"${real[@]}"}; do
+  echo "== parse only, real profile $(basename "$f")"
+  build/parse_bench "$f"
 done
 
 for v in 5.4 jit; do
@@ -25,6 +38,10 @@ for v in 5.4 jit; do
   for n in 1 50; do
     echo "== decode, $n chunk(s)"
     "$lua" bench/decode_bench.lua "build/bench/chunks-$n.json" 3
+  done
+  for f in ${real[@]+"${real[@]}"}; do
+    echo "== decode, real profile $(basename "$f")"
+    "$lua" bench/decode_bench.lua "$f" 3
   done
   echo "== peak memory while decoding the 50-chunk document (MB above start; result MB)"
   for mode in decode file16k cjson; do

@@ -6,7 +6,13 @@
 ** check that containers balance. The two runs must agree on success, on
 ** the digest, and on the error message; a crash, a leak, an overflow or a
 ** disagreement is a finding.
+**
+** Every run of number characters in the input that is a JSON number is
+** also decoded on its own and inside "[...]", and must give what strtod
+** gives in the "C" locale (strtoll for an integer that fits in 64 bits).
 */
+#include <errno.h>
+#include <locale.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -101,6 +107,92 @@ static outcome run(const uint8_t *data, size_t size, size_t step) {
   return o;
 }
 
+/* ---- numbers against strtod ---- */
+
+typedef struct num_probe { int integers, numbers, others; long long i; double v; } num_probe;
+static int np_i(void *ud, long long v) { num_probe *p = ud; p->integers++; p->i = v; return 0; }
+static int np_d(void *ud, double v) { num_probe *p = ud; p->numbers++; p->v = v; return 0; }
+static int np_0(void *ud) { (void)ud; return 0; }
+static int np_s(void *ud, const char *s, size_t n) { num_probe *p = ud; (void)s; (void)n; p->others++; return 0; }
+static int np_l(void *ud, sc_literal v) { num_probe *p = ud; (void)v; p->others++; return 0; }
+static const sc_sink num_sink = {np_0, np_0, np_0, np_0, np_s, np_s, np_i, np_d, np_l};
+
+/* The JSON number grammar, written apart from the decoder's. */
+static int is_json_number(const char *s, size_t n) {
+  size_t i = 0, k;
+  if (i < n && s[i] == '-') i++;
+  if (i < n && s[i] == '0') i++;
+  else if (i < n && s[i] >= '1' && s[i] <= '9') while (i < n && s[i] >= '0' && s[i] <= '9') i++;
+  else return 0;
+  if (i < n && s[i] == '.') {
+    k = ++i;
+    while (i < n && s[i] >= '0' && s[i] <= '9') i++;
+    if (i == k) return 0;
+  }
+  if (i < n && (s[i] == 'e' || s[i] == 'E')) {
+    i++;
+    if (i < n && (s[i] == '+' || s[i] == '-')) i++;
+    k = i;
+    while (i < n && s[i] >= '0' && s[i] <= '9') i++;
+    if (i == k) return 0;
+  }
+  return i == n;
+}
+
+static void check_number(const char *s, size_t n) {
+  static locale_t c_locale; /* the fuzzer's own, made once */
+  char text[4100];
+  int is_int = 1, want_int, wrap;
+  long long want_i = 0;
+  double want_d;
+  size_t i;
+  locale_t old;
+  if (n + 3 > sizeof text) return;
+  if (c_locale == (locale_t)0 && (c_locale = newlocale(LC_ALL_MASK, "C", (locale_t)0)) == (locale_t)0) abort();
+  text[0] = '[';
+  memcpy(text + 1, s, n);
+  text[n + 1] = '\0';
+  for (i = 0; i < n; i++)
+    if (s[i] == '.' || s[i] == 'e' || s[i] == 'E') is_int = 0;
+  old = uselocale(c_locale);
+  want_d = strtod(text + 1, NULL);
+  errno = 0;
+  if (is_int) want_i = strtoll(text + 1, NULL, 10);
+  want_int = is_int && errno != ERANGE;
+  uselocale(old);
+  text[n + 1] = ']';
+  for (wrap = 0; wrap < 2; wrap++) {
+    sc_decoder d;
+    num_probe p;
+    memset(&p, 0, sizeof p);
+    sc_decoder_init(&d, &num_sink, &p, 4, 0);
+    if (sc_decoder_feed(&d, wrap ? text : text + 1, wrap ? n + 2 : n) != SC_OK ||
+        sc_decoder_finish(&d) != SC_OK) {
+      fprintf(stderr, "number %.*s: %s\n", (int)n, s, sc_decoder_error(&d));
+      abort();
+    }
+    sc_decoder_free(&d);
+    if (p.others || p.integers + p.numbers != 1) abort();
+    if (want_int ? (!p.integers || p.i != want_i)
+                 : (!p.numbers || memcmp(&p.v, &want_d, sizeof want_d) != 0)) {
+      fprintf(stderr, "number %.*s: want %a, got %a\n", (int)n, s, want_d,
+              p.numbers ? p.v : (double)p.i);
+      abort();
+    }
+  }
+}
+
+static void check_numbers(const uint8_t *data, size_t size) {
+  size_t i = 0;
+  while (i < size) {
+    size_t j = i;
+    while (j < size && strchr("+-.0123456789eE", data[j]) && data[j]) j++;
+    if (j > i && is_json_number((const char *)data + i, j - i))
+      check_number((const char *)data + i, j - i);
+    i = j > i ? j : i + 1;
+  }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   outcome whole = run(data, size, size ? size : 1);
   size_t step = size ? (size_t)(data[0] % 7) + 1 : 1;
@@ -111,5 +203,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     fprintf(stderr, "whole: %s\npieces: %s\n", whole.err, pieces.err);
     abort();
   }
+  check_numbers(data, size);
   return 0;
 }

@@ -19,6 +19,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pow5_table.h"
+
 enum {
   ST_VALUE,        /* a value: start of text, after ':', after ',' in [] */
   ST_ARRAY_FIRST,  /* after '[': a value or ']' */
@@ -80,11 +82,14 @@ void sc_decoder_init(sc_decoder *d, const sc_sink *sink, void *ud,
   d->max_bytes = max_bytes ? max_bytes : SC_DEFAULT_MAX_BYTES;
   d->line = 1;
   d->state = ST_VALUE;
+  d->c_locale = (locale_t)0;
 }
 
 void sc_decoder_free(sc_decoder *d) {
   free(d->nest);
   free(d->tok);
+  if (d->c_locale != (locale_t)0) freelocale(d->c_locale);
+  d->c_locale = (locale_t)0;
   d->nest = NULL;
   d->tok = NULL;
   d->nest_cap = d->tok_cap = 0;
@@ -164,40 +169,180 @@ static int tok_utf8(sc_decoder *d, unsigned cp) {
 
 /* ---- numbers ---- */
 
-static const double exact_pow10[23] = {
-  1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11,
-  1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+/*
+** A number becomes a double in one of three ways, fastest first:
+** - Clinger: a significand of at most 15 digits (under 2^53) times an
+**   exact power of ten (|exp10| <= 22) is one correctly rounded operation.
+** - Eisel-Lemire (Lemire, "Number Parsing at a Gigabyte per Second", 2021;
+**   the technique of the fast_float library): a significand of at most 19
+**   digits, any exponent; a 64x128-bit product with a table of 5^q decides
+**   the rounding. Longer significands are truncated to 19 digits and tried
+**   as w and w + 1: if both round the same way, that is the answer.
+** - strtod in the "C" locale (uselocale with a per-decoder locale object),
+**   whatever LC_NUMERIC the host set, for what the fast paths cannot decide.
+** fuzz/numcheck.c compares all of them with strtod on millions of inputs.
+*/
 
 #define IS_DIGIT(c) ((unsigned)((c) - '0') < 10u)
 
-/* strtod reads the locale's decimal point; JSON's is always '.'. */
-static double slow_strtod(const char *s, size_t n) {
-  char small[128], *buf = n < sizeof small ? small : malloc(n + 1);
-  char point = localeconv()->decimal_point[0];
+/* Exponents are gathered saturating at this bound: past it the value is 0
+   or infinity whatever the digits, since no input is this long. */
+#define EXP_CAP 1000000000000000LL
+
+typedef struct { uint64_t hi, lo; } u128p;
+
+/* The full 128-bit product of two 64-bit numbers. SC_NO_INT128 forces the
+   portable path (fuzz/numcheck.c tests both). */
+static u128p mul_64x64(uint64_t a, uint64_t b) {
+  u128p r;
+#if defined(__SIZEOF_INT128__) && !defined(SC_NO_INT128)
+  __extension__ typedef unsigned __int128 u128;
+  u128 p = (u128)a * b;
+  r.hi = (uint64_t)(p >> 64);
+  r.lo = (uint64_t)p;
+#else
+  uint64_t al = a & 0xffffffffu, ah = a >> 32, bl = b & 0xffffffffu, bh = b >> 32;
+  uint64_t ll = al * bl, lh = al * bh, hl = ah * bl, hh = ah * bh;
+  uint64_t mid = (ll >> 32) + (lh & 0xffffffffu) + (hl & 0xffffffffu);
+  r.lo = (mid << 32) | (ll & 0xffffffffu);
+  r.hi = hh + (lh >> 32) + (hl >> 32) + (mid >> 32);
+#endif
+  return r;
+}
+
+static int leading_zeros64(uint64_t x) { /* x != 0 */
+#if (defined(__GNUC__) || defined(__clang__)) && !defined(SC_NO_INT128)
+  return __builtin_clzll(x);
+#else
+  int n = 0;
+  while (!(x & 0x8000000000000000ull)) { x <<= 1; n++; }
+  return n;
+#endif
+}
+
+/* floor(q * log2(10)) + 63 for |q| <= 400, without shifting a negative. */
+static int pow10_to_pow2(int q) {
+  int32_t x = (int32_t)q * 217706;
+  return (x >= 0 ? x / 65536 : -((-x + 65535) / 65536)) + 63;
+}
+
+/*
+** Eisel-Lemire: the bits of the double nearest to w * 10^q (w < 2^64, not
+** negative). Returns 1 with *bits set, or 0 when the 128-bit product cannot
+** decide (then the caller asks strtod).
+*/
+static inline int eisel_lemire(uint64_t w, int64_t q, uint64_t *bits) {
+  u128p prod;
+  uint64_t mant;
+  int lz, upper, shift, idx;
+  int64_t p2;
+  if (w == 0 || q < SC_POW5_MIN) { *bits = 0; return 1; }
+  if (q > SC_POW5_MAX) { *bits = 0x7ff0000000000000ull; return 1; }
+  lz = leading_zeros64(w);
+  w <<= lz;
+  idx = 2 * (int)(q - SC_POW5_MIN);
+  prod = mul_64x64(w, sc_pow5_128[idx]);
+  if ((prod.hi & 0x1ff) == 0x1ff) { /* the low bits matter: refine */
+    u128p second = mul_64x64(w, sc_pow5_128[idx + 1]);
+    prod.lo += second.hi;
+    if (second.hi > prod.lo) prod.hi++;
+    /* Outside these exponents the 128-bit table entry is itself inexact;
+       proven sufficient since (Mushtak and Lemire, 2023), but cheap to be
+       careful about. */
+    if (prod.lo == UINT64_MAX && (q < -27 || q > 55)) return 0;
+  }
+  upper = (int)(prod.hi >> 63);
+  shift = upper + 64 - 52 - 3;
+  mant = prod.hi >> shift;
+  p2 = (int64_t)pow10_to_pow2((int)q) + upper - lz + 1023;
+  if (p2 <= 0) { /* subnormal, or rounds up to the smallest normal */
+    if (-p2 + 1 >= 64) { *bits = 0; return 1; }
+    mant >>= -p2 + 1;
+    mant += mant & 1;
+    mant >>= 1;
+    p2 = mant < ((uint64_t)1 << 52) ? 0 : 1;
+    *bits = mant | ((uint64_t)p2 << 52);
+    return 1;
+  }
+  /* A tie (exactly halfway) rounds to even: only possible for small q. */
+  if (prod.lo <= 1 && q >= -4 && q <= 23 && (mant & 3) == 1 &&
+      (mant << shift) == prod.hi)
+    mant &= ~(uint64_t)1;
+  mant += mant & 1;
+  mant >>= 1;
+  if (mant >= ((uint64_t)2 << 52)) { mant = (uint64_t)1 << 52; p2++; }
+  mant &= ~((uint64_t)1 << 52);
+  if (p2 >= 0x7ff) { p2 = 0x7ff; mant = 0; }
+  *bits = mant | ((uint64_t)p2 << 52);
+  return 1;
+}
+
+static double from_bits(uint64_t bits, int neg) {
   double v;
-  size_t i;
-  if (buf == NULL) return strtod("nan", NULL); /* unreachable in practice */
+  if (neg) bits |= 0x8000000000000000ull;
+  memcpy(&v, &bits, sizeof v);
+  return v;
+}
+
+/* The double nearest to (-1)^neg * m * 10^exp10, m exact, of ndig digits
+   (at most 19). Returns 0 when only strtod can decide. Clinger's path only
+   up to 15 digits: it is faster for short numbers, but Python's and Java's
+   timestamps have 16 or 17 digits, and a choice that flips between the two
+   paths from one number to the next costs more than it saves. */
+static inline int exact_double(uint64_t m, int ndig, int64_t exp10, int neg, double *out) {
+  uint64_t bits;
+#if FLT_EVAL_METHOD == 0 /* double operations round once, to double */
+  static const double exact_pow10[23] = {
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11,
+    1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+  if (ndig <= 15 && exp10 >= -22 && exp10 <= 22) { /* m < 10^15 < 2^53 */
+    double v = (double)m;
+    v = exp10 < 0 ? v / exact_pow10[-exp10] : v * exact_pow10[exp10];
+    *out = neg ? -v : v;
+    return 1;
+  }
+#else
+  (void)ndig;
+#endif
+  if (!eisel_lemire(m, exp10, &bits)) return 0;
+  *out = from_bits(bits, neg);
+  return 1;
+}
+
+/* strtod with '.' as the decimal point whatever the locale: the "C" locale
+   object is made on first use and kept by the decoder. Returns 0 when out
+   of memory. */
+static int strtod_c(sc_decoder *d, const char *s, size_t n, double *out) {
+  char small[128], *buf;
+  locale_t old;
+  if (d->c_locale == (locale_t)0) {
+    d->c_locale = newlocale(LC_NUMERIC_MASK, "C", (locale_t)0);
+    if (d->c_locale == (locale_t)0) return 0;
+  }
+  buf = n < sizeof small ? small : malloc(n + 1);
+  if (buf == NULL) return 0;
   memcpy(buf, s, n);
   buf[n] = '\0';
-  if (point != '.')
-    for (i = 0; i < n; i++)
-      if (buf[i] == '.') buf[i] = point;
-  v = strtod(buf, NULL);
+  old = uselocale(d->c_locale);
+  if (old != (locale_t)0) {
+    *out = strtod(buf, NULL);
+    uselocale(old);
+  }
   if (buf != small) free(buf);
-  return v;
+  return old != (locale_t)0;
 }
 
 /*
 ** Validates the grammar -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)? and
 ** reports an integer when the text has no fraction or exponent and fits in
-** 64 bits; otherwise a correctly rounded double: exactly computed when the
-** significand fits in 53 bits and the power of ten is exact (Clinger's fast
-** path), else by strtod.
+** 64 bits; otherwise the correctly rounded double.
 */
 static int emit_number(sc_decoder *d, const char *s, size_t n, size_t offset) {
   const char *p = s, *e = s + n;
   uint64_t m = 0;
-  int neg = 0, digits = 0, dropped = 0, is_int = 1, exp10 = 0;
+  int64_t exp10 = 0;
+  int neg = 0, digits = 0, dropped = 0, is_int = 1;
+  double v;
   if (p < e && *p == '-') { neg = 1; p++; }
   if (p == e) goto bad;
   if (*p == '0') {
@@ -206,7 +351,10 @@ static int emit_number(sc_decoder *d, const char *s, size_t n, size_t offset) {
   } else if (IS_DIGIT(*p)) {
     for (; p < e && IS_DIGIT(*p); p++) {
       if (digits < 19) { m = m * 10 + (uint64_t)(*p - '0'); digits++; }
-      else { exp10++; dropped = 1; }
+      else {
+        if (exp10 < EXP_CAP) exp10++;
+        if (*p != '0') dropped = 1;
+      }
     }
   } else goto bad;
   if (p < e && *p == '.') {
@@ -214,35 +362,46 @@ static int emit_number(sc_decoder *d, const char *s, size_t n, size_t offset) {
     p++;
     if (p == e || !IS_DIGIT(*p)) goto bad;
     for (; p < e && IS_DIGIT(*p); p++) {
-      if (m == 0 && *p == '0') { exp10--; continue; } /* leading zeros */
+      if (m == 0 && *p == '0') { /* leading zeros */
+        if (exp10 > -EXP_CAP) exp10--;
+        continue;
+      }
       if (digits < 19) { m = m * 10 + (uint64_t)(*p - '0'); digits++; exp10--; }
       else if (*p != '0') dropped = 1;
     }
   }
   if (p < e && (*p == 'e' || *p == 'E')) {
-    int eneg = 0, ev = 0;
+    int eneg = 0;
+    int64_t ev = 0;
     is_int = 0;
     p++;
     if (p < e && (*p == '+' || *p == '-')) { eneg = *p == '-'; p++; }
     if (p == e || !IS_DIGIT(*p)) goto bad;
     for (; p < e && IS_DIGIT(*p); p++)
-      if (ev < 100000) ev = ev * 10 + (*p - '0');
+      if (ev < EXP_CAP) ev = ev * 10 + (*p - '0');
     exp10 += eneg ? -ev : ev;
   }
   if (p != e) goto bad;
-  if (is_int && !dropped) {
+  if (is_int && exp10 == 0 && !dropped) {
     if (!neg && m <= (uint64_t)INT64_MAX)
       return d->sink->integer(d->ud, (long long)m);
     if (neg && m <= (uint64_t)INT64_MAX + 1)
       return d->sink->integer(d->ud, m == (uint64_t)INT64_MAX + 1
                                          ? INT64_MIN : -(long long)m);
   }
-  if (!dropped && m <= ((uint64_t)1 << 53) && exp10 >= -22 && exp10 <= 22) {
-    double v = (double)m;
-    v = exp10 < 0 ? v / exact_pow10[-exp10] : v * exact_pow10[exp10];
-    return d->sink->number(d->ud, neg ? -v : v);
+  if (!dropped) {
+    if (exact_double(m, digits, exp10, neg, &v)) return d->sink->number(d->ud, v);
+  } else {
+    /* The digits after the 19th only push the value above m * 10^exp10,
+       never to (m + 1) * 10^exp10: if both round alike, so does the text. */
+    uint64_t lo, hi;
+    if (eisel_lemire(m, exp10, &lo) && eisel_lemire(m + 1, exp10, &hi) && lo == hi)
+      return d->sink->number(d->ud, from_bits(lo, neg));
   }
-  return d->sink->number(d->ud, slow_strtod(s, n));
+  if (strtod_c(d, s, n, &v)) return d->sink->number(d->ud, v);
+  d->sink_msg = NULL;
+  fail_at(d, offset, "out of memory");
+  return 1;
 bad:
   d->sink_msg = NULL;
   {
@@ -254,36 +413,54 @@ bad:
 }
 
 /*
-** The common shapes in one pass: -?digits(.digits)? with at most 19
-** significant digits, ending inside this piece. Returns 1 when the number
-** was emitted (*pp moves past it), 0 to leave it to the general path
-** (exponents, long or malformed numbers, a number cut by the piece's end),
-** or -1 when the sink stopped.
+** The common shapes in one pass: -?digits(.digits)?([eE][+-]?digits)? with
+** at most 19 digits (18 for an integer), ending inside this piece. Returns 1
+** when the number was emitted (*pp moves past it), 0 to leave it to the
+** general path (long or malformed numbers, a number cut by the piece's end,
+** a value only strtod can decide), or -1 when the sink stopped.
 */
 static int fast_number(sc_decoder *d, const unsigned char **pp,
                        const unsigned char *end) {
   const unsigned char *q = *pp, *digits;
   uint64_t m = 0;
-  int neg = 0, frac = 0, rc;
+  int64_t exp10 = 0;
+  int neg = 0, rc;
+  ptrdiff_t nint, frac = 0;
   if (*q == '-') { neg = 1; q++; }
   digits = q;
   while (q < end && IS_DIGIT(*q)) m = m * 10 + (uint64_t)(*q++ - '0');
-  if (q == digits || (*digits == '0' && q - digits > 1)) return 0;
+  nint = q - digits;
+  if (nint == 0 || (*digits == '0' && nint > 1)) return 0;
   if (q < end && *q == '.') {
     const unsigned char *f = ++q;
     while (q < end && IS_DIGIT(*q)) m = m * 10 + (uint64_t)(*q++ - '0');
-    frac = (int)(q - f);
+    frac = q - f;
     if (frac == 0) return 0;
   }
-  if (q == end || (byte_class[*q] & C_NUM)) return 0;
-  if ((q - digits) - (frac ? 1 : 0) > 18) return 0; /* m may have wrapped */
-  if (frac == 0) {
+  if (q < end && (*q == 'e' || *q == 'E')) {
+    const unsigned char *x;
+    int eneg = 0;
+    if (++q < end && (*q == '+' || *q == '-')) { eneg = *q == '-'; q++; }
+    x = q;
+    while (q < end && IS_DIGIT(*q)) {
+      if (exp10 < EXP_CAP) exp10 = exp10 * 10 + (*q - '0');
+      q++;
+    }
+    if (q == x) return 0;
+    if (eneg) exp10 = -exp10;
+  } else if (frac == 0) { /* an integer */
+    if (q == end || (byte_class[*q] & C_NUM)) return 0;
+    if (nint > 18) return 0; /* m may have wrapped */
     rc = d->sink->integer(d->ud, neg ? -(long long)m : (long long)m);
-  } else {
+    *pp = q;
+    return rc ? -1 : 1;
+  }
+  if (q == end || (byte_class[*q] & C_NUM)) return 0;
+  if (nint + frac > 19) return 0; /* m may have wrapped */
+  {
     double v;
-    if (m > ((uint64_t)1 << 53) || frac > 22) return 0;
-    v = (double)m / exact_pow10[frac];
-    rc = d->sink->number(d->ud, neg ? -v : v);
+    if (!exact_double(m, (int)(nint + frac), exp10 - frac, neg, &v)) return 0;
+    rc = d->sink->number(d->ud, v);
   }
   *pp = q;
   return rc ? -1 : 1;

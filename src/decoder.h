@@ -10,6 +10,7 @@
 #ifndef SC_DECODER_H
 #define SC_DECODER_H
 
+#include <locale.h> /* locale_t: POSIX.1-2008 */
 #include <stddef.h>
 
 typedef enum { SC_LIT_NULL, SC_LIT_FALSE, SC_LIT_TRUE } sc_literal;
@@ -59,6 +60,7 @@ typedef struct sc_decoder {
   unsigned hi_surrogate; /* a \uD800-\uDBFF waiting for its low half */
   int lit_kind, lit_pos; /* true/false/null being matched */
   const char *sink_msg; /* set by sc_decoder_fail: why a sink stopped */
+  locale_t c_locale;  /* "C" numeric locale for strtod, made on first use */
   char err[192];
 } sc_decoder;
 
