@@ -4,10 +4,14 @@
 --   sc.fetch({ token = ..., org = ... }, { project = 1, profiler_id = ..., stats_period = "1h" },
 --     function(res, err, details) ... end)     -- called on the main loop
 --
--- The transfer is client:fetch_async driven by vim.loop: a uv poll handle
--- on each socket libcurl waits on, and a timer for libcurl's timeouts (and
--- retries); each wake-up does a bounded number of steps, each of which
--- decodes at most buffer_size bytes, so the editor never waits long.
+-- The transfer is client:fetch_async driven by vim.loop: one timer wakes
+-- it (soon while bytes are buffered or sockets are open, else at libcurl's
+-- timeout or a retry's time); each wake-up does a bounded number of
+-- steps, each of which decodes at most buffer_size bytes, so the editor
+-- never waits long. No uv poll handle watches libcurl's sockets: libuv
+-- turns a socket error (a refused connect, a reset) into UV_EBADF for a
+-- poll handle, and luv prints "EBADF: bad file descriptor" to stderr
+-- before any callback runs, which garbles the editor's screen.
 local M = {}
 
 local uv = vim and vim.loop
@@ -38,6 +42,7 @@ local chunks = require "sentry.chunks"
 M.STEPS_PER_WAKEUP = 4
 M.BUFFER_SIZE = 128 * 1024 -- bytes decoded per step: well under a millisecond
 M.MAX_TIMER_MS = 50
+M.POLL_MS = 4 -- how often open sockets are looked at when nothing is buffered
 
 -- fetch(client_or_options, query, callback) -> handle with handle:cancel().
 -- callback(res, err, details) runs on the main loop (vim.schedule), once.
@@ -59,61 +64,51 @@ function M.fetch(client, query, callback)
     return handle
   end
 
-  local timer, polls, done = uv.new_timer(), {}, false
+  local timer, done = uv.new_timer(), false
 
   local function stop()
     done = true
     timer:stop()
     if not timer:is_closing() then timer:close() end
-    for fd, p in pairs(polls) do
-      p:stop()
-      if not p:is_closing() then p:close() end
-      polls[fd] = nil
-    end
+  end
+
+  local function finish(res, e, d)
+    stop()
+    vim.schedule(function() callback(res, e, d) end)
   end
 
   local wake
 
-  -- Watch exactly the sockets libcurl wants now, for what it wants.
-  local function watch(sockets)
-    local wanted = {}
-    for _, s in ipairs(sockets) do
-      local events = (s.read and "r" or "") .. (s.write and "w" or "")
-      wanted[s.fd] = events
-      local p = polls[s.fd]
-      if not p then
-        p = uv.new_poll(s.fd)
-        polls[s.fd] = p
-      end
-      p:start(events, function() wake() end)
-    end
-    for fd, p in pairs(polls) do
-      if not wanted[fd] then
-        p:stop()
-        p:close()
-        polls[fd] = nil
-      end
-    end
-  end
-
   function wake()
     if done then return end
-    for _ = 1, M.STEPS_PER_WAKEUP do
-      if req:step() then
-        stop()
-        local res, e, d = req:result()
-        vim.schedule(function() callback(res, e, d) end)
-        return
+    -- whatever happens inside (an error in on_progress, ...), the
+    -- callback fires once: an error raised here would end in the loop
+    local ok, perr = pcall(function()
+      for _ = 1, M.STEPS_PER_WAKEUP do
+        if req:step() then
+          finish(req:result())
+          return
+        end
+        if not req:wait().ready then break end
       end
-      if not req:wait().ready then break end
+    end)
+    if not ok then
+      pcall(req.cancel, req)
+      return finish(nil, "fetch failed: " .. tostring(perr):gsub("[%c]+", " "), { kind = "aborted" })
     end
+    if done then return end
     local w = req:wait()
-    watch(w.sockets)
     -- more bytes may be buffered: come back on the next turn of the loop
     -- (1 ms, not 0: libuv runs a 0 ms timer started from a timer callback
-    -- in the same pass, which would starve every other timer); else at
-    -- libcurl's timeout, or when a socket is ready
-    local ms = w.ready and 1 or math.max(1, math.min(math.floor((w.timeout or 0.05) * 1000), M.MAX_TIMER_MS))
+    -- in the same pass, which would starve every other timer); while a
+    -- socket is open, every POLL_MS; else at libcurl's timeout
+    local ms
+    if w.ready then
+      ms = 1
+    else
+      ms = math.max(1, math.min(math.floor((w.timeout or 0.05) * 1000), M.MAX_TIMER_MS))
+      if #w.sockets > 0 and ms > M.POLL_MS then ms = M.POLL_MS end
+    end
     timer:stop()
     timer:start(ms, 0, function() wake() end)
   end
