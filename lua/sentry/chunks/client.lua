@@ -1147,6 +1147,17 @@ function M.fetch(q)
   return default_client:fetch(q)
 end
 
+-- The whole base_url check of M.new, for other transports: message or nil.
+local function base_url_problem(base)
+  if not origin(base) or not base:match("^[Hh][Tt][Tt][Pp][Ss]?://") then
+    return "an http:// or https:// URL expected"
+  end
+  if base:match("^%a[%w+.-]*://[^/?#]*@") then
+    return "credentials in the URL are not supported, use token"
+  end
+  return base_problem(base)
+end
+
 M.Client = Client
 -- For other transports of the same request (sentry.chunks.resty, on nginx's
 -- cosockets): validation, URL, error mapping and retry waits, shared so
@@ -1156,6 +1167,8 @@ M._internal = {
   parse_headers = parse_headers, rate_limit_of = rate_limit_of,
   backoff_delay = backoff_delay, rate_limit_delay = rate_limit_delay,
   set_token = function(cfg, token) secrets[cfg] = token end,
+  check_numbers = check_numbers, token_problem = token_problem, base_url_problem = base_url_problem,
+  shape_problem = shape_problem, origin = origin,
   HTTP_VERSIONS = HTTP_VERSIONS,
 }
 
