@@ -324,6 +324,57 @@ describe("hostile values: numeric options (item 11)", function()
   end)
 end)
 
+describe("hostile values: fetch_range's fields and the command line's times (item 11, siblings)", function()
+  it("window, concurrency and retries out of range raise; an infinite end is invalid_argument", function()
+    -- in a child: before the check, concurrency = 0 or NaN never ended
+    local out = run_child([[
+      local chunks = require "sentry.chunks"
+      local c = chunks.client { token = "t", org = "o", base_url = "http://127.0.0.1:1" }
+      local q = { project = 1, profiler_id = "]] .. IDS.single .. [[", start = 0, ["end"] = 600 }
+      local function try(k, v)
+        local r = {}
+        for a, b in pairs(q) do r[a] = b end
+        r[k] = v
+        local ok, res, err, d = pcall(c.fetch_range, c, r)
+        print(k, ok and ("returned " .. tostring(d and d.kind)) or ("raised " .. tostring(res)))
+      end
+      try("concurrency", 0); try("concurrency", 0 / 0); try("window", 3600); try("window", 1e-9)
+      try("retries", 0 / 0); try("end", math.huge); try("start", -math.huge)
+    ]], { LUA_PATH = os.getenv("LUA_PATH") or "", LUA_CPATH = os.getenv("LUA_CPATH") or "" })
+    assert.truthy(out:find("concurrency\traised bad argument #1 to 'fetch_range' (field 'concurrency': a whole number in [1, 64] expected, got 0)", 1, true), out)
+    assert.truthy(out:find("concurrency\traised bad argument #1 to 'fetch_range' (field 'concurrency': a whole number in [1, 64] expected, got nan)", 1, true), out)
+    assert.truthy(out:find("window\traised bad argument #1 to 'fetch_range' (field 'window': a number in [1, 2940] expected, got 3600)", 1, true), out)
+    assert.truthy(out:find("window\traised bad argument #1 to 'fetch_range' (field 'window'", 1, true), out)
+    assert.truthy(out:find("retries\traised bad argument #1 to 'fetch_range' (field 'retries'", 1, true), out)
+    assert.truthy(out:find("end\treturned invalid_argument", 1, true), out)
+    assert.truthy(out:find("start\treturned invalid_argument", 1, true), out)
+    assert.truthy(out:find("EXIT=0", 1, true), out)
+  end)
+
+  it("the command line takes decimal Unix seconds, not 1e999 or 0x10", function()
+    for _, v in ipairs { "1e999", "0x10", "nan" } do
+      local out = sh("ulimit -v 4000000; env -u LD_PRELOAD SENTRY_AUTH_TOKEN=" .. shell_quote(srv.token)
+        .. " SENTRY_ORG=test-org SENTRY_URL=" .. shell_quote(srv.url) .. " timeout 20 " .. interpreter()
+        .. " bin/sentry-chunks top --project 1 --profiler " .. IDS.single .. " --start 0 --end " .. v
+        .. " 2>&1 >/dev/null; echo \"EXIT=$?\"")
+      assert.truthy(out:find("--end: expected ISO-8601 or Unix seconds, got '" .. v .. "'", 1, true), out)
+      assert.truthy(out:find("EXIT=2", 1, true), out)
+    end
+  end)
+
+  it("a project id from the server is decimal digits (not 0x10)", function()
+    local msg, d = fails(faulty { "body=" .. '{"id": "0x10", "slug": "backend"}' }:project_id("backend"))
+    assert.equal("unexpected_shape", d.kind)
+    assert.truthy(msg:find("no project id", 1, true), msg)
+  end)
+
+  it("a user_agent with CR/LF is refused (it is a header of its own)", function()
+    local ok, err = pcall(chunks.client, { user_agent = "x\r\nX-Injected: 1" })
+    assert.is_false(ok)
+    assert.truthy(tostring(err):find("(option 'user_agent': control characters are not allowed)", 1, true), err)
+  end)
+end)
+
 describe("hostile values: the request line (item 14)", function()
   local function invalid(c, q, field, pattern)
     local msg, d = fails(c:fetch(q))

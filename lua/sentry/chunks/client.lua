@@ -680,6 +680,9 @@ function M.new(opts)
     end
   end
   local numbers = check_numbers(opts, "client")
+  if type(opts.user_agent) == "string" and opts.user_agent:find("%c") then
+    argerror(1, "client", "option 'user_agent': control characters are not allowed") -- a header of its own
+  end
   if token_problem(opts.token) then
     argerror(1, "client", "option 'token': " .. token_problem(opts.token))
   end
@@ -962,6 +965,14 @@ function Client:fetch(q)
   return run_blocking(self, req)
 end
 
+-- A project id as the projects endpoint gives it ("1", or 1), or nil:
+-- decimal digits only (not "0x10", "1e3", "-1").
+local function project_id_of(v)
+  if type(v) == "string" and v:match("^%d+$") and #v <= 15 then return tonumber(v) end
+  if is_integer(v) and v >= 0 then return v end
+  return nil
+end
+
 -- client:project_id(slug [, org]) -> the numeric id of a project slug
 -- (GET /api/0/projects/{org}/{slug}/), cached per client.
 function Client:project_id(slug, org)
@@ -979,8 +990,11 @@ function Client:project_id(slug, org)
   local res, err, details = run_blocking(self, new_async(self,
     self.base_url .. "/api/0/projects/" .. escape(org) .. "/" .. escape(slug) .. "/"))
   if not res then return nil, format("project '%s': %s", slug, err), details end
-  local id = type(res) == "table" and tonumber(res.id)
-  if not id then return nil, format("project '%s': the answer has no id", slug), { kind = "http" } end
+  local id = type(res) == "table" and project_id_of(res.id)
+  if not id then
+    details.kind = "unexpected_shape"
+    return nil, format("project '%s': the answer has no project id (decimal digits)", slug), details
+  end
   self._slugs[key] = id
   return id
 end
@@ -1122,6 +1136,39 @@ function Client:fetch_url(url, opts)
   return self:fetch(q)
 end
 
+-- The server merges at most 50 one-minute chunks of a window: a window of
+-- W seconds overlaps up to ceil(W / 60) + 1 of them.
+local MAX_WINDOW = 2940
+
+-- Checks fetch_range's own fields before any request: window, concurrency
+-- and retries are the caller's (a bad one raises: 0 or NaN would never
+-- end, a window over the cap would silently lose data); start and end
+-- must be finite Unix seconds (an infinite end would split forever).
+-- Returns nil, or a message and details for a bad start or end.
+local function range_problem(q)
+  if type(q) ~= "table" then error("bad argument #1 to 'fetch_range' (table expected, got " .. type(q) .. ")", 3) end
+  local rules = { window = { 1, MAX_WINDOW }, concurrency = { 1, 64, whole = true },
+    retries = { 0, 100, whole = true } }
+  for name, rule in pairs(rules) do
+    local v = q[name]
+    if v ~= nil then
+      if type(v) ~= "number" or v ~= v or v < rule[1] or v > rule[2] or (rule.whole and v ~= floor(v)) then
+        error(format("bad argument #1 to 'fetch_range' (field '%s': %s in [%s, %s] expected, got %s)", name,
+          rule.whole and "a whole number" or "a number", number_text(rule[1]), number_text(rule[2]),
+          type(v) == "number" and number_text(v) or type(v)), 3)
+      end
+    end
+  end
+  for _, name in ipairs { "start", "end" } do
+    local v = q[name]
+    if type(v) == "number" and not (v >= 0 and v <= 253402300799) then
+      return format("invalid %s: %s is not a Unix time in seconds", name, number_text(v)),
+        { kind = "invalid_argument", field = name }
+    end
+  end
+  return nil
+end
+
 -- client:fetch_range{project, profiler_id, start, ["end"], window,
 -- concurrency, retries}: a range longer than the server's 50-chunk cap, as
 -- concurrent windows merged into one answer (sentry.chunks.range).
@@ -1129,6 +1176,8 @@ function Client:fetch_range(q)
   if getmetatable(self) ~= Client then
     error("bad argument #1 to 'fetch_range' (client expected; call it as client:fetch_range{...})", 2)
   end
+  local bad, details = range_problem(q)
+  if bad then return nil, bad, details end
   return require("sentry.chunks.range").fetch(self, q)
 end
 
