@@ -20,7 +20,10 @@
 --   http              any other non-2xx answer (status, detail, body)
 --   rate_limited      429 still after `retries` retries, or a wait > max_wait
 --   content_type      a 2xx whose body is not JSON (a captive portal, ...)
---   redirect          a redirect to another origin (refused: never followed)
+--   redirect          a redirect to another origin or an invalid Location
+--                     (refused: never followed), a loop, more than 5
+--   unexpected_shape  a 2xx with valid JSON that is not a chunks answer
+--                     (an Android chunk among them), a bad Link page
 --   network           connection refused/reset, body cut short, ...
 --   timeout           the timeout or the low-speed limit (a stall) hit
 --   tls               certificate or handshake failure
