@@ -76,6 +76,26 @@ describe("Neovim", function()
     assert.equal(240 * 60 * 5, tonumber(r.samples)) -- all four hours, not the newest 50 minutes
   end)
 
+  it("failed fetches: the callback always fires, and nothing is printed (no EBADF)", function()
+    local out, err_file = os.tmpname(), os.tmpname()
+    os.execute("env -u LD_PRELOAD SC_ROOT='" .. os.getenv("PWD") .. "' SC_OUT='" .. out .. "' SC_URL='" .. srv.url
+      .. "' SC_TOKEN='" .. srv.token .. "' SC_PROFILER=" .. server.PROFILER_IDS.light
+      .. " timeout 90 nvim --headless -u NONE -c 'luafile spec/nvim/hostile_test.lua' >/dev/null 2>'" .. err_file .. "'")
+    local function slurp(path)
+      local f = io.open(path)
+      local text = f and f:read("*a") or ""
+      if f then f:close() end
+      os.remove(path)
+      return text
+    end
+    local results, stderr = slurp(out), slurp(err_file)
+    assert.equal("", stderr)
+    assert.matches("refused=network|network error: [^\n]*%(after 2 retries%)\n", results)
+    assert.matches("reset=network|network error", results)
+    assert.matches("progress_error=aborted|fetch failed: [^\n]*boom in on_progress", results)
+    assert.is_nil(results:find("gave_up", 1, true), results)
+  end)
+
   it("says what is wrong when the C part is missing or built for another Lua", function()
     local script = os.tmpname()
     local f = assert(io.open(script, "w"))

@@ -34,11 +34,13 @@ http {
       content_by_lua_block {
         local resty = require "sentry.chunks.resty"
         local a = ngx.req.get_uri_args()
-        local res, err, d = resty.fetch({ token = a.token, org = "test-org", base_url = a.base,
-            retries = 1, backoff = 0.05 },
+        local ok, res, err, d = pcall(resty.fetch, { token = a.token, org = "test-org", base_url = a.base,
+            retries = tonumber(a.retries) or 1, backoff = 0.05, timeout = tonumber(a.timeout) },
           { project = 1, profiler_id = a.profiler, start = tonumber(a.start), ["end"] = tonumber(a.stop) })
-        if res then
-          ngx.say("ok ", #res.chunk.profile.samples, " ", d.status)
+        if not ok then
+          ngx.say("raise ", res)
+        elseif res then
+          ngx.say("ok ", #res.chunk.profile.samples, " ", d.status, d.headers["x-echo"] and (" " .. d.headers["x-echo"]) or "")
         else
           ngx.say("err ", d.kind, " ", tostring(d.status), " ", err)
         end
@@ -172,6 +174,62 @@ describe("OpenResty (nginx + Lua module)", function()
     local bad = sh("curl -s --max-time 60 'http://127.0.0.1:" .. port .. "/range?" .. query { token = "wrong-token-value",
       base = srv.url, profiler = server.PROFILER_IDS.light, start = server.T0, stop = server.T0 + 7200 } .. "'")
     assert.equal("err http HTTP 401 Unauthorized: Invalid token\n", bad)
+  end)
+
+  -- a hostile server (issue 10, item 9): never a raise, one deadline
+  local escape = require("sentry.chunks.client").escape
+  local function raw(bytes, extra) return srv.url .. "/_test/raw=" .. escape(bytes) .. (extra or "") end
+  local function esc_query(opts)
+    local parts = {}
+    for k, v in pairs(opts) do parts[#parts + 1] = k .. "=" .. escape(tostring(v)) end
+    return table.concat(parts, "&")
+  end
+
+  it("a bad chunk size is a network error, not a raise", function()
+    for _, size in ipairs { "zz", "", "-1", "1234567890abcdef1" } do
+      local out = get(esc_query { token = srv.token, profiler = SINGLE, base = raw(
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n" .. size .. "\r\n{}\r\n0\r\n\r\n") })
+      assert.matches("^err network 200 network error: bad chunked encoding", out)
+    end
+    local out = get(esc_query { token = srv.token, profiler = SINGLE, base = raw(
+      "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}XX0\r\n\r\n") })
+    assert.matches("^err network 200 network error: bad chunked encoding %(no CRLF", out)
+    out = get(esc_query { token = srv.token, profiler = SINGLE, base = raw(
+      "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 0x10\r\n\r\n{}") })
+    assert.matches("^err network 200 network error: bad Content%-Length", out)
+  end)
+
+  it("a server sending a byte at a time is cut off by the one deadline (timeout)", function()
+    local out = get(esc_query { token = srv.token, profiler = SINGLE, timeout = 1, base = raw(
+      "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 40\r\n\r\n{\"chunk\": 1, \"padding\": \"xxxxxxxxxx\"}", ",trickle=150") })
+    assert.matches("^err timeout ", out)
+    assert.truthy(out:find("longer than timeout", 1, true), out)
+  end)
+
+  it("the deadline includes the retries: no retry is started past it", function()
+    local out = get(esc_query { token = srv.token, profiler = SINGLE, timeout = 1, retries = 3,
+      base = srv.url .. "/_test/429x9,tag=r" .. os.time() })
+    assert.matches("^err rate_limited 429 ", out)
+    assert.truthy(out:find("no time left for retry", 1, true), out)
+  end)
+
+  it("refuses a token with CR/LF before any request, without printing it", function()
+    local bad = srv.token .. "\r\nX-Injected: 1"
+    local out = get(esc_query { token = bad, profiler = SINGLE, base = srv.url })
+    assert.matches("^raise bad argument #1 to 'fetch' %(option 'token': the token contains a control character", out)
+    assert.is_nil(out:find(srv.token, 1, true))
+  end)
+
+  it("a 200 of the wrong shape is unexpected_shape; an echoed token is redacted", function()
+    local out = get(esc_query { token = srv.token, profiler = SINGLE, base = srv.url .. "/_test/body=" .. escape('{"chunk": null}') })
+    assert.matches("^err unexpected_shape 200 unexpected answer: the answer has no 'chunk' object", out)
+    out = get(esc_query { token = srv.token, profiler = SINGLE, base = srv.url .. "/_test/echo" })
+    assert.matches("^ok %d+ 200 Bearer %[redacted%]\n$", out)
+  end)
+
+  it("a bad option is an argument error", function()
+    local out = get(esc_query { token = srv.token, profiler = SINGLE, base = srv.url, timeout = -1 })
+    assert.matches("^raise bad argument #1 to 'fetch' %(option 'timeout'", out)
   end)
 
   it("serves several requests at once: a slow upstream holds nobody back", function()

@@ -70,9 +70,20 @@
 --   tag=X            ignored; gives 429xN / 503xN a fresh counter
 --   noids            the chunks answer without "debug_chunk_ids" (as a
 --                    server that does not send them)
+-- The hostile ones (spec/hostile_spec.lua), values percent-encoded:
+--   raw=BYTES        write BYTES to the socket verbatim (status line,
+--                    headers, body, framing: anything) and close
+--   trickle=MS       with raw: one byte every MS milliseconds
+--   header=NAME:VAL  set this header on the answer (replacing one of that
+--                    name: X-Sentry-Rate-Limit-Reset, Link, ...); repeatable
+--   body=TEXT        200 application/json with TEXT as the body (status=N:
+--                    another status)
+--   echo             the request's Authorization value in X-Echo (a server
+--                    that reflects credentials): the only fault that echoes it
+--   loop             302 to the very URL requested (a same-origin loop)
 -- GET /_test/log returns the last 500 requests as JSON lines (method, path,
 -- query, host, tls, auth_present, auth_valid, status); ?clear=1 empties it
--- afterwards. The token itself is never logged or echoed.
+-- afterwards. The token itself is never logged, nor echoed but by `echo`.
 
 local script_dir = (arg and arg[0] or ""):match("^(.*)/[^/]*$") or "."
 local root = script_dir .. "/../../"
@@ -451,7 +462,10 @@ local function parse_faults(text)
   local faults = { text = text }
   for item in text:gmatch("[^,]+") do
     local name, value = item:match("^([^=]+)=(.*)$")
-    if name then
+    if name == "header" then
+      faults.headers = faults.headers or {}
+      faults.headers[#faults.headers + 1] = url_decode(value)
+    elseif name then
       faults[name] = url_decode(value)
     else
       local kind, count = item:match("^(%d%d%d)x(%d+)$")
@@ -498,6 +512,11 @@ local function send(stream, response, faults, entry)
   if response.ctype then headers:append("content-type", response.ctype) end
   if response.location then headers:append("location", response.location) end
   if response.link then headers:append("link", response.link) end
+  if faults.echo_value then headers:append("x-echo", faults.echo_value) end
+  for _, h in ipairs(faults.headers or {}) do
+    local name, value = h:match("^([^:]+):%s*(.*)$")
+    if name then headers:upsert(name:lower(), value) end
+  end
   entry.status = status
 
   if faults.gzip and body ~= "" then
@@ -563,6 +582,25 @@ local function send(stream, response, faults, entry)
   stream:write_chunk(body, true)
 end
 
+-- Writes bytes to the connection's socket as they are (optionally one
+-- byte every `trickle` ms), then closes it: framing the HTTP library would
+-- never produce.
+local function send_raw(stream, bytes, trickle, entry)
+  local socket = stream.connection and stream.connection.socket
+  entry.status = tonumber(bytes:match("^HTTP/%S+ (%d%d%d)") or "")
+  if not socket then return end
+  if trickle then
+    for i = 1, #bytes do
+      if not socket:xwrite(bytes:sub(i, i), "n") then break end
+      if not socket:flush("n", 5) then break end
+      cqueues.sleep(trickle / 1000)
+    end
+  else
+    socket:xwrite(bytes, "n")
+  end
+  close_connection(stream)
+end
+
 -- Requests ----------------------------------------------------------------
 
 local last_activity = cqueues.monotime()
@@ -622,7 +660,14 @@ local function onstream(_, stream)
   local ok, failure = pcall(function()
     if faults.latency then cqueues.sleep((tonumber(faults.latency) or 0) / 1000) end
     local response
-    if faults.redirect then
+    if faults.raw then
+      return send_raw(stream, faults.raw, tonumber(faults.trickle), entry)
+    end
+    if faults.loop then
+      response = { status = 302, body = "", location = "http://" .. (req:get(":authority") or "127.0.0.1") .. target }
+    elseif faults.body then
+      response = { status = tonumber(faults.status) or 200, ctype = JSON, body = faults.body }
+    elseif faults.redirect then
       local location = faults.redirect .. path .. (query ~= "" and ("?" .. query) or "")
       response = { status = 302, body = "", location = location }
     elseif take_refusal(faults, "429") then
@@ -661,6 +706,7 @@ local function onstream(_, stream)
         response = chunks_endpoint(url_decode(org), parse_query(query), authorization, faults)
       end
     end
+    if faults.echo then faults.echo_value = authorization or "" end
     send(stream, response, faults, entry)
   end)
   in_flight = in_flight - 1

@@ -24,7 +24,10 @@
 --   http              any other non-2xx answer (status, detail, body)
 --   rate_limited      429 still after `retries` retries, or a wait > max_wait
 --   content_type      a 2xx whose body is not JSON (a captive portal, ...)
---   redirect          a redirect to another origin (refused: never followed)
+--   redirect          a redirect to another origin or an invalid Location
+--                     (refused: never followed), a loop, more than 5
+--   unexpected_shape  a 2xx with valid JSON that is not a chunks answer
+--                     (an Android chunk among them), a bad Link page
 --   network           connection refused/reset, body cut short, ...
 --   timeout           the timeout or the low-speed limit (a stall) hit
 --   tls               certificate or handshake failure
@@ -47,6 +50,8 @@ local floor, format, concat = math.floor, string.format, table.concat
 local type, tostring, tonumber, pairs, ipairs = type, tostring, tonumber, pairs, ipairs
 
 local secrets = setmetatable({}, { __mode = "k" })
+-- why a client's token (from the environment) cannot be sent, if it cannot
+local bad_tokens = setmetatable({}, { __mode = "k" })
 
 local Client = {}
 Client.__index = Client
@@ -143,6 +148,17 @@ local function parse_headers(raw)
   return headers
 end
 
+-- A number read from a header: decimal digits with an optional fraction,
+-- nothing else (no sign, hex, exponent, inf or nan).
+local function header_number(v)
+  if type(v) ~= "string" then return nil end
+  v = v:match("^%s*(.-)%s*$")
+  if not v:match("^%d+%.?%d*$") then return nil end
+  local n = tonumber(v)
+  if not n or n ~= n or n == math.huge then return nil end
+  return n
+end
+
 local function rate_limit_of(headers)
   local rl, any = {}, false
   for field, name in pairs {
@@ -151,7 +167,7 @@ local function rate_limit_of(headers)
     concurrent_limit = "x-sentry-rate-limit-concurrentlimit",
     concurrent_remaining = "x-sentry-rate-limit-concurrentremaining",
   } do
-    local v = tonumber(headers[name] or "")
+    local v = header_number(headers[name])
     if v then rl[field] = v; any = true end
   end
   return any and rl or nil
@@ -163,29 +179,245 @@ local function origin(url)
   if not scheme then return nil end
   scheme = scheme:lower()
   authority = authority:gsub("^.*@", ""):lower()
-  local host, port = authority:match("^(%[.*%]):?(%d*)$")
-  if not host then host, port = authority:match("^([^:]*):?(%d*)$") end
+  -- a bad port (h:1:2, h:80x, [::1]x, h:99999) is no origin: nil
+  local host, port = authority:match("^(%[[%x:.]+%]):?(%d*)$")
+  if not host then host, port = authority:match("^([^:%[%]]+):?(%d*)$") end
+  if not host then return nil end
   if port == "" then port = scheme == "https" and "443" or "80" end
-  return scheme .. "://" .. host .. ":" .. port
+  local n = tonumber(port)
+  if n < 1 or n > 65535 then return nil end
+  return scheme .. "://" .. host .. ":" .. format("%d", n)
 end
 
 local function redact(value, token, seen)
   if not token or token == "" then return value end
   local t = type(value)
   if t == "string" then
-    local i = value:find(token, 1, true)
+    -- one left-to-right pass, plain find: never rescans what it wrote
+    local i, j = value:find(token, 1, true)
+    if not i then return value end
+    local out, pos = {}, 1
     while i do
-      value = value:sub(1, i - 1) .. "[redacted]" .. value:sub(i + #token)
-      i = value:find(token, 1, true)
+      out[#out + 1] = value:sub(pos, i - 1)
+      out[#out + 1] = "[redacted]"
+      pos = j + 1
+      i, j = value:find(token, pos, true)
     end
-    return value
+    out[#out + 1] = value:sub(pos)
+    return concat(out)
   elseif t == "table" then
     seen = seen or {}
     if seen[value] then return value end
     seen[value] = true
-    for k, v in pairs(value) do value[k] = redact(v, token, seen) end
+    local renamed
+    for k, v in pairs(value) do
+      value[k] = redact(v, token, seen)
+      if type(k) == "string" and k:find(token, 1, true) then
+        renamed = renamed or {}
+        renamed[#renamed + 1] = k
+      end
+    end
+    for _, k in ipairs(renamed or {}) do
+      local v = value[k]
+      value[k] = nil
+      value[redact(k, token)] = v
+    end
   end
   return value
+end
+
+-- Hardening: values from outside and option values -------------------------
+
+-- What a decoded JSON value is, for messages.
+local function json_type(v)
+  if v == nil then return "nothing" end
+  if v == core.null then return "null" end
+  local t = type(v)
+  if t == "table" then
+    local array = v[1] ~= nil or getmetatable(v) == core.empty_array_mt
+    return array and "an array" or "an object"
+  end
+  if t == "string" then return "a string" end
+  return t == "number" and "a number" or t
+end
+
+-- Is t a JSON array (or empty)?
+local function is_list(t)
+  return type(t) == "table" and (t[1] ~= nil or next(t) == nil)
+end
+
+-- nil when `answer` has the shape of a chunks answer (sample format v2),
+-- else a one-line message saying what it is instead. Every sample, stack
+-- and frame is looked at: the helpers and the range merge index them.
+local function shape_problem(answer)
+  if type(answer) ~= "table" or answer[1] ~= nil then
+    return "expected a JSON object with a 'chunk', got " .. json_type(answer)
+  end
+  local chunk = answer.chunk
+  if type(chunk) ~= "table" or chunk[1] ~= nil then
+    return "the answer has no 'chunk' object (got " .. json_type(chunk) .. ")"
+  end
+  if chunk.platform == "android" or chunk.profiles ~= nil or chunk.shared ~= nil then
+    return format("the chunk is an Android profile (platform '%s': speedscope-style 'profiles' and "
+      .. "'shared.frames'); this library reads sample-format v2 chunks, not Android's",
+      type(chunk.platform) == "string" and one_line(chunk.platform, 40) or "android")
+  end
+  local p = chunk.profile
+  if type(p) ~= "table" or p[1] ~= nil then
+    return "the chunk has no 'profile' object (got " .. json_type(p) .. ")"
+  end
+  for _, field in ipairs { "samples", "stacks", "frames" } do
+    if not is_list(p[field]) then
+      return format("the chunk's profile has no '%s' array (got %s)", field, json_type(p[field]))
+    end
+  end
+  local samples, stacks, frames = p.samples, p.stacks, p.frames
+  for i = 1, #samples do
+    local x = samples[i]
+    if type(x) ~= "table" or type(x.stack_id) ~= "number" or type(x.timestamp) ~= "number" then
+      return format("sample %d is not {stack_id = number, thread_id, timestamp = number}", i)
+    end
+  end
+  for i = 1, #stacks do
+    local st = stacks[i]
+    if not is_list(st) then return format("stack %d is not an array of frame indices", i) end
+    for j = 1, #st do
+      if type(st[j]) ~= "number" then return format("stack %d is not an array of frame indices", i) end
+    end
+  end
+  for i = 1, #frames do
+    if type(frames[i]) ~= "table" then return format("frame %d is not an object", i) end
+  end
+  local tm = p.thread_metadata
+  if tm ~= nil and tm ~= core.null and type(tm) ~= "table" then
+    return "the chunk's thread_metadata is " .. json_type(tm) .. ", not an object"
+  end
+  return nil
+end
+
+-- check_answer(answer) -> true | nil, message: the shape test every
+-- fetched chunks answer passes (also for answers read from files).
+function M.check_answer(answer)
+  local problem = shape_problem(answer)
+  if problem then return nil, "unexpected answer: " .. problem end
+  return true
+end
+
+local MAX_DELAY = 1e9 -- longer than any max_wait; keeps every wait printable
+
+local function clamp_delay(w)
+  if w ~= w or w < 0 then return 0 end
+  if w > MAX_DELAY then return MAX_DELAY end
+  return w
+end
+
+local MONTHS = { jan = 1, feb = 2, mar = 3, apr = 4, may = 5, jun = 6, jul = 7, aug = 8,
+  sep = 9, oct = 10, nov = 11, dec = 12 }
+
+-- An HTTP-date (RFC 9110 5.6.7: IMF-fixdate, and the obsolete RFC 850 and
+-- asctime forms) to Unix seconds, or nil.
+local function http_date(s)
+  local d, mon, y, hms = s:match("^%a%a%a, (%d%d) (%a%a%a) (%d%d%d%d) (%d%d:%d%d:%d%d) GMT$")
+  if not d then -- RFC 850: Sunday, 06-Nov-94 08:49:37 GMT
+    d, mon, y, hms = s:match("^%a+, (%d%d)%-(%a%a%a)%-(%d%d) (%d%d:%d%d:%d%d) GMT$")
+    if y then
+      -- a two-digit year more than 50 years ahead is in the past century
+      local this_year = tonumber(os.date("!%Y"))
+      local full = this_year - this_year % 100 + tonumber(y)
+      if full > this_year + 50 then full = full - 100 end
+      y = format("%04d", full)
+    end
+  end
+  if not d then -- asctime: Sun Nov  6 08:49:37 1994
+    mon, d, hms, y = s:match("^%a%a%a (%a%a%a) ([ %d]%d) (%d%d:%d%d:%d%d) (%d%d%d%d)$")
+    if d then d = d:gsub(" ", "0") end
+  end
+  local m = mon and MONTHS[mon:lower()]
+  if not m then return nil end
+  return require("sentry.chunks.url").iso_to_unix(format("%s-%02d-%sT%sZ", y, m, d, hms))
+end
+
+-- Retry-After (delay-seconds or an HTTP-date) as seconds to wait from now,
+-- within [0, MAX_DELAY], or nil when absent or unreadable.
+local function retry_after(value)
+  if type(value) ~= "string" then return nil end
+  value = value:match("^%s*(.-)%s*$")
+  if value:match("^%d+$") then return clamp_delay(tonumber(value)) end
+  local t = http_date(value)
+  if t then return clamp_delay(t - os.time()) end
+  return nil
+end
+
+local function number_text(v)
+  if v ~= v then return "nan" end
+  if v == math.huge then return "inf" end
+  if v == -math.huge then return "-inf" end
+  if v == floor(v) and v > -2 ^ 53 and v <= 2 ^ 53 then return format("%d", v) end
+  return format("%.17g", v)
+end
+
+-- The numeric options: {min, max, lower bound excluded?, how to round}.
+-- curl takes whole seconds for the stall time and whole bytes/s for its
+-- limit, so a fraction is rounded up (0.5 s must not become 0: off).
+local NUMERIC_OPTIONS = {
+  timeout = { 0, 2e6, open = true }, connect_timeout = { 0, 2e6, open = true },
+  retries = { 0, 1000, whole = true }, max_wait = { 0, 2e6 }, backoff = { 0, 2e6 },
+  max_backoff = { 0, 2e6 }, low_speed_limit = { 1, 2 ^ 31 - 1, round = "up" },
+  low_speed_time = { 1, 2e6, round = "up" },
+  max_bytes = { 1, 2 ^ 53, round = "down" }, buffer_size = { 1, 2 ^ 31, round = "down" },
+}
+
+-- Checks every numeric option of `opts` (finite, in range), raising an
+-- argument error naming the option; returns a copy of the values rounded
+-- as the transfer takes them.
+local function check_numbers(opts, fname)
+  local out = {}
+  for name, rule in pairs(NUMERIC_OPTIONS) do
+    local v = opts[name]
+    if v ~= nil then
+      if type(v) ~= "number" then
+        error(format("bad argument #1 to '%s' (option '%s': number expected, got %s)", fname, name, type(v)), 3)
+      end
+      local lo, hi = rule[1], rule[2]
+      if rule.round == "up" and v > 0 and v < lo then v = lo end
+      local ok = v == v and v <= hi and (rule.open and v > lo or not rule.open and v >= lo)
+      if ok and rule.whole and v ~= floor(v) then ok = false end
+      if not ok then
+        error(format("bad argument #1 to '%s' (option '%s': %s in %s%s, %s] expected, got %s)", fname, name,
+          rule.whole and "a whole number" or "a finite number", rule.open and "(" or "[",
+          number_text(lo), number_text(hi), number_text(v)), 3)
+      end
+      if rule.round == "up" then v = math.ceil(v) elseif rule.round == "down" then v = floor(v) end
+      out[name] = v
+    end
+  end
+  return out
+end
+
+-- Why a token cannot be sent (a control character would end the header
+-- and start another), or nil. Never quotes the token.
+local function token_problem(token)
+  if type(token) == "string" and token:find("%c") then
+    return "the token contains a control character (CR, LF, ...)"
+  end
+  return nil
+end
+
+-- Why a base URL cannot be used, or nil (beyond scheme, origin and
+-- credentials, checked by the caller): a query or fragment would swallow
+-- the API path; dot segments would be collapsed by the HTTP library.
+local function base_problem(base)
+  if base:find("[%c%s]") then return "spaces and control characters are not allowed" end
+  if base:find("[?#]") then return "a query (?) or fragment (#) is not allowed" end
+  local path = base:match("^%a[%w+.-]*://[^/]*(/.*)$") or ""
+  if (path .. "/"):find("/%.%.?/") then return "dot segments (/./, /../) are not allowed" end
+  return nil
+end
+
+-- "." and ".." are no path segment of their own: they would collapse the
+-- API path (/api/0/organizations/../profiling/...).
+local function dot_segment(v)
+  return v == "." or v == ".."
 end
 
 -- Validation -----------------------------------------------------------------
@@ -201,11 +433,13 @@ local function check_time(v, name)
     end
     return iso8601(v)
   end
-  if not v:match("^%d%d%d%d%-%d%d%-%d%d") then
+  -- the whole string, every field in range (a date that exists)
+  local t = require("sentry.chunks.url").iso_to_unix(v)
+  if not t then
     return nil, format("invalid %s: expected ISO-8601 (2001-12-14T12:34:56Z) or Unix seconds, got '%s'",
       name, one_line(v, 60))
   end
-  return v
+  return v, t
 end
 
 -- The query for one fetch, or nil, message, details. Raises on wrong types.
@@ -227,6 +461,10 @@ local function build_query(self, q)
   if not org or org == "" then
     return invalid("org", "no organization: pass org = ... to chunks.client or set SENTRY_ORG")
   end
+  if dot_segment(org) then
+    return invalid("org", format("invalid organization '%s': not an organization slug", org))
+  end
+  if bad_tokens[self] then return invalid("token", bad_tokens[self]) end
   if not secrets[self] then
     return invalid("token", "no auth token: pass token = ... to chunks.client or set SENTRY_AUTH_TOKEN")
   end
@@ -272,6 +510,10 @@ local function build_query(self, q)
     if not s then return invalid("start", err) end
     local e, err2 = check_time(stop, "end")
     if not e then return invalid("end", err2) end
+    local s_unix, e_unix = type(start) == "number" and start or err, type(stop) == "number" and stop or err2
+    if s_unix >= e_unix then
+      return invalid("start", "invalid time range: start must be before end")
+    end
     parts[#parts + 1] = "start=" .. escape(s)
     parts[#parts + 1] = "end=" .. escape(e)
   end
@@ -426,13 +668,11 @@ end
 
 -- How long a 429 asks to wait: Retry-After (seconds) or the Reset epoch.
 local function rate_limit_delay(headers)
-  local ra = tonumber(headers["retry-after"] or "")
+  local ra = retry_after(headers["retry-after"])
   if ra then return ra end
-  local reset = tonumber(headers["x-sentry-rate-limit-reset"] or "")
+  local reset = header_number(headers["x-sentry-rate-limit-reset"])
   if reset then
-    local wait = reset - os.time()
-    if wait < 0 then wait = 0 end
-    return wait + 0.1 + 0.4 * math.random()
+    return clamp_delay(reset - os.time()) + 0.1 + 0.4 * math.random()
   end
   return nil
 end
@@ -449,11 +689,23 @@ function M.new(opts)
       argerror(1, "client", format("option '%s': %s expected, got %s", k, want, type(v)))
     end
   end
+  local numbers = check_numbers(opts, "client")
+  if type(opts.user_agent) == "string" and opts.user_agent:find("%c") then
+    argerror(1, "client", "option 'user_agent': control characters are not allowed") -- a header of its own
+  end
+  if token_problem(opts.token) then
+    argerror(1, "client", "option 'token': " .. token_problem(opts.token))
+  end
   local self = setmetatable({}, Client)
   for k, v in pairs(DEFAULTS) do self[k] = v end
   for k, v in pairs(opts) do if k ~= "token" then self[k] = v end end
+  for k, v in pairs(numbers) do self[k] = v end
   local token = opts.token or env("SENTRY_AUTH_TOKEN")
   if token == "" then token = nil end
+  if token_problem(token) then -- from the environment: refused at fetch time
+    bad_tokens[self] = "SENTRY_AUTH_TOKEN: " .. token_problem(token)
+    token = nil
+  end
   secrets[self] = token
   self.org = opts.org or env("SENTRY_ORG")
   local base = opts.base_url or env("SENTRY_URL") or "https://sentry.io"
@@ -464,6 +716,9 @@ function M.new(opts)
   end
   if base:match("^%a[%w+.-]*://[^/?#]*@") then
     argerror(1, "client", "option 'base_url': credentials in the URL are not supported, use token")
+  end
+  if base_problem(base) then
+    argerror(1, "client", format("option 'base_url': %s, got '%s'", base_problem(base), one_line(base, 80)))
   end
   self.base_url = base
   for _, name in ipairs { "timeout", "connect_timeout", "retries", "max_wait", "backoff" } do
@@ -510,7 +765,7 @@ end
 -- says whether it looks cut by the server's 50-chunk cap (details.truncated,
 -- details.warning: sentry.chunks.range.truncation).
 local function conclude(self, value, err, details)
-  if value ~= nil and self.chunks and details then
+  if value ~= nil and self.expect_chunk and details then
     details.windows = 1
     details.warning = require("sentry.chunks.range").truncation(value, self.range_start)
     details.truncated = details.warning ~= nil
@@ -519,18 +774,50 @@ local function conclude(self, value, err, details)
   return true
 end
 
+local MAX_REDIRECTS = 5
+
+-- Why a redirect is not followed, or nil to follow it: only to a valid URL
+-- of the same origin, never in a loop, at most MAX_REDIRECTS times.
+local function redirect_refusal(self, location, target)
+  if not location or location == "" then return "a redirect without a Location" end
+  local shown = one_line(location, 120)
+  if not target then
+    return format("refused to follow a redirect to '%s' (not an absolute URL or path)", shown)
+  end
+  local to = origin(target)
+  if not to then
+    return format("refused to follow a redirect to '%s' (not a valid URL: bad host or port)", shown)
+  end
+  if to ~= self.start_origin then
+    return format("refused to follow a redirect to %s (only the same origin is followed)", one_line(to, 120))
+  end
+  if target == self.url or (self.visited and self.visited[target]) then
+    return format("redirect loop: %s leads back to a URL already requested", shown)
+  end
+  if self.redirects >= MAX_REDIRECTS then
+    return format("too many redirects (more than %d, the last to %s)", MAX_REDIRECTS, shown)
+  end
+  return nil
+end
+
 -- A transfer ended: success, a retry (after a wait), a same-origin
 -- redirect, or the final error, mapped as the contract says.
 local function settle(self, value, info)
   local client, token, url = self.client, secrets[self.client], self.url
   if value ~= nil then
     local headers = parse_headers(info.headers)
-    return conclude(self, value, nil, {
+    local d = {
       status = info.status, headers = headers, rate_limit = rate_limit_of(headers),
       url = url, attempts = self.attempts, bytes = info.received, wire_bytes = info.wire_received,
       seconds = info.seconds, reused = info.reused,
       http_version = HTTP_VERSIONS[info.http_version] or tostring(info.http_version),
-    })
+    }
+    local problem = self.expect_chunk and shape_problem(value)
+    if problem then -- valid JSON, not a chunks answer: never a success
+      d.kind, d.content_type = "unexpected_shape", info.content_type
+      return conclude(self, nil, redact("unexpected answer: " .. problem, token), redact(d, token))
+    end
+    return conclude(self, value, nil, redact(d, token)) -- a server may echo the token in a header
   end
   local msg, d, retry = classify(client, info, url, self.attempts)
   if retry == "redirect" then
@@ -543,7 +830,10 @@ local function settle(self, value, info)
         target = url:match("^(%a[%w+.-]*://[^/?#]+)") .. location
       end
     end
-    if target and origin(target) == self.start_origin and self.redirects < 5 then
+    local why = redirect_refusal(self, location, target)
+    if not why then
+      self.visited = self.visited or { [self.url] = true }
+      self.visited[target] = true
       self.redirects = self.redirects + 1
       self.url = target
       self.attempts = self.attempts - 1
@@ -551,8 +841,7 @@ local function settle(self, value, info)
       return false
     end
     d.location = location
-    msg = format("HTTP %d: refused to follow a redirect to %s (only the same origin is followed)",
-      info.status, location and one_line(origin(location) or location, 120) or "nowhere")
+    msg = format("HTTP %d: %s", info.status, why)
     return conclude(self, nil, redact(msg, token), redact(d, token))
   end
   if retry and self.retried < client.retries then
@@ -562,7 +851,7 @@ local function settle(self, value, info)
       if wait > client.max_wait then
         d.retry_after = wait
         return conclude(self, nil, redact(msg .. format(
-          " (the server asks to wait %d s, more than max_wait)", floor(wait + 0.5)), token),
+          " (the server asks to wait %s s, more than max_wait)", number_text(floor(wait + 0.5))), token),
           redact(d, token))
       end
     else
@@ -671,7 +960,7 @@ function Client:fetch_async(q)
     return range.start(self, q, span)
   end
   local req = new_async(self, url)
-  req.chunks = true
+  req.expect_chunk = true -- the answer's shape is checked before it is a success
   req.range_start = span and not span.period and span.start or nil
   return req
 end
@@ -711,6 +1000,14 @@ function Client:fetch(q)
   return run_blocking(self, req)
 end
 
+-- A project id as the projects endpoint gives it ("1", or 1), or nil:
+-- decimal digits only (not "0x10", "1e3", "-1").
+local function project_id_of(v)
+  if type(v) == "string" and v:match("^%d+$") and #v <= 15 then return tonumber(v) end
+  if is_integer(v) and v >= 0 then return v end
+  return nil
+end
+
 -- client:project_id(slug [, org]) -> the numeric id of a project slug
 -- (GET /api/0/projects/{org}/{slug}/), cached per client.
 function Client:project_id(slug, org)
@@ -718,14 +1015,21 @@ function Client:project_id(slug, org)
   org = org or self.org
   if not org then return invalid("org", "no organization: pass org = ... to chunks.client or set SENTRY_ORG") end
   if slug:match("^%d+$") then return tonumber(slug) end
+  if dot_segment(org) or dot_segment(slug) or slug == "" then
+    return invalid(dot_segment(org) and "org" or "project",
+      format("invalid %s '%s'", dot_segment(org) and "organization" or "project slug", dot_segment(org) and org or slug))
+  end
   self._slugs = self._slugs or {}
   local key = org .. "/" .. slug
   if self._slugs[key] then return self._slugs[key] end
   local res, err, details = run_blocking(self, new_async(self,
     self.base_url .. "/api/0/projects/" .. escape(org) .. "/" .. escape(slug) .. "/"))
   if not res then return nil, format("project '%s': %s", slug, err), details end
-  local id = type(res) == "table" and tonumber(res.id)
-  if not id then return nil, format("project '%s': the answer has no id", slug), { kind = "http" } end
+  local id = type(res) == "table" and project_id_of(res.id)
+  if not id then
+    details.kind = "unexpected_shape"
+    return nil, format("project '%s': the answer has no project id (decimal digits)", slug), details
+  end
   self._slugs[key] = id
   return id
 end
@@ -741,6 +1045,31 @@ local function next_page(link)
   return nil
 end
 
+-- Why the Link header's next URL is not followed, or nil: it must be a
+-- valid URL of this client's Sentry (the token goes with it).
+local function link_problem(self, url)
+  local to = origin(url)
+  if not to then
+    return format("the Link header's next page '%s' is not a valid URL", one_line(url, 120))
+  end
+  if to ~= origin(self.base_url) then
+    return format("the Link header's next page is on another origin (%s): not followed with the token",
+      one_line(to, 120))
+  end
+  return nil
+end
+
+-- Why an events answer is not a list of span rows, or nil.
+local function events_problem(res)
+  if type(res) ~= "table" or not is_list(res.data) then
+    return "expected an object with a 'data' array, got " .. json_type(type(res) == "table" and res.data or res)
+  end
+  for i, row in ipairs(res.data) do
+    if type(row) ~= "table" then return format("row %d of 'data' is not an object", i) end
+  end
+  return nil
+end
+
 -- client:profilers{project, stats_period = "24h" [, org]} -> the profilers
 -- seen in spans (the events endpoint, dataset=spans), most recent first:
 -- {{profiler_id, threads = {"1", ...}, start, finish, spans}, ...}
@@ -752,6 +1081,11 @@ function Client:profilers(q)
   if type(q) ~= "table" then argerror(1, "profilers", "table expected, got " .. type(q)) end
   local org = q.org or self.org
   if not org then return invalid("org", "no organization: pass org = ... to chunks.client or set SENTRY_ORG") end
+  if dot_segment(org) then return invalid("org", format("invalid organization '%s': not an organization slug", org)) end
+  local max_pages = q.max_pages or 50
+  if type(max_pages) ~= "number" or max_pages ~= floor(max_pages) or max_pages < 1 then
+    argerror(1, "profilers", "field 'max_pages': a positive whole number expected")
+  end
   local project = q.project
   if type(project) == "string" and not project:match("^%d+$") then
     local id, err, d = self:project_id(project, org)
@@ -768,12 +1102,20 @@ function Client:profilers(q)
     .. "&project=" .. format("%d", project) .. "&statsPeriod=" .. escape(sp) .. "&per_page=100"
     .. "&query=" .. escape("has:profiler.id")
   local by_id, list, pages = {}, {}, 0
-  while url and pages < (q.max_pages or 50) do
-    if origin(url) ~= origin(self.base_url) then break end -- never follow elsewhere
+  while url and pages < max_pages do
+    local bad = pages > 0 and link_problem(self, url)
+    if bad then -- a bad Link ends the listing with an error, never a shorter list
+      return nil, format("page %d: %s", pages + 1, bad), { kind = "unexpected_shape", pages = pages }
+    end
     pages = pages + 1
     local res, err, details = run_blocking(self, new_async(self, url))
     if not res then return nil, err, details end
-    for _, row in ipairs(type(res.data) == "table" and res.data or {}) do
+    local rows_problem = events_problem(res)
+    if rows_problem then
+      details.kind = "unexpected_shape"
+      return nil, format("page %d: unexpected answer: %s", pages, rows_problem), details
+    end
+    for _, row in ipairs(res.data) do
       local id = row["profiler.id"]
       if type(id) == "string" and id ~= "" then
         local p = by_id[id]
@@ -800,7 +1142,8 @@ function Client:profilers(q)
     table.sort(p.threads)
   end
   table.sort(list, function(a, b) return (a.finish or 0) > (b.finish or 0) end)
-  return list, nil, { pages = pages }
+  -- more pages than max_pages: said, not silently a shorter list
+  return list, nil, { pages = pages, truncated = url ~= nil or nil }
 end
 
 -- client:fetch_url(url [, opts]) -> res | nil, message, details: the
@@ -832,6 +1175,39 @@ function Client:fetch_url(url, opts)
   return self:fetch(q)
 end
 
+-- The server merges at most 50 one-minute chunks of a window: a window of
+-- W seconds overlaps up to ceil(W / 60) + 1 of them.
+local MAX_WINDOW = 2940
+
+-- Checks fetch_range's own fields before any request: window, concurrency
+-- and retries are the caller's (a bad one raises: 0 or NaN would never
+-- end, a window over the cap would silently lose data); start and end
+-- must be finite Unix seconds (an infinite end would split forever).
+-- Returns nil, or a message and details for a bad start or end.
+local function range_problem(q)
+  if type(q) ~= "table" then error("bad argument #1 to 'fetch_range' (table expected, got " .. type(q) .. ")", 3) end
+  local rules = { window = { 1, MAX_WINDOW }, concurrency = { 1, 64, whole = true },
+    retries = { 0, 100, whole = true } }
+  for name, rule in pairs(rules) do
+    local v = q[name]
+    if v ~= nil then
+      if type(v) ~= "number" or v ~= v or v < rule[1] or v > rule[2] or (rule.whole and v ~= floor(v)) then
+        error(format("bad argument #1 to 'fetch_range' (field '%s': %s in [%s, %s] expected, got %s)", name,
+          rule.whole and "a whole number" or "a number", number_text(rule[1]), number_text(rule[2]),
+          type(v) == "number" and number_text(v) or type(v)), 3)
+      end
+    end
+  end
+  for _, name in ipairs { "start", "end" } do
+    local v = q[name]
+    if type(v) == "number" and not (v >= 0 and v <= 253402300799) then
+      return format("invalid %s: %s is not a Unix time in seconds", name, number_text(v)),
+        { kind = "invalid_argument", field = name }
+    end
+  end
+  return nil
+end
+
 -- client:fetch_range{project, profiler_id, start, ["end"], window,
 -- concurrency, retries}: a range longer than the server's 50-chunk cap, as
 -- concurrent windows merged into one answer (sentry.chunks.range).
@@ -839,6 +1215,8 @@ function Client:fetch_range(q)
   if getmetatable(self) ~= Client then
     error("bad argument #1 to 'fetch_range' (client expected; call it as client:fetch_range{...})", 2)
   end
+  local bad, details = range_problem(q)
+  if bad then return nil, bad, details end
   return require("sentry.chunks.range").fetch(self, q)
 end
 
@@ -857,6 +1235,17 @@ function M.fetch(q)
   return default_client:fetch(q)
 end
 
+-- The whole base_url check of M.new, for other transports: message or nil.
+local function base_url_problem(base)
+  if not origin(base) or not base:match("^[Hh][Tt][Tt][Pp][Ss]?://") then
+    return "an http:// or https:// URL expected"
+  end
+  if base:match("^%a[%w+.-]*://[^/?#]*@") then
+    return "credentials in the URL are not supported, use token"
+  end
+  return base_problem(base)
+end
+
 M.Client = Client
 -- For other transports of the same request (sentry.chunks.resty, on nginx's
 -- cosockets): validation, URL, error mapping and retry waits, shared so
@@ -866,6 +1255,8 @@ M._internal = {
   parse_headers = parse_headers, rate_limit_of = rate_limit_of,
   backoff_delay = backoff_delay, rate_limit_delay = rate_limit_delay,
   set_token = function(cfg, token) secrets[cfg] = token end,
+  check_numbers = check_numbers, token_problem = token_problem, base_url_problem = base_url_problem,
+  shape_problem = shape_problem, origin = origin,
   HTTP_VERSIONS = HTTP_VERSIONS, iso8601 = iso8601,
 }
 

@@ -32,37 +32,36 @@ end
 
 local DAYS_IN_MONTH = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 }
 
-local function days_in_month(y, m)
-  if m == 2 and y % 4 == 0 and (y % 100 ~= 0 or y % 400 == 0) then return 29 end
-  return DAYS_IN_MONTH[m]
-end
-
 -- ISO-8601 (as Sentry's UI writes it: 2026-05-28T08:00:00.000Z; naive is
--- UTC; an offset is honoured) to Unix seconds, or nil. Every field is
--- checked: month 13, February 30, hour 24, minute 60 are nil.
+-- UTC; an offset is honoured) to Unix seconds, or nil. The whole string
+-- is read: YYYY-MM-DD, optionally [T ]HH:MM[:SS[.fraction]] and Z or
+-- +HH:MM; every field in range, the day one that exists in that month.
 function M.iso_to_unix(s)
   if type(s) ~= "string" then return nil end
-  local y, mo, d, h, mi, sec, rest = s:match("^(%d%d%d%d)%-(%d%d)%-(%d%d)[T ](%d%d):(%d%d)(:?%d*%.?%d*)(.*)$")
-  if not y then
-    y, mo, d = s:match("^(%d%d%d%d)%-(%d%d)%-(%d%d)$")
-    if not y then return nil end
-    h, mi, sec, rest = "0", "0", "", ""
-  end
-  if sec ~= "" then
-    local whole, frac = sec:match("^:(%d%d)(%.?%d*)$")
-    if not whole or frac == "." then return nil end
-    sec = tonumber(whole .. frac)
-  else
-    sec = 0
-  end
-  y, mo, d, h, mi = tonumber(y), tonumber(mo), tonumber(d), tonumber(h), tonumber(mi)
-  if mo < 1 or mo > 12 or d < 1 or d > days_in_month(y, mo) or h > 23 or mi > 59 or sec >= 60 then
-    return nil
+  local y, mo, d, rest = s:match("^(%d%d%d%d)%-(%d%d)%-(%d%d)(.*)$")
+  if not y then return nil end
+  y, mo, d = tonumber(y), tonumber(mo), tonumber(d)
+  if mo < 1 or mo > 12 or d < 1 then return nil end
+  local leap = (y % 4 == 0 and y % 100 ~= 0) or y % 400 == 0
+  if d > DAYS_IN_MONTH[mo] + ((mo == 2 and leap) and 1 or 0) then return nil end
+  local h, mi, sec, has_time = 0, 0, 0, rest ~= ""
+  if has_time then
+    local hh, mm, tail = rest:match("^[Tt ](%d%d):(%d%d)(.*)$")
+    if not hh then return nil end
+    h, mi = tonumber(hh), tonumber(mm)
+    local ss, tail2 = tail:match("^:(%d%d)(.*)$")
+    if ss then
+      sec, tail = tonumber(ss), tail2
+      local frac, tail3 = tail:match("^(%.%d+)(.*)$")
+      if frac then sec, tail = sec + tonumber("0" .. frac), tail3 end
+    end
+    if h > 23 or mi > 59 or sec >= 60 then return nil end
+    rest = tail
   end
   local t = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec
-  if rest == "" or rest == "Z" or rest == "z" then return t end
+  if rest == "" or (has_time and (rest == "Z" or rest == "z")) then return t end
   local sign, oh, om = rest:match("^([+-])(%d%d):?(%d%d)$")
-  if not sign or tonumber(oh) > 23 or tonumber(om) > 59 then return nil end
+  if not sign or not has_time or tonumber(oh) > 23 or tonumber(om) > 59 then return nil end
   local offset = tonumber(oh) * 3600 + tonumber(om) * 60
   return sign == "+" and t - offset or t + offset
 end
