@@ -376,7 +376,7 @@ describe("ranges are checked before any request", function()
       "bad argument #1 to 'fetch_range' (field 'start': number or string expected, got table)")
     assert.has_error(function()
       c:fetch_range { project = 1, profiler_id = IDS.light, start = T0, ["end"] = T0 + 60, window = 0 }
-    end, "bad argument #1 to 'fetch_range' (field 'window': a positive number expected, got 0)")
+    end, "bad argument #1 to 'fetch_range' (field 'window': a number in [1, 31536000] expected, got 0)")
     assert.has_error(function() c:fetch { project = 1, profiler_id = IDS.light, split = "no" } end,
       "bad argument #1 to 'fetch' (field 'split': boolean expected, got string)")
   end)

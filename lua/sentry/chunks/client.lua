@@ -1175,13 +1175,14 @@ function Client:fetch_url(url, opts)
   return self:fetch(q)
 end
 
--- The server merges at most 50 one-minute chunks of a window: a window of
--- W seconds overlaps up to ceil(W / 60) + 1 of them.
-local MAX_WINDOW = 2940
+-- A window is finite: at most a year. (A window over about 49 minutes can
+-- overlap more than the server's 50 chunks; its answer is then flagged
+-- truncated, not refused: a caller may know its chunks are sparse.)
+local MAX_WINDOW = 31536000
 
 -- Checks fetch_range's own fields before any request: window, concurrency
 -- and retries are the caller's (a bad one raises: 0 or NaN would never
--- end, a window over the cap would silently lose data); start and end
+-- end); start and end
 -- must be finite Unix seconds (an infinite end would split forever).
 -- Returns nil, or a message and details for a bad start or end.
 local function range_problem(q)

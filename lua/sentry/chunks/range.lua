@@ -254,15 +254,18 @@ local function conclude(self, value, err, details)
 end
 
 -- An error of the request as a whole, not of one window (a bad token, a
--- forbidden project, an unknown organization, TLS, a refused redirect, a
+-- forbidden project, an unknown organization, a 400 with the server's detail, an
+-- answer of the wrong shape, TLS, a refused redirect, a
 -- login page): no window is retried, and the message is the server's.
 function M.whole_request_error(d)
   if not d then return false end
   local k = d.kind
-  if k == "invalid_argument" or k == "tls" or k == "redirect" or k == "content_type" or k == "invalid_url" then
+  if k == "invalid_argument" or k == "tls" or k == "redirect" or k == "content_type" or k == "invalid_url"
+    or k == "unexpected_shape" then
     return true
   end
-  return k == "http" and (d.status == 401 or d.status == 403 or (d.status == 404 and d.detail ~= nil))
+  return k == "http" and (d.status == 400 or d.status == 401 or d.status == 403
+    or (d.status == 404 and d.detail ~= nil))
 end
 
 -- Ends the fetch with an error, freeing every window's transfer.
