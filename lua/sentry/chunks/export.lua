@@ -80,6 +80,7 @@ local function namer(p)
   local used_folded = {}
   local function add(key, f)
     local e = { id = #list + 1, key = key, frame = f }
+    e.text = tostring(e.id) -- for stack signatures (numbers in concat are slow)
     list[#list + 1] = e
     by_key[key] = e
     return e
@@ -140,7 +141,7 @@ local function namer(p)
     end
     return none
   end
-  return { of_index = of_index, list = list, empty = empty }
+  return { of_index = of_index, list = list, empty = empty, entries = entries }
 end
 
 -- What every export starts from: the chunk, the mode, the view of
@@ -154,9 +155,11 @@ local function prepare(given, opts, fname)
   local v = aggregate._view(chunk, opts, mode, fname)
   local names = namer(p)
   local stacks = type(p.stacks) == "table" and p.stacks or {}
-  local cache, sig_cache = {}, {}
+  local cache, sig_cache, buf = {}, {}, {}
+  local entries, of_index = names.entries, names.of_index
   local EMPTY = { sig = "" }
-  -- the name entries of a stack id, leaf first, with .sig
+  -- the name entries of a stack id, leaf first, with .sig; one table per
+  -- distinct signature (merged chunks repeat every stack once per chunk)
   local function stack(sid)
     local st = cache[sid]
     if st then return st end
@@ -164,19 +167,13 @@ local function prepare(given, opts, fname)
     if type(raw) ~= "table" or #raw == 0 then
       st = EMPTY
     else
-      st = {}
-      local ids = {}
-      for j = 1, #raw do
-        local e = names.of_index(raw[j])
-        st[j] = e
-        ids[j] = e.id
-      end
-      local sig = concat(ids, ",")
-      local shared = sig_cache[sig]
-      if shared then
-        st = shared
-      else
-        st.sig = sig
+      local n = #raw
+      for j = 1, n do buf[j] = (entries[raw[j]] or of_index(raw[j])).text end
+      local sig = concat(buf, ",", 1, n)
+      st = sig_cache[sig]
+      if not st then
+        st = { sig = sig }
+        for j = 1, n do st[j] = entries[raw[j]] or of_index(raw[j]) end
         sig_cache[sig] = st
       end
     end
@@ -320,21 +317,24 @@ function M.folded(given, opts)
   end
   local lines, index_of, values = {}, {}, {}
   local function add(tid, prefix)
-    local list = v.by[tid]
+    local list, line_of = v.by[tid], {} -- stack_id -> line, for this thread
     for j = 1, #list do
       local i = list[j]
       if v.counted[i] then
-        local path = path_of(cx.stack(ss[i].stack_id))
-        if path == "" then path = cx.names.empty().folded end
-        if prefix then path = prefix .. ";" .. path end
-        do
-          local k = index_of[path]
+        local sid = ss[i].stack_id
+        local k = sid ~= nil and line_of[sid]
+        if not k then
+          local path = path_of(cx.stack(sid))
+          if path == "" then path = cx.names.empty().folded end
+          if prefix then path = prefix .. ";" .. path end
+          k = index_of[path]
           if not k then
             k = #lines + 1
             lines[k], values[k], index_of[path] = path, 0, k
           end
-          values[k] = values[k] + (by_time and us(v.weight[i]) or 1)
+          if sid ~= nil then line_of[sid] = k end
         end
+        values[k] = values[k] + (by_time and us(v.weight[i]) or 1)
       end
     end
   end
