@@ -71,9 +71,10 @@ local function frame_at(fr, idx)
   return frames.at({}, idx)
 end
 
--- Names for every function of a profile: names.of(key) gives {id, key,
--- name, folded, frame} (id: 1, 2, ... in order of first frame), the same
--- name for one key in every export and different names for different keys.
+-- Names for every function of a profile: names.of_index(frame index)
+-- gives its entry {id, text, key, name, folded, frame} (id: 1, 2, ... in
+-- order of first frame; frame: the key's first frame), the same name for
+-- one key in every export and different names for different keys.
 local function namer(p)
   local fr = type(p.frames) == "table" and p.frames or {}
   local entries, by_key, list = {}, {}, {}
@@ -128,7 +129,7 @@ local function namer(p)
       e.raw = frames.name(f)
       assign(e, e.raw)
     end
-    if type(idx) == "number" then entries[idx] = e end
+    if type(idx) == "number" and idx == idx then entries[idx] = e end
     return e
   end
   -- the pseudo-function of a sample whose stack is empty (a thread caught
@@ -177,7 +178,7 @@ local function prepare(given, opts, fname)
         sig_cache[sig] = st
       end
     end
-    if sid ~= nil then cache[sid] = st end
+    if sid ~= nil and sid == sid then cache[sid] = st end
     return st
   end
   return { chunk = chunk, p = p, mode = mode, v = v, names = names, stack = stack }
@@ -322,7 +323,8 @@ function M.folded(given, opts)
       local i = list[j]
       if v.counted[i] then
         local sid = ss[i].stack_id
-        local k = sid ~= nil and line_of[sid]
+        local keyable = sid ~= nil and sid == sid -- not nil, not NaN
+        local k = keyable and line_of[sid]
         if not k then
           local path = path_of(cx.stack(sid))
           if path == "" then path = cx.names.empty().folded end
@@ -332,7 +334,7 @@ function M.folded(given, opts)
             k = #lines + 1
             lines[k], values[k], index_of[path] = path, 0, k
           end
-          if sid ~= nil then line_of[sid] = k end
+          if keyable then line_of[sid] = k end
         end
         values[k] = values[k] + (by_time and us(v.weight[i]) or 1)
       end
