@@ -361,6 +361,30 @@ describe("exports read the same samples and weights as top", function()
   end)
 end)
 
+describe("damaged data", function()
+  it("never makes an export raise: a null frame, an index that is no number or not there, a missing stack", function()
+    local t = tiny()
+    local p = t.chunk.profile
+    p.frames[3] = null
+    p.stacks[2] = { 2, "x", 99, 0 }
+    p.stacks[5] = null
+    p.thread_metadata = null
+    p.samples[#p.samples + 1] = { stack_id = 500, thread_id = "1", timestamp = 10.6 }
+    for _, mode in ipairs { "sentry", "textbook" } do
+      local o = { mode = mode }
+      assert.is_string(analysis.folded(t, o))
+      assert.is_string(analysis.speedscope(t, o))
+      assert.is_string(analysis.cpuprofile(t, o))
+      assert.is_string(analysis.pprof(t, o))
+      assert.is_table(analysis.perfanno(t, o))
+    end
+    assert.truthy(analysis.folded(t):find("main (app);<missing frame 99>;<missing frame x>;<missing frame 2> 1\n", 1, true))
+    local doc, err = analysis.cpuprofile(t, { thread = { "1", "2" } })
+    assert.is_nil(doc)
+    assert.equal("nothing to export: '1, 2' names 2 threads; give one thread id", err)
+  end)
+end)
+
 describe("cpuprofile", function()
   -- Chrome's format: nodes with id, callFrame {functionName, scriptId, url,
   -- lineNumber, columnNumber} and children; samples and timeDeltas of equal

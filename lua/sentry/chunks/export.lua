@@ -68,7 +68,8 @@ end
 local function frame_at(fr, idx)
   local f = type(idx) == "number" and fr[idx + 1] or nil
   if type(f) == "table" then return f end
-  return frames.at({}, idx)
+  -- as frames.at's placeholder, also for an index that is not a number
+  return { ["function"] = "<missing frame " .. tostring(idx) .. ">", in_app = false, missing = true }
 end
 
 -- Names for every function of a profile: names.of_index(frame index)
@@ -454,7 +455,13 @@ function M.cpuprofile(given, opts)
   local cx = prepare(chunk, sub, "cpuprofile")
   local v, ss = cx.v, cx.p.samples
   if #v.order > 1 then
-    return nil, format("nothing to export: '%s' names %d threads; give one thread id", tostring(thread), #v.order)
+    local asked = thread
+    if type(thread) == "table" then
+      local parts = {}
+      for i, x in ipairs(thread) do parts[i] = tostring(x) end
+      asked = concat(parts, ", ")
+    end
+    return nil, format("nothing to export: '%s' names %d threads; give one thread id", tostring(asked), #v.order)
   end
   local list = {}
   for _, i in ipairs(v.order[1] and v.by[v.order[1]] or {}) do
