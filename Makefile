@@ -29,7 +29,7 @@ lua_bin_jit := luajit
 DEB_PKGS := lua5.4 liblua5.4-dev lua5.3 liblua5.3-dev lua5.1 liblua5.1-0-dev \
   luajit2 libluajit2-5.1-dev lua-cjson lua-busted libcurl4-openssl-dev \
   lua-http lua-zlib lua-posix luarocks openssl pkg-config gcc make curl
-DEB_PKGS_EXTRA := clang libclang-rt-14-dev valgrind neovim nginx libnginx-mod-http-lua
+DEB_PKGS_EXTRA := clang libclang-rt-14-dev valgrind neovim nginx libnginx-mod-http-lua golang-go
 
 .PHONY: all deps deps-extra build test demo bench fuzz clean asan check-pow5
 all: build

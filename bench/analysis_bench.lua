@@ -1,7 +1,8 @@
 -- Analysis on a decoded answer, against the time it took to decode it:
 --   lua bench/analysis_bench.lua FILE
 -- Target (issue 4): top functions (self and total) and the folded export
--- each in no more than the decode time. Prints; asserts nothing.
+-- each in no more than the decode time; the other exports for reference.
+-- Prints; asserts nothing.
 local chunks = require "sentry.chunks"
 local analysis = require "sentry.chunks.analysis"
 
@@ -31,3 +32,7 @@ print(string.format("  %d samples; decode %.3f s", #answer.chunk.profile.samples
 print(string.format("  top (self + total)      %.3f s  = %.2f x decode (target <= 1)", top, top / decode))
 print(string.format("  folded (sample counts)  %.3f s  = %.2f x decode (target <= 1)", folded, folded / decode))
 print(string.format("  folded (microseconds)   %.3f s  = %.2f x decode", folded_us, folded_us / decode))
+for _, name in ipairs { "speedscope", "cpuprofile", "pprof" } do
+  local t = best_of(2, function() return analysis[name](answer) end)
+  print(string.format("  %-23s %.3f s  = %.2f x decode", name, t, t / decode))
+end

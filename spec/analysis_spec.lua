@@ -338,24 +338,33 @@ describe("exports", function()
       assert.equal(prof.endValue, sum)
     end
     assert.equal("MainThread", doc.profiles[1].name)
-    assert.same({ 125000, 250000, 125000, 0 }, doc.profiles[1].weights)
+    assert.same({ 125000, 250000, 125000 }, doc.profiles[1].weights) -- the last sample is no sample
     assert.equal("main (app)", doc.shared.frames[doc.profiles[1].samples[1][1] + 1].name)
   end)
 
   it("cpuprofile: the main thread's timeline, 0-based lines, microsecond deltas", function()
+    -- sentry mode: the real timeline; the last sample (10.5) only ends it
     local doc = assert(chunks.decode(assert(analysis.cpuprofile(tiny()))))
+    assert.same({ 3, 4, 5 }, doc.samples)
+    assert.same({ 0, 125000, 250000 }, doc.timeDeltas)
+    assert.same({ 10000000, 10500000 }, { doc.startTime, doc.endTime })
+    assert.is_nil(doc.nodes[6])
+    -- textbook: every sample weighs the thread's interval (.125 s)
+    doc = assert(chunks.decode(assert(analysis.cpuprofile(tiny(), { mode = "textbook" }))))
     assert.same({ 3, 4, 5, 6 }, doc.samples)
-    assert.same({ 0, 125000, 250000, 125000 }, doc.timeDeltas)
+    assert.same({ 0, 125000, 125000, 125000 }, doc.timeDeltas)
     assert.same({ 10000000, 10500000 }, { doc.startTime, doc.endTime })
     assert.equal("(root)", doc.nodes[1].callFrame.functionName)
     assert.same({ 2 }, doc.nodes[1].children)
-    assert.same({ "main", 2, "/srv/app/app/main.py" }, { doc.nodes[2].callFrame.functionName,
+    assert.same({ "main (app)", 2, "/srv/app/app/main.py" }, { doc.nodes[2].callFrame.functionName,
       doc.nodes[2].callFrame.lineNumber, doc.nodes[2].callFrame.url })
     assert.same({ 4, 6 }, doc.nodes[3].children) -- handle: query, parse (the copy merged)
     assert.same({ 1, 1, 1, 1 }, { doc.nodes[3].hitCount, doc.nodes[4].hitCount,
       doc.nodes[5].hitCount, doc.nodes[6].hitCount })
     assert.is_nil(doc.nodes[5].children)
     local worker = assert(chunks.decode(assert(analysis.cpuprofile(tiny(), { thread = "Worker" }))))
+    assert.equal(1, #worker.samples)
+    worker = assert(chunks.decode(assert(analysis.cpuprofile(tiny(), { thread = "Worker", mode = "textbook" }))))
     assert.equal(2, #worker.samples)
   end)
 
@@ -421,7 +430,7 @@ describe("exports", function()
     end
     assert.is_true(names["handle (app.web)"] and names["read (socket)"] and names["main (app)"])
     assert.equal(4, #functions) -- the two copies of handle are one function
-    assert.equal(5, nlocations) -- the frames of counted stacks
+    assert.equal(4, nlocations) -- one per function and line: the two copies of handle are one
   end)
 
   it("perfanno: load_traces' shape, root first, integer counts, remapped files", function()
@@ -432,7 +441,7 @@ describe("exports", function()
     for _, tr in ipairs(traces) do
       assert.equal(math.floor(tr.count), tr.count)
       assert.is_true(tr.count > 0)
-      assert.equal("main", tr.frames[1].symbol) -- root first
+      assert.equal("main (app)", tr.frames[1].symbol) -- root first, named as top names it
       for _, f in ipairs(tr.frames) do
         assert.is_string(f.symbol)
         if f.file then assert.is_string(f.file) end

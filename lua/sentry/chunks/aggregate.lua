@@ -261,6 +261,9 @@ local function per_stack(given, opts, by_thread, fname)
 end
 M._per_stack = per_stack
 
+-- The view itself, for the exports: view(chunk, opts, mode, fname).
+M._view = view
+
 -- The same frame content twice is the same frame: a key over every field.
 local function content_key(f)
   if type(f) ~= "table" then return tostring(f) end

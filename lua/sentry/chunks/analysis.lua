@@ -13,5 +13,6 @@ M.threads, M.main_thread, M.weights, M.restrict, M.each =
   S.threads, S.main_thread, S.weights, S.restrict, S.each
 M.folded, M.speedscope, M.cpuprofile, M.pprof, M.perfanno =
   E.folded, E.speedscope, E.cpuprofile, E.pprof, E.perfanno
+M.function_names = E.function_names
 M.frame_key, M.frame_name, M.in_app, M.select_frames = FR.key, FR.name, FR.in_app, FR.select
 return M

@@ -1,274 +1,596 @@
 -- sentry.chunks.export: profiles in the formats other tools read, stacks
 -- turned root first where the format wants it. Folded stacks (flamegraph.pl,
 -- inferno, speedscope's import), speedscope's own JSON, Chrome's
--- .cpuprofile and pprof's profile.proto.
-local cjson = require "cjson"
+-- .cpuprofile, pprof's profile.proto and perfanno.nvim's traces.
+--
+-- Every export reads the same samples with the same weights as
+-- aggregate.top (its view): opts.mode = "sentry" (default: a sample weighs
+-- the time to the next sample of its thread, and each thread's last sample
+-- is no sample) or "textbook" (every sample weighs its thread's median
+-- interval); opts.threads, opts.from and opts.to select threads and a
+-- window, and a sample that straddles a bound keeps only its time inside.
+-- Weights are integer nanoseconds; where a format wants microseconds, each
+-- sample's weight is rounded to whole microseconds before anything is
+-- added up.
+--
+-- Every export names a function as the rows of top do: one function per
+-- frames.key (module or trimmed package + function; a frame without a
+-- function name by its address), shown as frames.name of the key's first
+-- frame. Two keys that would show the same name (or the same folded name)
+-- get the key appended ("f (x) [x|f]"), so no export merges two functions
+-- and none splits one. Frame fields that are null (cjson.null) are absent.
 local frames = require "sentry.chunks.frames"
 local samples = require "sentry.chunks.samples"
 local aggregate = require "sentry.chunks.aggregate"
 
 local M = {}
 
-local format, concat, sort, pairs, ipairs = string.format, table.concat, table.sort, pairs, ipairs
+local format, concat, sort, pairs, ipairs, type, floor, tostring =
+  string.format, table.concat, table.sort, pairs, ipairs, type, math.floor, tostring
 
 M.SPEEDSCOPE_SCHEMA = "https://www.speedscope.app/file-format-schema.json"
 
--- A frame name safe in a folded line: no ';' (the separator), no newline.
-local function folded_name(f)
-  return (frames.name(f):gsub("[;\r\n]", " "))
+local EXTRA = {
+  folded = { weight = true, thread_root = true },
+  speedscope = { name = true, table = true },
+  cpuprofile = { thread = true, table = true },
+  pprof = {},
+  perfanno = { event = true, remap = true },
+}
+
+-- A non-empty string field, else nil (null, a number, "" are absent).
+local function str(v)
+  if type(v) == "string" and v ~= "" then return v end
+  return nil
 end
+
+-- A positive whole-number field (lineno, colno), else nil.
+local function whole(v)
+  if type(v) == "number" and v >= 1 and v < 2 ^ 53 and v == floor(v) then return v end
+  return nil
+end
+
+-- Integer nanoseconds to whole microseconds, half up.
+local function us(ns)
+  return floor(ns / 1000 + 0.5)
+end
+M._us = us
+
+local NO_FRAMES = "(no frames)"
+M.NO_FRAMES = NO_FRAMES
+
+local function sanitize(s)
+  return (s:gsub("[;\r\n]", " "))
+end
+
+-- The frame at a 0-based index: a placeholder (frames.at) for an index the
+-- chunk does not have or for an entry that is not an object.
+local function frame_at(fr, idx)
+  local f = type(idx) == "number" and fr[idx + 1] or nil
+  if type(f) == "table" then return f end
+  -- as frames.at's placeholder, also for an index that is not a number
+  return { ["function"] = "<missing frame " .. tostring(idx) .. ">", in_app = false, missing = true }
+end
+
+-- Names for every function of a profile: names.of_index(frame index)
+-- gives its entry {id, text, key, name, folded, frame} (id: 1, 2, ... in
+-- order of first frame; frame: the key's first frame), the same name for
+-- one key in every export and different names for different keys.
+local function namer(p)
+  local fr = type(p.frames) == "table" and p.frames or {}
+  local entries, by_key, list = {}, {}, {}
+  local used_folded = {}
+  local function add(key, f)
+    local e = { id = #list + 1, key = key, frame = f }
+    e.text = tostring(e.id) -- for stack signatures (numbers in concat are slow)
+    list[#list + 1] = e
+    by_key[key] = e
+    return e
+  end
+  for idx = 0, #fr - 1 do
+    local f = frame_at(fr, idx)
+    local key = frames.key(f)
+    local e = by_key[key] or add(key, f)
+    entries[idx] = e
+  end
+  -- which keys share a (folded) name
+  local base, count = {}, {}
+  for _, e in ipairs(list) do
+    e.raw = frames.name(e.frame)
+    base[e] = sanitize(e.raw)
+    count[base[e]] = (count[base[e]] or 0) + 1
+  end
+  local function assign(e, raw)
+    local folded = sanitize(raw)
+    local n = 1
+    local fold_try, raw_try = folded, raw
+    while used_folded[fold_try] do
+      n = n + 1
+      fold_try, raw_try = folded .. " #" .. n, raw .. " #" .. n
+    end
+    used_folded[fold_try] = true
+    e.name, e.folded = raw_try, fold_try
+  end
+  -- names of their own first, then the disambiguated ones
+  for _, e in ipairs(list) do
+    if count[base[e]] == 1 then assign(e, e.raw) end
+  end
+  for _, e in ipairs(list) do
+    if count[base[e]] > 1 then assign(e, e.raw .. " [" .. e.key .. "]") end
+  end
+  local function of_index(idx)
+    local e = entries[idx]
+    if e then return e end
+    -- an index the chunk does not have: a placeholder function
+    local f = frame_at(fr, idx)
+    local key = frames.key(f)
+    e = by_key[key]
+    if not e then
+      e = add(key, f)
+      e.raw = frames.name(f)
+      assign(e, e.raw)
+    end
+    if type(idx) == "number" and idx == idx then entries[idx] = e end
+    return e
+  end
+  -- the pseudo-function of a sample whose stack is empty (a thread caught
+  -- outside any frame it could read), for the formats that need a frame
+  local none
+  local function empty()
+    if not none then
+      none = add("", { ["function"] = NO_FRAMES })
+      assign(none, NO_FRAMES)
+    end
+    return none
+  end
+  return { of_index = of_index, list = list, empty = empty, entries = entries }
+end
+
+-- What every export starts from: the chunk, the mode, the view of
+-- aggregate (samples per thread in time order with their clipped weights
+-- in ns, counted or not), the names, and stacks as lists of name entries
+-- (leaf first) with a signature string per distinct list.
+local function prepare(given, opts, fname)
+  local chunk = samples.chunk_of(given, fname)
+  local p = chunk.profile
+  local mode = opts.mode or "sentry"
+  local v = aggregate._view(chunk, opts, mode, fname)
+  local names = namer(p)
+  local stacks = type(p.stacks) == "table" and p.stacks or {}
+  local cache, sig_cache, buf = {}, {}, {}
+  local entries, of_index = names.entries, names.of_index
+  local EMPTY = { sig = "" }
+  -- the name entries of a stack id, leaf first, with .sig; one table per
+  -- distinct signature (merged chunks repeat every stack once per chunk)
+  local function stack(sid)
+    local st = cache[sid]
+    if st then return st end
+    local raw = type(sid) == "number" and stacks[sid + 1] or nil
+    if type(raw) ~= "table" or #raw == 0 then
+      st = EMPTY
+    else
+      local n = #raw
+      for j = 1, n do buf[j] = (entries[raw[j]] or of_index(raw[j])).text end
+      local sig = concat(buf, ",", 1, n)
+      st = sig_cache[sig]
+      if not st then
+        st = { sig = sig }
+        for j = 1, n do st[j] = entries[raw[j]] or of_index(raw[j]) end
+        sig_cache[sig] = st
+      end
+    end
+    if sid ~= nil and sid == sid then cache[sid] = st end
+    return st
+  end
+  return { chunk = chunk, p = p, mode = mode, v = v, names = names, stack = stack }
+end
+
+-- The name every export gives each function of a profile: {[frames.key]
+-- = name}, the same names pprof, speedscope and .cpuprofile write (folded
+-- lines have ';' and newlines as spaces).
+function M.function_names(given)
+  local chunk = samples.chunk_of(given, "function_names")
+  local names, out = namer(chunk.profile), {}
+  for _, e in ipairs(names.list) do out[e.key] = e.name end
+  return out
+end
+
+-- Thread labels: the thread's name (a name several threads share gets the
+-- id appended), else fallback(id).
+local function thread_labels(p, tids, fallback)
+  local meta = type(p.thread_metadata) == "table" and p.thread_metadata or {}
+  local function name_of(tid)
+    local tm = meta[tid]
+    return type(tm) == "table" and str(tm.name) or nil
+  end
+  local seen = {}
+  for _, tid in ipairs(tids) do
+    local n = name_of(tid)
+    if n then seen[n] = (seen[n] or 0) + 1 end
+  end
+  local labels = {}
+  for _, tid in ipairs(tids) do
+    local n = name_of(tid)
+    if n and seen[n] > 1 then n = n .. " (" .. tostring(tid) .. ")" end
+    labels[tid] = n or fallback(tid)
+  end
+  return labels
+end
+
+local function sorted_tids(order)
+  local tids = {}
+  for i, tid in ipairs(order) do tids[i] = tid end
+  sort(tids, function(x, y) return tostring(x) < tostring(y) end)
+  return tids
+end
+
+-- JSON text with integers written digit for digit (%d: cjson keeps only 14
+-- significant digits, which moves a Unix time in microseconds), keys in
+-- sorted order, tables marked ARRAY written as arrays even when empty.
+local ARRAY = {}
+M._ARRAY = ARRAY
+local ESCAPES = { ['"'] = '\\"', ["\\"] = "\\\\", ["\b"] = "\\b", ["\f"] = "\\f",
+                  ["\n"] = "\\n", ["\r"] = "\\r", ["\t"] = "\\t" }
+local function escape(c) return ESCAPES[c] or format("\\u%04x", c:byte()) end
+
+local function encode(value)
+  local out, n, memo = {}, 0, {}
+  local function put(s) n = n + 1 out[n] = s end
+  local function enc(v)
+    local t = type(v)
+    if t == "string" then
+      put('"' .. v:gsub('[%c"\\]', escape) .. '"')
+    elseif t == "number" then
+      if v ~= v or v == math.huge or v == -math.huge then put("null")
+      elseif v == floor(v) and v > -2 ^ 53 and v < 2 ^ 53 then put(format("%d", v))
+      else put(format("%.17g", v)) end
+    elseif t == "boolean" then
+      put(v and "true" or "false")
+    elseif t == "table" then
+      local text = memo[v]
+      if text then put(text) return end
+      local start = n + 1
+      if getmetatable(v) == ARRAY or v[1] ~= nil then
+        put("[")
+        for i = 1, #v do
+          if i > 1 then put(",") end
+          enc(v[i])
+        end
+        put("]")
+      else
+        local keys = {}
+        for k in pairs(v) do keys[#keys + 1] = tostring(k) end
+        sort(keys)
+        put("{")
+        for i, k in ipairs(keys) do
+          if i > 1 then put(",") end
+          enc(k)
+          put(":")
+          enc(v[k])
+        end
+        put("}")
+      end
+      -- a table written twice (a stack shared by many samples) is
+      -- encoded once
+      if getmetatable(v) == ARRAY then
+        memo[v] = concat(out, "", start, n)
+        for i = n, start + 1, -1 do out[i] = nil end
+        n = start
+        out[n] = memo[v]
+      end
+    else
+      put("null")
+    end
+  end
+  enc(value)
+  return concat(out, "", 1, n)
+end
+M._encode = encode
+
+local function array(t) return setmetatable(t or {}, ARRAY) end
 
 -- Folded stacks: one line per distinct stack, "root;caller;leaf count",
 -- with integer counts: samples (default) or, with opts.weight =
--- "microseconds", time in µs (inferno truncates decimals and speedscope
--- skips such lines). opts.threads/from/to select samples; opts.thread_root
--- puts the thread's name as the outermost frame. Lines come in the order
--- their stacks first appear in the chunk.
-function M.folded(chunk, opts)
-  opts = opts or {}
+-- "microseconds", time in µs, each sample's weight rounded to whole µs
+-- before the sum (inferno truncates decimals and speedscope skips such
+-- lines). opts.mode, threads, from, to as for top; opts.thread_root puts
+-- the thread's name as the outermost frame. A sample with an empty stack
+-- is the one frame "(no frames)", so the lines add up to top's time.
+-- Lines come in the order their stacks first appear; lines of 0 are left
+-- out.
+function M.folded(given, opts)
+  opts = aggregate._check_opts(opts, "folded", EXTRA.folded)
   local by_time = opts.weight == "microseconds"
-  if opts.weight and not by_time and opts.weight ~= "samples" then
+  if opts.weight ~= nil and not by_time and opts.weight ~= "samples" then
     error("bad argument #2 to 'folded' (weight must be 'samples' or 'microseconds')", 2)
   end
-  local c, weight, count, _, _, unique = aggregate._per_stack(chunk, opts, opts.thread_root, "folded")
-  local p = c.profile
-  local names, index_of, paths, values = {}, {}, {}, {}
-  local function name_at(index)
-    local n = names[index]
-    if not n then n = folded_name(frames.at(p.frames, index)) names[index] = n end
-    return n
+  local cx = prepare(given, opts, "folded")
+  local v, ss = cx.v, cx.p.samples
+  local paths = {}
+  local function path_of(st)
+    local path = paths[st]
+    if not path then
+      local parts, k = {}, 0
+      for j = #st, 1, -1 do k = k + 1 parts[k] = st[j].folded end
+      path = concat(parts, ";", 1, k)
+      paths[st] = path
+    end
+    return path
   end
-  -- Lines in the order stacks first appear (deterministic without sorting
-  -- a hundred thousand long lines); stacks with the same names merge.
-  local function add(prefix, by_unique)
-    local ids = {}
-    for u in pairs(by_unique) do ids[#ids + 1] = u end
-    sort(ids)
-    local parts = {}
-    for _, u in ipairs(ids) do
-      local stack, n = unique[u], 0
-      if #stack > 0 then
-        if prefix then n = 1 parts[1] = prefix end
-        for j = #stack, 1, -1 do n = n + 1 parts[n] = name_at(stack[j]) end
-        local path = concat(parts, ";", 1, n)
-        local k = index_of[path]
+  local lines, index_of, values = {}, {}, {}
+  local function add(tid, prefix)
+    local list, line_of = v.by[tid], {} -- stack_id -> line, for this thread
+    for j = 1, #list do
+      local i = list[j]
+      if v.counted[i] then
+        local sid = ss[i].stack_id
+        local keyable = sid ~= nil and sid == sid -- not nil, not NaN
+        local k = keyable and line_of[sid]
         if not k then
-          k = #paths + 1
-          paths[k], values[k], index_of[path] = path, 0, k
+          local path = path_of(cx.stack(sid))
+          if path == "" then path = cx.names.empty().folded end
+          if prefix then path = prefix .. ";" .. path end
+          k = index_of[path]
+          if not k then
+            k = #lines + 1
+            lines[k], values[k], index_of[path] = path, 0, k
+          end
+          if keyable then line_of[sid] = k end
         end
-        values[k] = values[k] + by_unique[u]
+        values[k] = values[k] + (by_time and us(v.weight[i]) or 1)
       end
     end
   end
-  local source = by_time and weight or count
   if opts.thread_root then
-    local meta, tids = p.thread_metadata, {}
-    for tid in pairs(source) do tids[#tids + 1] = tid end
-    sort(tids, function(x, y) return tostring(x) < tostring(y) end)
-    for _, tid in ipairs(tids) do
-      local tm = type(meta) == "table" and meta[tid]
-      add(((type(tm) == "table" and tm.name) or ("thread " .. tostring(tid))):gsub("[;\r\n]", " "), source[tid])
-    end
+    local tids = sorted_tids(v.order)
+    local labels = thread_labels(cx.p, tids, function(tid) return "thread " .. tostring(tid) end)
+    for _, tid in ipairs(tids) do add(tid, sanitize(labels[tid])) end
   else
-    add(nil, source)
+    for _, tid in ipairs(v.order) do add(tid, nil) end
   end
   local out = {}
-  for k = 1, #paths do
-    local n = by_time and aggregate.microseconds(values[k]) or values[k]
-    if n > 0 then out[#out + 1] = format("%s %d", paths[k], n) end
+  for k = 1, #lines do
+    if values[k] > 0 then out[#out + 1] = format("%s %d", lines[k], values[k]) end
   end
   if #out == 0 then return "" end
   return concat(out, "\n") .. "\n"
 end
 
+-- The parts of a frame the file formats carry: a file, a line, a column.
+local function file_of(f) return str(f.abs_path) or str(f.filename) end
+
 -- A speedscope document (https://www.speedscope.app/file-format-schema.json):
--- one "sampled" profile per thread, frames shared, samples root first,
--- weights in microseconds; consecutive samples with the same stack are
--- merged (speedscope keeps the order). Returns the JSON text, or nil and a
--- message for a profile with no samples; opts.table = true returns the
--- table instead.
-function M.speedscope(chunk, opts)
-  chunk = samples.chunk_of(chunk, "speedscope")
-  opts = opts or {}
-  local p = chunk.profile
-  local ss = p.samples
-  local w, by, order = samples.weights(chunk)
-  local shared, frame_index, stack_cache = {}, {}, {}
-  local function frame_id(index)
-    local f = frames.at(p.frames, index)
-    local key = frames.key(f)
-    local id = frame_index[key]
+-- one "sampled" profile per thread (named as the thread), frames shared
+-- (one per function, named as top names it, with file and line), samples
+-- root first in time order, weights in whole microseconds (each sample's
+-- weight rounded); consecutive samples with the same stack are merged, and
+-- a sample with an empty stack is an empty sample (time the thread spent
+-- outside any frame). opts.mode, threads, from, to as for top. Returns the
+-- JSON text, or nil and a message for a profile with no samples;
+-- opts.table = true returns the table instead.
+function M.speedscope(given, opts)
+  opts = aggregate._check_opts(opts, "speedscope", EXTRA.speedscope)
+  local cx = prepare(given, opts, "speedscope")
+  local v, ss, chunk = cx.v, cx.p.samples, cx.chunk
+  local shared, frame_index = array(), {}
+  local function frame_id(e)
+    local id = frame_index[e]
     if not id then
-      local entry = { name = frames.name(f) }
-      if type(f.abs_path) == "string" or type(f.filename) == "string" then
-        entry.file = f.abs_path or f.filename
-      end
-      if type(f.lineno) == "number" then entry.line = f.lineno end
+      local f = e.frame
+      local entry = { name = e.name, file = file_of(f), line = whole(f.lineno), col = whole(f.colno) }
       shared[#shared + 1] = entry
       id = #shared - 1
-      frame_index[key] = id
+      frame_index[e] = id
     end
     return id
   end
-  local function stack_of(sid)
-    local st = stack_cache[sid]
-    if not st then
-      local stack = p.stacks[sid + 1] or {}
-      st = {}
-      for j = #stack, 1, -1 do st[#st + 1] = frame_id(stack[j]) end
-      stack_cache[sid] = st
+  local root_first = {}
+  local function stack_of(st)
+    local r = root_first[st]
+    if not r then
+      r = array()
+      for j = #st, 1, -1 do r[#r + 1] = frame_id(st[j]) end
+      root_first[st] = r
     end
-    return st
+    return r
   end
-  local profiles = {}
-  for _, tid in ipairs(order) do
-    local list = by[tid]
-    local psamples, weights, total, last_sid = {}, {}, 0, nil
+  local labels = thread_labels(cx.p, v.order, function(tid) return "thread " .. tostring(tid) end)
+  local profiles = array()
+  for _, tid in ipairs(v.order) do
+    local list = v.by[tid]
+    local psamples, weights, total, last = array(), array(), 0, nil
     for j = 1, #list do
       local i = list[j]
-      local sid = ss[i].stack_id
-      local us = aggregate.microseconds(w[i])
-      if #stack_of(sid) > 0 then
-        if sid == last_sid then
-          weights[#weights] = weights[#weights] + us
+      if v.counted[i] then
+        local st = cx.stack(ss[i].stack_id)
+        local w = us(v.weight[i])
+        if st == last then
+          weights[#weights] = weights[#weights] + w
         else
-          psamples[#psamples + 1] = stack_of(sid)
-          weights[#weights + 1] = us
-          last_sid = sid
+          psamples[#psamples + 1] = stack_of(st)
+          weights[#weights + 1] = w
+          last = st
         end
-        total = total + us
+        total = total + w
       end
     end
     if #psamples > 0 then
-      local tm = type(p.thread_metadata) == "table" and p.thread_metadata[tid]
       profiles[#profiles + 1] = {
-        type = "sampled", name = (type(tm) == "table" and tm.name) or ("thread " .. tostring(tid)),
-        unit = "microseconds", startValue = 0, endValue = total,
+        type = "sampled", name = labels[tid], unit = "microseconds", startValue = 0, endValue = total,
         samples = psamples, weights = weights,
       }
     end
   end
-  if #profiles == 0 then return nil, "nothing to export: the profile has no samples with frames" end
+  if #profiles == 0 then return nil, "nothing to export: the profile has no samples" end
   local doc = {
     ["$schema"] = M.SPEEDSCOPE_SCHEMA, shared = { frames = shared }, profiles = profiles,
-    name = opts.name or ("sentry profile " .. tostring(chunk.profiler_id or chunk.chunk_id or "")),
+    name = opts.name or ("sentry profile " .. tostring(str(chunk.profiler_id) or str(chunk.chunk_id) or "")),
     activeProfileIndex = 0, exporter = "sentry-chunks",
   }
   if opts.table then return doc end
-  return cjson.encode(doc)
+  return encode(doc)
 end
 
 -- A Chrome .cpuprofile (Chrome DevTools, speedscope and Firefox's profiler
--- import it; it keeps real timing): one thread's timeline (opts.thread: an
--- id or name; default the main thread), a node tree merged by frame
--- identity, samples as leaf node ids, timeDeltas in microseconds,
--- 0-based line and column numbers. Returns the JSON text (opts.table: the
+-- import it): one thread (opts.thread: an id or a name; default the main
+-- thread), a node tree merged by function (frames.key), samples as leaf
+-- node ids in time order, 0-based line and column numbers. Times are whole
+-- microseconds written digit for digit: a sample's time is the thread's
+-- first (clipped) time plus the weights before it, rounded, so the time
+-- to the next sample is the sample's weight in the chosen mode (in
+-- "sentry" mode, the real timeline; the thread's last sample is no sample
+-- and the profile ends at it) and startTime + sum(timeDeltas) <= endTime.
+-- opts.mode, from, to as for top. Returns the JSON text (opts.table: the
 -- table), or nil and a message when the thread has no samples.
-function M.cpuprofile(chunk, opts)
-  chunk = samples.chunk_of(chunk, "cpuprofile")
-  opts = opts or {}
-  local thread = opts.thread or samples.main_thread(chunk)
-  local only = chunk
-  if thread ~= nil then only = samples.chunk_of(samples.restrict(chunk, { threads = thread })) end
-  local p = only.profile
-  local ss = p.samples
-  local _, by, order = samples.weights(only)
-  local list = order[1] and by[order[1]] or {}
+function M.cpuprofile(given, opts)
+  opts = aggregate._check_opts(opts, "cpuprofile", EXTRA.cpuprofile)
+  local chunk = samples.chunk_of(given, "cpuprofile")
+  local thread = opts.thread
+  if thread == nil then thread = opts.threads end
+  if thread == nil then thread = samples.main_thread(chunk) end
+  if thread == nil then return nil, "nothing to export: the profile has no samples" end
+  local sub = {}
+  for k, x in pairs(opts) do sub[k] = x end
+  sub.thread, sub.table, sub.threads = nil, nil, thread
+  local cx = prepare(chunk, sub, "cpuprofile")
+  local v, ss = cx.v, cx.p.samples
+  if #v.order > 1 then
+    local asked = thread
+    if type(thread) == "table" then
+      local parts = {}
+      for i, x in ipairs(thread) do parts[i] = tostring(x) end
+      asked = concat(parts, ", ")
+    end
+    return nil, format("nothing to export: '%s' names %d threads; give one thread id", tostring(asked), #v.order)
+  end
+  local list = {}
+  for _, i in ipairs(v.order[1] and v.by[v.order[1]] or {}) do
+    if v.counted[i] then list[#list + 1] = i end
+  end
   if #list == 0 then return nil, "nothing to export: no samples for thread " .. tostring(thread) end
-  local nodes = { { id = 1, hitCount = 0, callFrame = { functionName = "(root)", scriptId = "0",
+  local nodes = array { { id = 1, hitCount = 0, callFrame = { functionName = "(root)", scriptId = "0",
     url = "", lineNumber = -1, columnNumber = -1 } } }
   local children_of, leaf_of = { [1] = {} }, {}
-  local function child(parent, f)
-    local key = frames.key(f)
-    local id = children_of[parent][key]
+  local function child(parent, e)
+    local id = children_of[parent][e]
     if id then return id end
+    local f = e.frame
     id = #nodes + 1
     nodes[id] = { id = id, hitCount = 0, callFrame = {
-      functionName = type(f["function"]) == "string" and f["function"] or frames.name(f),
-      scriptId = "0", url = f.abs_path or f.filename or f.module or "",
-      lineNumber = type(f.lineno) == "number" and f.lineno - 1 or -1,
-      columnNumber = type(f.colno) == "number" and f.colno - 1 or -1 } }
-    children_of[parent][key] = id
+      functionName = e.name, scriptId = "0", url = file_of(f) or "",
+      lineNumber = whole(f.lineno) and f.lineno - 1 or -1,
+      columnNumber = whole(f.colno) and f.colno - 1 or -1 } }
+    children_of[parent][e] = id
     children_of[id] = {}
-    local kids = nodes[parent].children or {}
+    local kids = nodes[parent].children or array()
     kids[#kids + 1] = id
     nodes[parent].children = kids
     return id
   end
-  local out_samples, deltas, prev = {}, {}, nil
+  -- positions: the first sample's clipped start plus the weights so far,
+  -- added in ns and rounded once per position. The start (about 1.8e18
+  -- ns, past a double's 2^53) is split into whole µs and a rest: fmod is
+  -- exact on integers and on doubles, and (a - rest) / 1000 is a whole
+  -- number that rounding finds again; the rest plus the weights is small.
+  local first = list[1]
+  local a = v.start[first]
+  if v.from and a < v.from then a = v.from end
+  local rest = math.fmod(a, 1000)
+  if rest < 0 then rest = rest + 1000 end
+  local base = floor((a - rest) / 1000 + 0.5)
+  local function position(rel) return base + us(rest + rel) end
+  local out_samples, deltas, rel, prev = array(), array(), 0, nil
   for j = 1, #list do
-    local s = ss[list[j]]
-    local leaf = leaf_of[s.stack_id]
+    local i = list[j]
+    local st = cx.stack(ss[i].stack_id)
+    local leaf = leaf_of[st]
     if not leaf then
       leaf = 1
-      local stack = p.stacks[s.stack_id + 1] or {}
-      for k = #stack, 1, -1 do leaf = child(leaf, frames.at(p.frames, stack[k])) end
-      leaf_of[s.stack_id] = leaf
+      for k = #st, 1, -1 do leaf = child(leaf, st[k]) end
+      leaf_of[st] = leaf
     end
     nodes[leaf].hitCount = nodes[leaf].hitCount + 1
     out_samples[j] = leaf
-    deltas[j] = prev and aggregate.microseconds(s.timestamp - prev) or 0
-    prev = s.timestamp
+    local pos = position(rel)
+    deltas[j] = prev and pos - prev or 0
+    prev = pos
+    rel = rel + v.weight[i]
   end
-  local first = ss[list[1]].timestamp
   local doc = { nodes = nodes, samples = out_samples, timeDeltas = deltas,
-    startTime = aggregate.microseconds(first), endTime = aggregate.microseconds(prev) }
+    startTime = position(0), endTime = position(rel) }
   if opts.table then return doc end
-  return cjson.encode(doc)
+  return encode(doc)
 end
 
 -- perfanno.nvim's load_traces table: { [event] = { {count = N, frames =
--- {{symbol =, file =, linenr =}, ...}}, ... } }, frames root first, integer
--- counts (opts.event: "samples", the default, counts samples;
--- "microseconds" weighs them), files remapped by opts.remap ({from =, to =}
--- rules, as filter.remap_paths). perfanno then annotates the user's files.
-function M.perfanno(chunk, opts)
-  opts = opts or {}
+-- {{symbol =, file =, linenr =}, ...}}, ... } }, frames root first, symbols
+-- named as top names functions, integer counts (opts.event: "samples", the
+-- default, counts samples; "microseconds" weighs them, each sample rounded
+-- to whole µs), files remapped by opts.remap ({from =, to =} rules, as
+-- filter.remap_paths). opts.mode, threads, from, to as for top; samples
+-- with an empty stack have no trace. perfanno then annotates the files.
+function M.perfanno(given, opts)
+  opts = aggregate._check_opts(opts, "perfanno", EXTRA.perfanno)
   local event = opts.event or "samples"
   if event ~= "samples" and event ~= "microseconds" then
     error("bad argument #2 to 'perfanno' (event must be 'samples' or 'microseconds')", 2)
   end
-  if opts.remap then chunk = require("sentry.chunks.filter").remap_paths(chunk, opts.remap) end
-  local c, weight, count, _, _, unique = aggregate._per_stack(chunk, opts, false, "perfanno")
-  local p = c.profile
-  local frame_cache, traces = {}, {}
-  local function frame_of(index)
-    local t = frame_cache[index]
-    if not t then
-      local f = frames.at(p.frames, index)
-      t = { symbol = type(f["function"]) == "string" and f["function"] or frames.name(f),
-            file = f.abs_path or f.filename, linenr = type(f.lineno) == "number" and f.lineno or nil }
-      frame_cache[index] = t
+  if opts.remap then given = require("sentry.chunks.filter").remap_paths(given, opts.remap) end
+  local cx = prepare(given, opts, "perfanno")
+  local v, ss = cx.v, cx.p.samples
+  local order, value = {}, {}
+  for _, tid in ipairs(v.order) do
+    local list = v.by[tid]
+    for j = 1, #list do
+      local i = list[j]
+      if v.counted[i] then
+        local st = cx.stack(ss[i].stack_id)
+        if #st > 0 then
+          if not value[st] then value[st] = 0 order[#order + 1] = st end
+          value[st] = value[st] + (event == "samples" and 1 or us(v.weight[i]))
+        end
+      end
     end
-    return t
   end
-  local ids = {}
-  for u in pairs(count) do ids[#ids + 1] = u end
-  sort(ids)
-  for _, u in ipairs(ids) do
-    local stack = unique[u]
-    local n = event == "samples" and count[u] or aggregate.microseconds(weight[u])
-    if #stack > 0 and n > 0 then
+  local traces = {}
+  for _, st in ipairs(order) do
+    if value[st] > 0 then
       local fr = {}
-      for j = #stack, 1, -1 do fr[#fr + 1] = frame_of(stack[j]) end
-      traces[#traces + 1] = { count = n, frames = fr }
+      for j = #st, 1, -1 do
+        local f = st[j].frame
+        -- the line of this occurrence's frame would differ between copies;
+        -- the trace takes the key's first frame, as every export does
+        fr[#fr + 1] = { symbol = st[j].name, file = file_of(f), linenr = whole(f.lineno) }
+      end
+      traces[#traces + 1] = { count = value[st], frames = fr }
     end
   end
   return { [event] = traces }
 end
 
--- pprof's profile.proto, uncompressed (`go tool pprof` reads it): sample
--- types samples/count and cpu/nanoseconds, one sample per distinct stack,
--- locations leaf first. Written with a small protobuf encoder of our own.
+-- pprof's profile.proto, uncompressed (`go tool pprof` reads it), written
+-- with a small protobuf encoder of our own. Sample types samples/count and
+-- cpu/nanoseconds (the mode's weights); one sample per (stack, thread),
+-- labelled thread = the thread's name (or id) and thread_id = its id;
+-- locations leaf first, one per (function, line); one Function per
+-- frames.key, named as top names it (system_name: the bare function name,
+-- filename: abs_path or filename). A sample with an empty stack has the
+-- one location "(no frames)" (pprof drops samples without a location from
+-- its -tags and -traces). opts.mode, threads, from, to as for top.
+
+-- A varint, exact also for a 64-bit integer on 5.3/5.4 (where v /
+-- 128 goes through a double): the quotient is fixed up by the remainder.
 local function varint(out, v)
   while v >= 128 do
-    out[#out + 1] = string.char(v % 128 + 128)
-    v = math.floor(v / 128)
+    local q = floor(v / 128)
+    local low = v - q * 128
+    while low < 0 do q, low = q - 1, low + 128 end
+    while low >= 128 do q, low = q + 1, low - 128 end
+    out[#out + 1] = string.char(low + 128)
+    v = q
   end
   out[#out + 1] = string.char(v)
 end
-
-local function bytes_of(parts) return concat(parts) end
 
 -- field with wire type 0 (varint) / 2 (length-delimited)
 local function put_varint(out, field, v)
@@ -285,79 +607,105 @@ end
 local function packed(values)
   local b = {}
   for i = 1, #values do varint(b, values[i]) end
-  return bytes_of(b)
+  return concat(b)
 end
 
-function M.pprof(chunk, opts)
-  opts = opts or {}
-  local c, weight, count, _, _, unique = aggregate._per_stack(chunk, opts, false, "pprof")
-  local p = c.profile
+function M.pprof(given, opts)
+  opts = aggregate._check_opts(opts, "pprof", EXTRA.pprof)
+  local cx = prepare(given, opts, "pprof")
+  local v, ss = cx.v, cx.p.samples
   local strings, string_id = { "" }, { [""] = 0 }
-  local function str(v)
-    v = v or ""
-    local id = string_id[v]
+  local function str_id(s)
+    local id = string_id[s]
     if not id then
-      strings[#strings + 1] = v
+      strings[#strings + 1] = s
       id = #strings - 1
-      string_id[v] = id
+      string_id[s] = id
     end
     return id
   end
-  local functions, function_id, locations, location_of = {}, {}, {}, {}
-  local function location(index)
-    local loc = location_of[index]
+  local functions, function_of, locations, location_of = {}, {}, {}, {}
+  local function function_id(e)
+    local fid = function_of[e]
+    if fid then return fid end
+    local f, m = e.frame, {}
+    fid = #functions + 1
+    put_varint(m, 1, fid)
+    put_varint(m, 2, str_id(e.name))
+    put_varint(m, 3, str_id(str(f["function"]) or e.name))
+    put_varint(m, 4, str_id(file_of(f) or ""))
+    functions[fid] = concat(m)
+    function_of[e] = fid
+    return fid
+  end
+  local function location(e)
+    local fid = function_id(e)
+    local line = whole(e.frame.lineno) or 0
+    local lkey = fid .. ":" .. line
+    local loc = location_of[lkey]
     if loc then return loc end
-    local f = frames.at(p.frames, index)
-    local key = frames.key(f)
-    local fid = function_id[key]
-    if not fid then
-      local m = {}
-      fid = #functions + 1
-      put_varint(m, 1, fid)
-      put_varint(m, 2, str(frames.name(f)))
-      put_varint(m, 3, str(type(f["function"]) == "string" and f["function"] or frames.name(f)))
-      put_varint(m, 4, str(f.abs_path or f.filename or ""))
-      functions[fid] = bytes_of(m)
-      function_id[key] = fid
-    end
-    local line, l = {}, {}
-    put_varint(line, 1, fid)
-    if type(f.lineno) == "number" and f.lineno > 0 then put_varint(line, 2, f.lineno) end
+    local ln, l = {}, {}
+    put_varint(ln, 1, fid)
+    if line > 0 then put_varint(ln, 2, line) end
     loc = #locations + 1
     put_varint(l, 1, loc)
-    put_bytes(l, 4, bytes_of(line))
-    locations[loc] = bytes_of(l)
-    location_of[index] = loc
+    put_bytes(l, 4, concat(ln))
+    locations[loc] = concat(l)
+    location_of[lkey] = loc
     return loc
   end
   local out = {}
   local function value_type(t, unit)
-    local v = {}
-    put_varint(v, 1, str(t))
-    put_varint(v, 2, str(unit))
-    return bytes_of(v)
+    local b = {}
+    put_varint(b, 1, str_id(t))
+    put_varint(b, 2, str_id(unit))
+    return concat(b)
   end
   put_bytes(out, 1, value_type("samples", "count"))
   put_bytes(out, 1, value_type("cpu", "nanoseconds"))
-  local ids = {}
-  for u in pairs(count) do ids[#ids + 1] = u end
-  sort(ids)
-  for _, u in ipairs(ids) do
-    local stack = unique[u]
-    if #stack > 0 then
-      local locs = {}
-      for j = 1, #stack do locs[j] = location(stack[j]) end
-      local sample = {}
+  local labels = thread_labels(cx.p, v.order, tostring)
+  local key_thread, key_thread_id = str_id("thread"), str_id("thread_id")
+  local first, last = nil, nil
+  for _, tid in ipairs(sorted_tids(v.order)) do
+    local list, order, count, ns = v.by[tid], {}, {}, {}
+    for j = 1, #list do
+      local i = list[j]
+      if v.counted[i] then
+        local st = cx.stack(ss[i].stack_id)
+        if not count[st] then count[st], ns[st] = 0, 0 order[#order + 1] = st end
+        count[st], ns[st] = count[st] + 1, ns[st] + v.weight[i]
+        local a = v.start[i]
+        if v.from and a < v.from then a = v.from end
+        if not first or a < first then first = a end
+        if not last or a + v.weight[i] > last then last = a + v.weight[i] end
+      end
+    end
+    local l1, l2 = {}, {}
+    put_varint(l1, 1, key_thread)
+    put_varint(l1, 2, str_id(labels[tid]))
+    put_varint(l2, 1, key_thread_id)
+    put_varint(l2, 2, str_id(tostring(tid)))
+    local label = { concat(l1), concat(l2) }
+    for _, st in ipairs(order) do
+      local locs, sample = {}, {}
+      for j = 1, #st do locs[j] = location(st[j]) end
+      if #locs == 0 then locs[1] = location(cx.names.empty()) end
       put_bytes(sample, 1, packed(locs))
-      put_bytes(sample, 2, packed({ count[u], math.floor(weight[u] * 1e9 + 0.5) }))
-      put_bytes(out, 2, bytes_of(sample))
+      put_bytes(sample, 2, packed({ count[st], ns[st] }))
+      put_bytes(sample, 3, label[1])
+      put_bytes(sample, 3, label[2])
+      put_bytes(out, 2, concat(sample))
     end
   end
   for _, l in ipairs(locations) do put_bytes(out, 4, l) end
   for _, f in ipairs(functions) do put_bytes(out, 5, f) end
   for _, s in ipairs(strings) do put_bytes(out, 6, s) end
+  if first then
+    put_varint(out, 9, first)          -- time_nanos
+    put_varint(out, 10, last - first)  -- duration_nanos
+  end
   put_bytes(out, 11, value_type("cpu", "nanoseconds"))
-  return bytes_of(out)
+  return concat(out)
 end
 
 return M
