@@ -146,6 +146,24 @@ local function namer(p)
   return { of_index = of_index, list = list, empty = empty, entries = entries }
 end
 
+-- aggregate's view (dense arrays per thread) keyed by sample index, as the
+-- exports read it: by[tid] = sample indices in time order, and per sample
+-- index its weight (ns, clipped), start (ns) and whether it is counted.
+local function indexed(v)
+  local weight, start, counted, by = {}, {}, {}, {}
+  for _, tid in ipairs(v.order) do
+    local lane = v.lanes[tid]
+    local idx, w, ts, last = lane.idx, lane.w, lane.ts, lane.last
+    by[tid] = idx
+    for j = 1, #idx do
+      local i = idx[j]
+      weight[i], start[i], counted[i] = w[j], ts[j], not last[j]
+    end
+  end
+  return { order = v.order, by = by, weight = weight, start = start, counted = counted,
+           time = v.time, samples = v.samples, from = v.from, to = v.to, slice = v.slice }
+end
+
 -- What every export starts from: the chunk, the mode, the view of
 -- aggregate (samples per thread in time order with their clipped weights
 -- in ns, counted or not), the names, and stacks as lists of name entries
@@ -154,7 +172,7 @@ local function prepare(given, opts, fname)
   local chunk = samples.chunk_of(given, fname)
   local p = chunk.profile
   local mode = opts.mode or "sentry"
-  local v = aggregate._view(chunk, opts, mode, fname)
+  local v = indexed(aggregate._view(chunk, opts, mode, fname))
   local names = namer(p)
   local stacks = type(p.stacks) == "table" and p.stacks or {}
   local cache, sig_cache, buf = {}, {}, {}
