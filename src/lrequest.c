@@ -248,7 +248,7 @@ static void decide_mode(lua_State *L, lsc_request *r) {
   status = sc_transfer_status(r->t);
   ct = sc_transfer_content_type(r->t);
   if (status >= 200 && status < 300 && (ct == NULL || is_json_type(ct))) {
-    r->dec = lsc_decoder_new(L, 0, "fetch");
+    r->dec = lsc_decoder_new(L, 0, "fetch", 0);
     r->decoder_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     r->mode = MODE_JSON;
   } else {
