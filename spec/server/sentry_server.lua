@@ -54,6 +54,11 @@
 --                    (redirect=http%3A%2F%2Flocalhost%3A8080)
 --   latency=MS       wait MS milliseconds before answering
 --   tag=X            ignored; gives 429xN / 503xN a fresh counter
+--   http09           no status line: a line of text, then close (curl says
+--                    "Received HTTP/0.9 when not allowed")
+--   bomb             200 JSON, gzip: "[" + 96 MB of spaces + "0]", about
+--                    100 KB on the wire (a compression bomb)
+--   bigerror         500 text/plain with a 200 KB body
 -- GET /_test/log returns the last 500 requests as JSON lines (method, path,
 -- query, host, tls, auth_present, auth_valid, status); ?clear=1 empties it
 -- afterwards. The token itself is never logged or echoed.
@@ -453,6 +458,22 @@ local function compress(body, window_bits)
   return (deflate(body, "finish"))
 end
 
+-- "[" .. 96 MB of spaces .. "0]", gzip-compressed piece by piece (never
+-- held whole), made once.
+local bomb_body
+local function bomb()
+  if not bomb_body then
+    local deflate = zlib.deflate(9, 31)
+    local parts, spaces = {}, string.rep(" ", 1024 * 1024)
+    local function put(out) if type(out) == "string" then parts[#parts + 1] = out end end
+    put(deflate("["))
+    for _ = 1, 96 do put(deflate(spaces)) end
+    put(deflate("0]", "finish"))
+    bomb_body = concat(parts)
+  end
+  return bomb_body
+end
+
 local function close_connection(stream)
   local socket = stream.connection and stream.connection.socket
   if socket then
@@ -472,7 +493,9 @@ local function send(stream, response, faults, entry)
   if response.link then headers:append("link", response.link) end
   entry.status = status
 
-  if faults.gzip and body ~= "" then
+  if response.encoded then
+    headers:append("content-encoding", response.encoded)
+  elseif faults.gzip and body ~= "" then
     local key = "gzip"
     local cache = response.compressed or {}
     response.compressed = cache
@@ -607,6 +630,17 @@ local function onstream(_, stream)
     elseif faults["500"] then
       response = { status = 500, ctype = JSON,
         body = gen.encode({ detail = "Internal Error", errorId = random_hex32() }) }
+    elseif faults.http09 then
+      local socket = stream.connection and stream.connection.socket
+      if socket then
+        pcall(socket.write, socket, "this is not an HTTP answer\r\n")
+        close_connection(stream)
+      end
+      return
+    elseif faults.bomb then
+      response = { status = 200, ctype = JSON, body = bomb(), encoded = "gzip" }
+    elseif faults.bigerror then
+      response = { status = 500, ctype = "text/plain", body = string.rep("Internal error. ", 12800) }
     elseif faults.badjson then
       response = { status = 200, ctype = "application/json",
         body = '{"chunk": {"chunk_id": "0123", "profile": {"samples": [1, 2,, 3]}}}' }

@@ -354,13 +354,13 @@ end
 local TRANSPORT_KINDS = {
   connect = "network", network = "network", timeout = "timeout", tls = "tls",
   too_large = "too_large", invalid_json = "invalid_json", invalid_url = "invalid_url",
-  aborted = "aborted",
+  aborted = "aborted", out_of_memory = "out_of_memory",
 }
 
 local TRANSPORT_WHAT = {
   network = "network error", timeout = "timed out", tls = "TLS error",
   too_large = "answer too large", invalid_json = "invalid JSON in the answer",
-  invalid_url = "invalid URL", aborted = "aborted",
+  invalid_url = "invalid URL", aborted = "aborted", out_of_memory = "out of memory",
 }
 
 -- nil, message, details, and how long to wait before a retry (or nil).
@@ -479,7 +479,7 @@ end
 
 -- How many transfers of this client are in flight.
 function Client:active()
-  return self._multi and self._multi:active() or 0
+  return self._multi and not self._multi:closed() and self._multi:active() or 0
 end
 
 function Client:close()
@@ -640,6 +640,7 @@ function Client:fetch_async(q)
   end
   local url, err, details = build_query(self, q)
   if not url then return nil, err, details end
+  if self._multi:closed() then return nil, "client is closed", { kind = "aborted", url = url } end
   return new_async(self, url)
 end
 
@@ -647,7 +648,7 @@ end
 local function run_blocking(self, req)
   while not req:step() do
     if req.req then
-      local ok, perr = self._multi:poll(1)
+      local ok, perr = self._multi:poll(1, req.req) -- this request's bytes, not another's
       if not ok then
         req.req:close()
         req.req = nil
