@@ -59,6 +59,43 @@ describe("GC stress: requests #asan", function()
     multi:close()
   end)
 
+  it("__close from a finalizer during a step waits for the step's end; then the request is over", function()
+    local multi = core.multi()
+    local req, stepping
+    local hits = with_finalizers(function()
+      if not stepping then return false end
+      getmetatable(req).__close(req)
+    end, function()
+      req = multi:request { url = api_url(nil, "project=1&profiler_id=" .. IDS.light .. "&statsPeriod=1h"),
+        token = srv.token, buffer_size = 256 * 1024 }
+      for _ = 1, 10000 do
+        stepping = true
+        local done = req:step()
+        stepping = false
+        if done then break end
+        multi:poll(0.05, req)
+      end
+    end, 10)
+    assert.is_true(hits > 0, "no finalizer ran during a step")
+    assert.is_true(req:step())
+    assert.equal("aborted", select(2, req:result()))
+    assert.equal(0, multi:active())
+    multi:close()
+  end)
+
+  it("a request closed through __close is over: step says done, result says cancelled", function()
+    local multi = core.multi()
+    local req = multi:request { url = api_url("slow"), token = srv.token }
+    req:step()
+    getmetatable(req).__close(req)
+    assert.is_true(req:step())
+    local v, kind, msg = req:result()
+    assert.is_nil(v)
+    assert.equal("aborted", kind)
+    assert.equal("the transfer was cancelled", msg)
+    multi:close()
+  end)
+
   it("a finalizer that closes the client during a step", function()
     local c, req
     local hits = with_finalizers(function() c:close() end, function()

@@ -511,13 +511,11 @@ static int l_request(lua_State *L) {
   return 1;
 }
 
-static int l_step(lua_State *L) {
-  lsc_request *r = check_request(L, 1);
-  if (r->busy) { /* a finalizer stepping the request its own step runs on */
-    lua_pushboolean(L, 0);
-    return 1;
-  }
-  r->busy = 1;
+/* The work of a step, under lua_pcall: a Lua error in it (out of memory
+   making the decoder or anchoring the value) fails the request instead of
+   raising past step, and never leaves it marked busy. */
+static int step_protected(lua_State *L) {
+  lsc_request *r = lua_touserdata(L, 1);
   if (r->state == ST_RUNNING && r->t) {
     if (!sc_transfer_done(r->t)) {
       char err[256];
@@ -531,7 +529,26 @@ static int l_step(lua_State *L) {
     if (r->state == ST_RUNNING && sc_transfer_done(r->t) && sc_transfer_buffered(r->t) == 0)
       settle(L, r);
   }
+  return 0;
+}
+
+static int l_step(lua_State *L) {
+  lsc_request *r = check_request(L, 1);
+  int status;
+  if (r->busy) { /* a finalizer stepping the request its own step runs on */
+    lua_pushboolean(L, 0);
+    return 1;
+  }
+  r->busy = 1;
+  lua_pushcfunction(L, step_protected);
+  lua_pushlightuserdata(L, r);
+  status = lua_pcall(L, 1, 0, 0);
   r->busy = 0;
+  if (status != 0) {
+    lua_pop(L, 1);
+    fail(L, r, status == LUA_ERRMEM ? "out_of_memory" : "network",
+         status == LUA_ERRMEM ? "not enough memory" : "the step failed");
+  }
   if (r->close_pending) { /* closed by a finalizer during this step */
     r->close_pending = 0;
     release(L, r);
@@ -646,9 +663,16 @@ static int l_request_close(lua_State *L) {
   return 0;
 }
 
+/* __gc and __close: as close, and the value and the text go too. */
 static int l_request_gc(lua_State *L) {
   lsc_request *r = check_request(L, 1);
-  if (r->busy) { /* cannot happen: a step keeps r on the stack */
+  if (r->state == ST_RUNNING) { /* a later step says cancelled, not running */
+    r->state = ST_FAILED;
+    r->kind = "aborted";
+    snprintf(r->message, sizeof r->message, "the transfer was cancelled");
+  }
+  if (r->busy) { /* __close from a finalizer during a step (__gc cannot come
+                    then: the step keeps r on the stack) */
     r->close_pending = 1;
     return 0;
   }
