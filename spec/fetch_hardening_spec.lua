@@ -252,6 +252,20 @@ describe("limits and error kinds #asan", function()
     assert.equal("client is closed", err)
     assert.equal("aborted", d.kind)
     assert.is_nil((c:fetch_async(SINGLE)))
+    -- the paths that do not go through fetch_async
+    local id, perr, pd = c:project_id("backend")
+    assert.is_nil(id)
+    assert.equal("project 'backend': client is closed", perr)
+    assert.equal("aborted", pd.kind)
+    assert.equal("client is closed", select(2, c:profilers { project = 1 }))
+    -- closed while a retry waits
+    local c2 = client("503x1,tag=closed", { backoff = 5 })
+    local req = assert(c2:fetch_async(SINGLE))
+    while not req.done and (req.wake_at == 0 or req.req) do req:step() core.sleep(0.01) end
+    assert.is_false(req.done) -- waiting to retry
+    c2:close()
+    assert.is_true(req:step())
+    assert.equal("client is closed", select(2, req:result()))
     local multi = core.multi()
     assert.is_false(multi:closed())
     multi:close()

@@ -569,6 +569,7 @@ function Async:step()
   check_async(self, "step")
   if self.done then return true end
   if not self.req then
+    if self.client._multi:closed() then return conclude(self, nil, "client is closed", { kind = "aborted", url = self.url, attempts = self.attempts }) end
     if core.monotime() < self.wake_at then return false end
     self.attempts = self.attempts + 1
     self.req = start_transfer(self.client, self.url)
