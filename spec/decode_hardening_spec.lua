@@ -64,6 +64,27 @@ describe("decoder lifetimes #asan", function()
     for _, a in ipairs(answers) do assert.equal("decoder is busy", a) end
   end)
 
+  it("a refusal given to a finalizer never replaces the running feed's own error", function()
+    local text = document(100)
+    local bad = text:sub(1, -3) .. "x" -- invalid at its very end
+    local d, feeding, refused, err
+    local hits = with_finalizers(function()
+      if not feeding then return false end
+      refused = select(2, d:feed("1"))
+    end, function()
+      d = chunks.decoder()
+      feeding = true
+      local ok
+      ok, err = d:feed(bad)
+      feeding = false
+      assert.is_nil(ok)
+    end)
+    assert.is_true(hits > 0, "no finalizer ran during the feed")
+    assert.equal("decoder is busy", refused)
+    assert.matches("^unexpected 'x'", err)
+    assert.matches("^unexpected 'x'", select(2, d:finish()))
+  end)
+
   it("a finalizer closing the decoder during a feed: the feed says closed, nothing is freed under it", function()
     local text = document(100)
     local d, result, feeding

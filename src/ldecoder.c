@@ -192,6 +192,7 @@ static int run_protected(lua_State *L, lsc_decoder *d, feed_call *c) {
   lua_pushlightuserdata(L, c);
   status = lua_pcall(L, 1, c->finish, 0);
   d->busy = 0;
+  d->refused = NULL; /* a refusal was a finalizer's answer, not this call's */
   if (status != 0) {
     lua_pop(L, 1); /* the error object: out of memory, or stack exhausted */
     d->unusable = "decoder failed: not enough memory for the value";
