@@ -70,7 +70,10 @@ describe("decoder lifetimes #asan", function()
     local d, feeding, refused, err
     local hits = with_finalizers(function()
       if not feeding then return false end
-      refused = select(2, d:feed("1"))
+      -- (a finalizer may also run after the feed, before it returns)
+      local answer = select(2, d:feed("1"))
+      if answer ~= "decoder is busy" then return false end
+      refused = answer
     end, function()
       d = chunks.decoder()
       feeding = true
@@ -126,7 +129,7 @@ describe("GC stress: decoders #asan", function()
     local hits = with_finalizers(function()
       assert(chunks.decode('{"a":[1,2,{"b":"c"}]}'))
       for _, o in ipairs(others) do o:feed("[1,") end
-      others[#others + 1] = chunks.decoder()
+      if #others < 20 then others[#others + 1] = chunks.decoder() end
     end, function()
       local d = chunks.decoder()
       for i = 1, #text, 8192 do assert.is_true(d:feed(text:sub(i, i + 8191))) end
