@@ -273,6 +273,14 @@ describe("limits and error kinds #asan", function()
   end)
 end)
 
+describe("a max_bytes past the decoder's own 1 GiB default", function()
+  it("is the only limit on the body: 1.1 GB inflated goes through with max_bytes = 2 GiB", function()
+    local res, msg, d = client("bomb=1100", { max_bytes = 2 ^ 31, retries = 0 }):fetch(SINGLE)
+    assert.same({ 0 }, res, msg)
+    assert.equal(1100 * 2 ^ 20 + 3, d.bytes)
+  end)
+end)
+
 -- Out of memory, in a child process with a small address-space limit (not
 -- under ASan, which needs a huge one).
 describe("out of memory while fetching", function()

@@ -115,6 +115,10 @@ const char *lsc_decoder_error(const lsc_decoder *d) {
 
 int lsc_decoder_oom(const lsc_decoder *d) { return d->oom; }
 
+void lsc_decoder_set_max_bytes(lsc_decoder *d, size_t max_bytes) {
+  d->dec.max_bytes = max_bytes ? max_bytes : SC_DEFAULT_MAX_BYTES;
+}
+
 /* Brings the parked slots onto L; returns the base index (the thread). */
 static int unpark(lua_State *L, lsc_decoder *d) {
   int base;

@@ -50,6 +50,10 @@ const char *lsc_decoder_error(const lsc_decoder *d);
 /* Whether the last failure was for lack of memory. */
 int lsc_decoder_oom(const lsc_decoder *d);
 
+/* Sets the decoder's max_bytes (before the first feed): the request engine
+   lifts it to its own limit, which counts the same bytes. */
+void lsc_decoder_set_max_bytes(lsc_decoder *d, size_t max_bytes);
+
 /* Registers decode, decoder, null and empty_array_mt in the table on top. */
 void lsc_decoder_open(lua_State *L);
 

@@ -315,6 +315,9 @@ static void decide_mode(lua_State *L, lsc_request *r) {
     long long now, total;
     sc_transfer_progress(r->t, &now, &total); /* the string cache fits the size */
     r->dec = lsc_decoder_new(L, 0, "fetch", total > 0 ? (size_t)total : 0);
+    /* the body's limit is max_bytes, checked by the transfer on the same
+       bytes: never the decoder's own default (1 GiB), reported otherwise */
+    lsc_decoder_set_max_bytes(r->dec, (size_t)r->max_bytes + 1);
     r->decoder_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     r->mode = MODE_JSON;
   } else {

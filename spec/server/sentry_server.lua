@@ -56,8 +56,8 @@
 --   tag=X            ignored; gives 429xN / 503xN a fresh counter
 --   http09           no status line: a line of text, then close (curl says
 --                    "Received HTTP/0.9 when not allowed")
---   bomb             200 JSON, gzip: "[" + 96 MB of spaces + "0]", about
---                    100 KB on the wire (a compression bomb)
+--   bomb[=MB]        200 JSON, gzip: "[" + MB (96) MB of spaces + "0]", about
+--                    1 KB per MB on the wire (a compression bomb)
 --   bigerror         500 text/plain with a 200 KB body
 -- GET /_test/log returns the last 500 requests as JSON lines (method, path,
 -- query, host, tls, auth_present, auth_valid, status); ?clear=1 empties it
@@ -458,20 +458,20 @@ local function compress(body, window_bits)
   return (deflate(body, "finish"))
 end
 
--- "[" .. 96 MB of spaces .. "0]", gzip-compressed piece by piece (never
--- held whole), made once.
-local bomb_body
-local function bomb()
-  if not bomb_body then
+-- "[" .. mb MB of spaces .. "0]", gzip-compressed piece by piece (never
+-- held whole), made once per size.
+local bomb_bodies = {}
+local function bomb(mb)
+  if not bomb_bodies[mb] then
     local deflate = zlib.deflate(9, 31)
     local parts, spaces = {}, string.rep(" ", 1024 * 1024)
     local function put(out) if type(out) == "string" then parts[#parts + 1] = out end end
     put(deflate("["))
-    for _ = 1, 96 do put(deflate(spaces)) end
+    for _ = 1, mb do put(deflate(spaces)) end
     put(deflate("0]", "finish"))
-    bomb_body = concat(parts)
+    bomb_bodies[mb] = concat(parts)
   end
-  return bomb_body
+  return bomb_bodies[mb]
 end
 
 local function close_connection(stream)
@@ -638,7 +638,8 @@ local function onstream(_, stream)
       end
       return
     elseif faults.bomb then
-      response = { status = 200, ctype = JSON, body = bomb(), encoded = "gzip" }
+      response = { status = 200, ctype = JSON, encoded = "gzip",
+        body = bomb(math.min(tonumber(faults.bomb) or 96, 4096)) }
     elseif faults.bigerror then
       response = { status = 500, ctype = "text/plain", body = string.rep("Internal error. ", 12800) }
     elseif faults.badjson then
