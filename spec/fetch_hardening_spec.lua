@@ -83,6 +83,45 @@ describe("GC stress: requests #asan", function()
     multi:close()
   end)
 
+  it("a finalizer stepping another request of the multi during a step: no byte lost or moved", function()
+    -- Another request's step drives libcurl for every transfer of the multi:
+    -- bytes that reach this request's buffer while its step decodes it were
+    -- dropped with the decoded ones (the answer came out invalid). The
+    -- finalizer waits for the next piece of the slow answer to arrive first.
+    local url = api_url("slow", "project=1&profiler_id=" .. IDS.single)
+    local multi = core.multi()
+    local expected
+    do
+      local r = multi:request { url = url, token = srv.token }
+      while not r:step() do multi:poll(0.05, r) end
+      expected = assert(r:result())
+    end
+    local a, b, stepping, acted
+    local hits = with_finalizers(function()
+      if not stepping or acted then return false end
+      acted = true
+      core.sleep(0.1)
+      b:step()
+    end, function()
+      a = multi:request { url = url, token = srv.token }
+      b = multi:request { url = url, token = srv.token }
+      local done_a, done_b = false, false
+      while not (done_a and done_b) do
+        stepping, acted = true, false
+        done_a = a:step()
+        stepping = false
+        done_b = b:step()
+        multi:poll(0.01)
+      end
+    end, 5)
+    assert.is_true(hits > 0, "no finalizer ran during a step")
+    local va, ka, ma = a:result()
+    assert(va, tostring(ka) .. ": " .. tostring(ma))
+    assert.same(expected, va)
+    assert.same(expected, (b:result()))
+    multi:close()
+  end)
+
   it("a request closed through __close is over: step says done, result says cancelled", function()
     local multi = core.multi()
     local req = multi:request { url = api_url("slow"), token = srv.token }

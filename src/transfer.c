@@ -21,8 +21,8 @@ struct sc_transfer {
   CURL *easy;
   sc_multi *m;                /* set while attached */
   sc_transfer *prev, *next;   /* in m's list */
-  char *buf;                  /* the bounded body buffer: buf[off .. len) are */
-  size_t off, len, cap;       /* the bytes not consumed yet */
+  char *buf;                  /* the bounded body buffer: buf[0 .. len) are */
+  size_t len, cap;            /* the bytes not consumed yet */
   char *hdr;                  /* the header block of the last response */
   size_t hlen, hcap;
   int has_headers;
@@ -150,10 +150,10 @@ int sc_multi_poll(sc_multi *m, const sc_transfer *only, int timeout_ms,
   CURLMcode mc;
   if (only) {
     /* bytes wait for that caller, or it has nothing to wait for */
-    if (only->len > only->off || only->done || only->m != m) return 0;
+    if (only->len > 0 || only->done || only->m != m) return 0;
   } else {
     for (t = m->head; t; t = t->next)
-      if (t->len > t->off) return 0; /* bytes wait for a caller: no sleeping */
+      if (t->len > 0) return 0; /* bytes wait for a caller: no sleeping */
   }
   if (timeout_ms < 0) timeout_ms = 0;
   mc = curl_multi_poll(m->multi, NULL, 0, timeout_ms, NULL);
@@ -214,11 +214,9 @@ static size_t on_write(char *p, size_t size, size_t n, void *ud) {
     t->fail = SC_FAIL_TOO_LARGE;
     return 0; /* CURLE_WRITE_ERROR: the transfer stops */
   }
-  if (t->off > 0) { /* move the bytes not consumed yet to the front */
-    memmove(t->buf, t->buf + t->off, t->len - t->off);
-    t->len -= t->off;
-    t->off = 0;
-  }
+  /* Only ever appends: this may run while a step decodes buf[0 .. len)
+     (a finalizer stepping another request of the multi drives libcurl for
+     every transfer), so the bytes there never move. */
   if (len > t->cap - t->len) {
     if (t->len > 0) { /* full: curl keeps this piece and offers it again */
       t->paused = 1;
@@ -358,22 +356,23 @@ void sc_transfer_abort(sc_transfer *t, int reason) {
     t->done = 1;
     t->fail = reason;
   }
-  t->len = t->off = 0;
+  t->len = 0;
 }
 
 const char *sc_transfer_data(const sc_transfer *t, size_t *n) {
-  size_t left = t->len - t->off;
-  *n = left < t->step ? left : t->step;
-  return t->buf + t->off;
+  *n = t->len < t->step ? t->len : t->step;
+  return t->buf;
 }
 
-size_t sc_transfer_buffered(const sc_transfer *t) { return t->len - t->off; }
+size_t sc_transfer_buffered(const sc_transfer *t) { return t->len; }
 
 void sc_transfer_consume(sc_transfer *t, size_t n) {
-  if (n > t->len - t->off) n = t->len - t->off;
-  t->off += n;
-  if (t->off < t->len) return; /* more for the next step; stay paused */
-  t->off = t->len = 0;
+  if (n < t->len) { /* more for the next step; stay paused meanwhile */
+    memmove(t->buf, t->buf + n, t->len - n);
+    t->len -= n;
+    return;
+  }
+  t->len = 0;
   if (t->paused && t->m && !t->done) {
     t->paused = 0;
     curl_easy_pause(t->easy, CURLPAUSE_CONT); /* may call on_write now */
