@@ -15,9 +15,10 @@ end
 -- Keeps finalizers coming while `work(round)` runs: each one calls action()
 -- (only while work runs; it returns false when it did nothing) and arms the
 -- next. The collector runs at its most eager meanwhile. work runs again (a new round) until a finalizer ran
--- inside it, at most `rounds` times. Returns how many finalizers ran inside
+-- inside it, at most `rounds` times (pause: the collector's pause, 10 by
+-- default: a new cycle at once). Returns how many finalizers ran inside
 -- work, and the last round.
-function M.with_finalizers(action, work, rounds)
+function M.with_finalizers(action, work, rounds, pause)
   local inside, hits, stop = false, 0, false
   local function arm()
     M.on_gc(function()
@@ -26,7 +27,7 @@ function M.with_finalizers(action, work, rounds)
     end)
   end
   for _ = 1, 50 do arm() end
-  collectgarbage("setpause", 10)
+  collectgarbage("setpause", pause or 10)
   collectgarbage("setstepmul", 1000)
   local round = 0
   local ok, err = pcall(function()
