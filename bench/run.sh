@@ -43,6 +43,8 @@ for v in 5.4 jit; do
     echo "== decode, real profile $(basename "$f")"
     "$lua" bench/decode_bench.lua "$f" 3
   done
+  echo "== many small documents ($lua)"
+  "$lua" bench/small_bench.lua
   echo "== peak memory while decoding the 50-chunk document (MB above start; result MB)"
   for mode in decode file16k cjson; do
     "$lua" bench/decode_bench.lua build/bench/chunks-50.json --rss "$mode" | sed 's/^/   /'

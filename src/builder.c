@@ -18,17 +18,18 @@
 #define CACHE_IDX(b) ((b)->base + 1)
 #define MT_IDX(b) ((b)->base + 2)
 
-void sc_builder_init(sc_builder *b, sc_decoder *dec) {
+void sc_builder_init(sc_builder *b, sc_decoder *dec, unsigned slots) {
   b->L = NULL;
   b->base = 0;
   b->dec = dec;
-  sc_shapes_init(&b->shapes);
+  sc_shapes_init(&b->shapes, slots);
 }
 
 void sc_builder_free(sc_builder *b) { sc_shapes_free(&b->shapes); }
 
-void sc_builder_push_fixed(lua_State *L, int mt_index) {
-  lua_createtable(L, SC_CACHE_SLOTS, 0);
+void sc_builder_push_fixed(lua_State *L, const sc_builder *b, int mt_index) {
+  if (b->shapes.slots > 0) lua_createtable(L, (int)b->shapes.slots, 0);
+  else lua_pushnil(L); /* never read: every string is uncached */
   lua_pushvalue(L, mt_index);
 }
 

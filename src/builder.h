@@ -28,12 +28,14 @@ typedef struct sc_builder {
 
 extern const sc_sink sc_builder_sink;
 
-/* The shapes' memory must be released with sc_builder_free. */
-void sc_builder_init(sc_builder *b, sc_decoder *dec);
+/* The shapes' memory must be released with sc_builder_free. slots: the
+   string cache's size (sc_shapes_slots_for). */
+void sc_builder_init(sc_builder *b, sc_decoder *dec, unsigned slots);
 void sc_builder_free(sc_builder *b);
 
-/* Pushes the string cache and empty_array_mt (at mt_index) onto L: the two
-   fixed slots a builder needs above its base. */
-void sc_builder_push_fixed(lua_State *L, int mt_index);
+/* Pushes the string cache (nil when b has no cache slots) and
+   empty_array_mt (at mt_index) onto L: the two fixed slots a builder needs
+   above its base. */
+void sc_builder_push_fixed(lua_State *L, const sc_builder *b, int mt_index);
 
 #endif

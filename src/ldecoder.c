@@ -13,26 +13,39 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Frees everything the decoder holds; safe to call again. Never while a
+   call runs on it (d->busy): the call releases at its end instead. */
 static void release(lua_State *L, lsc_decoder *d) {
   if (d->thread_ref != LUA_NOREF) {
     luaL_unref(L, LUA_REGISTRYINDEX, d->thread_ref);
     d->thread_ref = LUA_NOREF;
   }
   d->parked = 0;
+  d->released = 1;
   sc_decoder_free(&d->dec);
   sc_builder_free(&d->b);
 }
 
+/* A size option: an integer in [1, 2^53]. Anything else (a string, NaN,
+   inf, a fraction, 1e300) is the caller's mistake: checked before any cast,
+   as a double out of size_t's range converts undefinedly. Read raw: an
+   __index metamethod never runs here. */
 static size_t opt_size(lua_State *L, int opts, const char *name, size_t dflt,
                        const char *fname) {
   lua_Number v;
   size_t r = dflt;
-  lua_getfield(L, opts, name);
+  lua_pushstring(L, name);
+  lua_rawget(L, opts);
   if (!lua_isnil(L, -1)) {
     v = lua_tonumber(L, -1);
-    if (lua_type(L, -1) != LUA_TNUMBER || v < 1 || v != (lua_Number)(size_t)v) {
+    if (lua_type(L, -1) != LUA_TNUMBER) {
       lua_pushfstring(L, "bad option '%s' to '%s' (positive integer expected, got %s)",
                       name, fname, luaL_typename(L, -1));
+      lua_error(L);
+    }
+    if (!(v >= 1 && v <= 9007199254740992.0) || v != (lua_Number)(long long)v) {
+      lua_pushfstring(L, "bad option '%s' to '%s' (positive integer up to 2^53 expected, got %s)",
+                      name, fname, lua_tostring(L, -1));
       lua_error(L);
     }
     r = (size_t)v;
@@ -53,30 +66,40 @@ static void check_option_names(lua_State *L, int opts, const char *fname) {
   }
 }
 
-lsc_decoder *lsc_decoder_new(lua_State *L, int opts_idx, const char *fname) {
-  size_t max_depth = SC_DEFAULT_MAX_DEPTH, max_bytes = SC_DEFAULT_MAX_BYTES;
-  lsc_decoder *d;
-  lua_State *T;
+static void read_options(lua_State *L, int opts_idx, const char *fname,
+                         size_t *max_depth, size_t *max_bytes) {
+  *max_depth = SC_DEFAULT_MAX_DEPTH;
+  *max_bytes = SC_DEFAULT_MAX_BYTES;
   if (opts_idx && !lua_isnoneornil(L, opts_idx)) {
     luaL_checktype(L, opts_idx, LUA_TTABLE);
     check_option_names(L, opts_idx, fname);
-    max_depth = opt_size(L, opts_idx, "max_depth", max_depth, fname);
-    max_bytes = opt_size(L, opts_idx, "max_bytes", max_bytes, fname);
+    *max_depth = opt_size(L, opts_idx, "max_depth", *max_depth, fname);
+    *max_bytes = opt_size(L, opts_idx, "max_bytes", *max_bytes, fname);
   }
+}
+
+lsc_decoder *lsc_decoder_new(lua_State *L, int opts_idx, const char *fname,
+                             size_t size_hint) {
+  size_t max_depth, max_bytes;
+  lsc_decoder *d;
+  lua_State *T;
+  read_options(L, opts_idx, fname, &max_depth, &max_bytes);
   d = lua_newuserdata(L, sizeof *d);
   memset(d, 0, sizeof *d);
   d->thread_ref = LUA_NOREF;
+  d->released = 1; /* until the thread holds its slots: nothing to feed */
   sc_decoder_init(&d->dec, &sc_builder_sink, &d->b, max_depth, max_bytes);
-  sc_builder_init(&d->b, &d->dec);
+  sc_builder_init(&d->b, &d->dec, sc_shapes_slots_for(size_hint));
   luaL_getmetatable(L, SC_DECODER_MT);
   lua_setmetatable(L, -2);
   T = lua_newthread(L);
   luaL_getmetatable(L, SC_EMPTY_ARRAY_MT);
-  sc_builder_push_fixed(L, lua_gettop(L));
+  sc_builder_push_fixed(L, &d->b, lua_gettop(L));
   lua_xmove(L, T, 2);
   lua_pop(L, 1); /* the metatable */
-  d->parked = 2;
   d->thread_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  d->parked = 2;
+  d->released = 0;
   return d;
 }
 
@@ -85,8 +108,15 @@ lsc_decoder *lsc_decoder_check(lua_State *L, int idx) {
 }
 
 const char *lsc_decoder_error(const lsc_decoder *d) {
+  if (d->refused) return d->refused;
   if (d->unusable) return d->unusable;
   return sc_decoder_error(&d->dec);
+}
+
+int lsc_decoder_oom(const lsc_decoder *d) { return d->oom; }
+
+void lsc_decoder_set_max_bytes(lsc_decoder *d, size_t max_bytes) {
+  d->dec.max_bytes = max_bytes ? max_bytes : SC_DEFAULT_MAX_BYTES;
 }
 
 /* Brings the parked slots onto L; returns the base index (the thread). */
@@ -141,21 +171,45 @@ static int feed_protected(lua_State *L) {
   return 1;
 }
 
+static int is_oom_message(const char *msg) {
+  return msg != NULL && strncmp(msg, "out of memory", 13) == 0;
+}
+
 static int run_protected(lua_State *L, lsc_decoder *d, feed_call *c) {
   int status;
+  d->refused = NULL;
+  if (d->closed) {
+    d->refused = "decoder is closed";
+    return SC_ERR;
+  }
+  if (d->busy) { /* a finalizer feeding the decoder its own feed runs on */
+    d->refused = "decoder is busy";
+    return SC_ERR;
+  }
   if (d->has_value) {
     d->unusable = "decoder already finished";
     return SC_ERR;
   }
-  if (d->thread_ref == LUA_NOREF) /* failed earlier: the decoder says why */
-    return c->finish ? sc_decoder_finish(&d->dec) : sc_decoder_feed(&d->dec, c->s, c->n);
+  if (d->released) return SC_ERR; /* failed earlier: the message stays */
+  d->busy = 1;
   lua_pushcfunction(L, feed_protected);
   lua_pushlightuserdata(L, c);
   status = lua_pcall(L, 1, c->finish, 0);
+  d->busy = 0;
+  d->refused = NULL; /* a refusal was a finalizer's answer, not this call's */
   if (status != 0) {
     lua_pop(L, 1); /* the error object: out of memory, or stack exhausted */
     d->unusable = "decoder failed: not enough memory for the value";
+    d->oom = 1; /* LUA_ERRMEM, or the Lua stack could not grow */
     c->rc = SC_ERR;
+  } else if (c->rc != SC_OK && is_oom_message(sc_decoder_error(&d->dec))) {
+    d->oom = 1;
+  }
+  if (d->closed) { /* closed by a finalizer while it ran */
+    if (status == 0 && c->finish && c->rc == SC_OK) lua_pop(L, 1);
+    release(L, d);
+    d->refused = "decoder is closed";
+    return SC_ERR;
   }
   if (c->rc != SC_OK) {
     if (c->finish && status == 0) lua_pop(L, 1);
@@ -187,19 +241,65 @@ static int push_failure(lua_State *L, lsc_decoder *d) {
   return 2;
 }
 
+/* One whole document, decoded on the caller's stack: no userdata, no
+   thread to park in, and a string cache sized to the text (none for a
+   small one), so a tiny document costs little more than its tables. */
+typedef struct decode_call {
+  sc_decoder dec;
+  sc_builder b;
+  const char *s;
+  size_t n;
+  int rc;
+} decode_call;
+
+static int decode_protected(lua_State *L) {
+  decode_call *c = lua_touserdata(L, 1);
+  int base = lua_gettop(L);
+  luaL_checkstack(L, 8, "decoder");
+  luaL_getmetatable(L, SC_EMPTY_ARRAY_MT);
+  sc_builder_push_fixed(L, &c->b, base + 1);
+  lua_remove(L, base + 1); /* the fixed slots sit right above base */
+  c->b.L = L;
+  c->b.base = base;
+  c->rc = sc_decoder_feed(&c->dec, c->s, c->n);
+  if (c->rc == SC_OK) c->rc = sc_decoder_finish(&c->dec);
+  if (c->rc != SC_OK) return 0;
+  return 1; /* the value, on top */
+}
+
 /* chunks.decode(text [, opts]) -> value | nil, message */
 static int l_decode(lua_State *L) {
-  size_t n;
+  size_t n, max_depth, max_bytes;
   const char *s = luaL_checklstring(L, 1, &n);
-  lsc_decoder *d = lsc_decoder_new(L, 2, "decode");
-  if (lsc_decoder_feed(L, d, s, n) != SC_OK || lsc_decoder_finish(L, d) != SC_OK)
-    return push_failure(L, d);
-  return 1;
+  decode_call c;
+  int status;
+  read_options(L, 2, "decode", &max_depth, &max_bytes);
+  sc_decoder_init(&c.dec, &sc_builder_sink, &c.b, max_depth, max_bytes);
+  sc_builder_init(&c.b, &c.dec, sc_shapes_slots_for(n ? n : 1));
+  c.s = s;
+  c.n = n;
+  c.rc = SC_ERR;
+  lua_settop(L, 2);
+  lua_pushcfunction(L, decode_protected);
+  lua_pushlightuserdata(L, &c);
+  status = lua_pcall(L, 1, 1, 0);
+  if (status == 0 && c.rc == SC_OK) {
+    sc_decoder_free(&c.dec);
+    sc_builder_free(&c.b);
+    return 1;
+  }
+  lua_pop(L, 1);
+  sc_decoder_free(&c.dec);
+  sc_builder_free(&c.b);
+  lua_pushnil(L);
+  if (status != 0) lua_pushliteral(L, "decoder failed: not enough memory for the value");
+  else lua_pushstring(L, sc_decoder_error(&c.dec));
+  return 2;
 }
 
 /* chunks.decoder([opts]) -> decoder */
 static int l_decoder(lua_State *L) {
-  lsc_decoder_new(L, 1, "decoder");
+  lsc_decoder_new(L, 1, "decoder", 0);
   return 1;
 }
 
@@ -227,16 +327,20 @@ static int l_bytes(lua_State *L) {
   return 1;
 }
 
+/* __close and __gc: every later call answers "decoder is closed". While a
+   feed runs on it (a finalizer closing it), the feed releases it at its
+   end: __gc itself cannot come then, the caller keeps it on the stack. */
 static int l_gc(lua_State *L) {
   lsc_decoder *d = lsc_decoder_check(L, 1);
-  release(L, d);
+  d->closed = 1;
+  if (!d->busy) release(L, d);
   return 0;
 }
 
 static int l_tostring(lua_State *L) {
   lsc_decoder *d = lsc_decoder_check(L, 1);
-  const char *st = d->has_value ? "finished"
-                 : lsc_decoder_error(d) ? "failed" : "open";
+  const char *st = d->closed ? "closed" : d->has_value ? "finished"
+                 : (d->unusable || sc_decoder_error(&d->dec)) ? "failed" : "open";
   char buf[96];
   snprintf(buf, sizeof buf, "sentry.chunks.decoder (%s, %zu bytes)", st,
            sc_decoder_bytes(&d->dec));

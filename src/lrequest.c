@@ -3,15 +3,18 @@
 **
 **   core.multi() -> multi            one CURLM; its connections are reused
 **   multi:request(opts) -> req       a started transfer (opts below)
-**   multi:poll([seconds])            wait for sockets; returns at once while a
-**                                    request has bytes waiting for its step
+**   multi:poll([seconds [, req]])    wait for sockets; returns at once while
+**                                    req (else any request) has bytes
+**                                    waiting for its step, or req is over
 **   multi:timeout() -> seconds|nil   when curl wants to be called again
 **   multi:active() -> n              transfers in flight
 **   multi:close()                    detaches every request (they fail)
+**   multi:closed() -> bool           whether close (or __gc) ran
 **   req:step() -> done               curl_multi_perform, then, outside curl,
-**                                    the buffered bytes go to the decoder (or
-**                                    to the error text) and the transfer
-**                                    resumes; bounded by the buffer size
+**                                    at most buffer_size buffered bytes go to
+**                                    the decoder (or to the error text) and
+**                                    the transfer resumes once they are all
+**                                    taken
 **   req:result() -> value | nil, kind, message
 **   req:info() -> table              status, headers, body text, sizes, ...
 **   req:progress() -> received, total|nil   wire bytes (before decoding)
@@ -20,8 +23,18 @@
 **
 ** opts: url (required), token, ca_file, user_agent, timeout,
 ** connect_timeout, low_speed_time (seconds), low_speed_limit (bytes/s),
-** max_bytes, buffer_size. (No verbose mode: curl's trace would print the
-** Authorization header.)
+** max_bytes (default SC_DEFAULT_BODY_MAX), buffer_size. Read raw (no
+** __index runs), range-checked before any conversion. (No verbose mode:
+** curl's trace would print the Authorization header.)
+**
+** Limits, each failing with kind too_large and the limit in the message:
+** max_bytes (decoded body bytes), TEXT_CAP (a body kept as text: an error
+** answer, a 2xx that is not JSON), SC_HEADER_CAP (the header block).
+**
+** While a step runs on a request (r->busy), nothing frees its transfer or
+** its decoder: a close from a finalizer during the step only marks it, and
+** the step releases at its end; the decoder sits on the Lua stack while it
+** is fed.
 **
 ** No Lua API call runs inside a libcurl callback: the callbacks live in
 ** transfer.c and only copy into C buffers.
@@ -37,7 +50,8 @@
 #include "ldecoder.h"
 #include "transfer.h"
 
-#define TEXT_CAP (64 * 1024) /* error bodies kept as text, at most */
+#define TEXT_CAP (64 * 1024) /* a body kept as text (error answers), at most */
+#define SC_DEFAULT_BODY_MAX (512LL * 1024 * 1024) /* max_bytes by default */
 
 typedef struct lsc_multi {
   sc_multi *m;
@@ -60,45 +74,78 @@ typedef struct lsc_request {
   char *text;         /* the first TEXT_CAP bytes of a non-JSON body */
   size_t tlen;
   long long text_total;
+  long long max_bytes;
+  int busy;           /* a step runs on it */
+  int close_pending;  /* closed during that step: release at its end */
 } lsc_request;
 
 /* Options ------------------------------------------------------------------ */
 
+/* Pushes opts[name], read raw: an __index metamethod's string would have no
+   owner once popped. A string option stays on the stack (pushed, never
+   popped) until the transfer has its own copy: the caller's lua_settop
+   drops them. Returns NULL (and pushes nothing) for nil. */
 static const char *opt_string(lua_State *L, int idx, const char *name) {
-  const char *s = NULL;
-  lua_getfield(L, idx, name);
-  if (!lua_isnil(L, -1)) {
-    if (lua_type(L, -1) != LUA_TSTRING) {
-      lua_pushfstring(L, "bad option '%s' to 'request' (string expected, got %s)", name,
-                      luaL_typename(L, -1));
-      lua_error(L);
-    }
-    s = lua_tostring(L, -1);
+  lua_pushstring(L, name);
+  lua_rawget(L, idx);
+  if (lua_isnil(L, -1)) {
+    lua_pop(L, 1);
+    return NULL;
   }
-  lua_pop(L, 1); /* the string stays alive in the options table */
-  return s;
+  if (lua_type(L, -1) != LUA_TSTRING) {
+    lua_pushfstring(L, "bad option '%s' to 'request' (string expected, got %s)", name,
+                    luaL_typename(L, -1));
+    lua_error(L);
+  }
+  return lua_tostring(L, -1); /* anchored on the stack */
 }
 
-static double opt_number(lua_State *L, int idx, const char *name, double dflt) {
+/* A number option in [0, max]: NaN, inf, negative or past max is the
+   caller's mistake, caught before any conversion to an integer type. */
+static double opt_number(lua_State *L, int idx, const char *name, double dflt,
+                         double max) {
   double v = dflt;
-  lua_getfield(L, idx, name);
+  lua_pushstring(L, name);
+  lua_rawget(L, idx);
   if (!lua_isnil(L, -1)) {
-    if (lua_type(L, -1) != LUA_TNUMBER || lua_tonumber(L, -1) < 0) {
+    if (lua_type(L, -1) != LUA_TNUMBER) {
       lua_pushfstring(L, "bad option '%s' to 'request' (non-negative number expected, got %s)",
                       name, luaL_typename(L, -1));
       lua_error(L);
     }
     v = (double)lua_tonumber(L, -1);
+    if (!(v >= 0 && v <= max)) { /* NaN fails both */
+      lua_pushfstring(L, "bad option '%s' to 'request' (number in [0, %f] expected, got %s)",
+                      name, (lua_Number)max, lua_tostring(L, -1));
+      lua_error(L);
+    }
   }
   lua_pop(L, 1);
   return v;
 }
 
+#define MAX_SECONDS 2000000.0 /* about 23 days: every timeout, in seconds */
+
+/* s in [0, MAX_SECONDS] (checked by the caller): milliseconds. */
 static long seconds_ms(double s) {
-  if (s <= 0) return 0;
-  if (s > 2000000.0) return 2000000000L;
+  if (!(s > 0)) return 0;
+  if (s > MAX_SECONDS) s = MAX_SECONDS;
   return (long)(s * 1000.0 + 0.5);
 }
+
+/* A seconds argument (poll, sleep): a number in [0, max]. NaN, inf,
+   negative or past max is the caller's mistake. */
+static double check_seconds(lua_State *L, int arg, double dflt, double max) {
+  double s = luaL_optnumber(L, arg, dflt);
+  if (!(s >= 0 && s <= max)) {
+    lua_pushfstring(L, "seconds in [0, %d] expected, got %s", (int)max,
+                    lua_tostring(L, arg));
+    luaL_argerror(L, arg, lua_tostring(L, -1));
+  }
+  return s;
+}
+
+static lsc_request *check_request(lua_State *L, int idx);
 
 /* Multi ---------------------------------------------------------------------- */
 
@@ -135,9 +182,18 @@ static int l_multi_gc(lua_State *L) {
 
 static int l_multi_poll(lua_State *L) {
   lsc_multi *lm = check_open_multi(L, 1);
-  double s = luaL_optnumber(L, 2, 1.0);
+  double s = check_seconds(L, 2, 1.0, MAX_SECONDS);
+  const sc_transfer *only = NULL;
   char err[256];
-  if (sc_multi_poll(lm->m, (int)seconds_ms(s), err, sizeof err) != 0) {
+  if (!lua_isnoneornil(L, 3)) {
+    lsc_request *r = check_request(L, 3);
+    if (!r->t || r->state != ST_RUNNING) { /* nothing to wait for */
+      lua_pushboolean(L, 1);
+      return 1;
+    }
+    only = r->t;
+  }
+  if (sc_multi_poll(lm->m, only, (int)seconds_ms(s), err, sizeof err) != 0) {
     lua_pushnil(L);
     lua_pushstring(L, err);
     return 2;
@@ -172,6 +228,14 @@ static int l_multi_sockets(lua_State *L) {
     lua_setfield(L, -2, "write");
     lua_rawseti(L, -2, (int)i + 1);
   }
+  return 1;
+}
+
+/* multi:closed() -> whether close (or __gc) ran: the Lua side then answers
+   "client is closed" instead of calling into it. */
+static int l_multi_closed(lua_State *L) {
+  lsc_multi *lm = check_multi(L, 1);
+  lua_pushboolean(L, lm->m == NULL);
   return 1;
 }
 
@@ -248,7 +312,12 @@ static void decide_mode(lua_State *L, lsc_request *r) {
   status = sc_transfer_status(r->t);
   ct = sc_transfer_content_type(r->t);
   if (status >= 200 && status < 300 && (ct == NULL || is_json_type(ct))) {
-    r->dec = lsc_decoder_new(L, 0, "fetch");
+    long long now, total;
+    sc_transfer_progress(r->t, &now, &total); /* the string cache fits the size */
+    r->dec = lsc_decoder_new(L, 0, "fetch", total > 0 ? (size_t)total : 0);
+    /* the body's limit is max_bytes, checked by the transfer on the same
+       bytes: never the decoder's own default (1 GiB), reported otherwise */
+    lsc_decoder_set_max_bytes(r->dec, (size_t)r->max_bytes + 1);
     r->decoder_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     r->mode = MODE_JSON;
   } else {
@@ -256,22 +325,46 @@ static void decide_mode(lua_State *L, lsc_request *r) {
   }
 }
 
-static void keep_text(lsc_request *r, const char *s, size_t n) {
+/* 0, or -1 when the text would go past TEXT_CAP (the request fails). */
+static int keep_text(lsc_request *r, const char *s, size_t n) {
   size_t room;
   r->text_total += (long long)n;
+  if (r->text_total > TEXT_CAP) return -1;
   if (!r->text) {
     r->text = malloc(TEXT_CAP);
-    if (!r->text) return;
+    if (!r->text) return 0; /* the body is then reported empty */
   }
   room = TEXT_CAP - r->tlen;
   if (n > room) n = room;
   memcpy(r->text + r->tlen, s, n);
   r->tlen += n;
+  return 0;
 }
 
-static const char *kind_of(CURLcode rc, int failcode) {
+/* Whether the answer came with a Content-Encoding other than identity. */
+static int has_content_encoding(const lsc_request *r) {
+  size_t n, i;
+  const char *h = sc_transfer_headers(r->t, &n);
+  static const char name[] = "\ncontent-encoding:";
+  for (i = 0; i + sizeof name - 1 <= n; i++) {
+    size_t j;
+    for (j = 0; j < sizeof name - 1; j++) {
+      char c = h[i + j];
+      if (c >= 'A' && c <= 'Z') c = (char)(c + 32);
+      if (c != name[j]) break;
+    }
+    if (j == sizeof name - 1) {
+      const char *v = h + i + j;
+      while (*v == ' ' || *v == '\t') v++;
+      return strncmp(v, "identity", 8) != 0;
+    }
+  }
+  return 0;
+}
+
+static const char *kind_of(CURLcode rc, int failcode, const char *errbuf) {
   if (failcode == SC_FAIL_TOO_LARGE) return "too_large";
-  if (failcode == SC_FAIL_HEADERS) return "network";
+  if (failcode == SC_FAIL_HEADERS) return "too_large";
   if (failcode == SC_FAIL_DETACHED || failcode == SC_FAIL_ABORTED) return "aborted";
   switch (rc) {
   case CURLE_COULDNT_RESOLVE_HOST:
@@ -294,6 +387,10 @@ static const char *kind_of(CURLcode rc, int failcode) {
   case CURLE_USE_SSL_FAILED:
     return "tls";
   case CURLE_UNSUPPORTED_PROTOCOL:
+    /* also what curl says of an answer without a status line ("Received
+       HTTP/0.9 when not allowed"): a broken server, not a bad URL */
+    if (errbuf && strstr(errbuf, "HTTP/0.9")) return "network";
+    return "invalid_url";
   case CURLE_URL_MALFORMAT:
     return "invalid_url";
   default:
@@ -308,47 +405,72 @@ static void settle(lua_State *L, lsc_request *r) {
   if (rc != CURLE_OK || fc != SC_FAIL_NONE) {
     char msg[300];
     const char *e = sc_transfer_error(r->t);
-    if (fc == SC_FAIL_TOO_LARGE || (rc == CURLE_FILESIZE_EXCEEDED))
-      e = "the body is larger than max_bytes";
-    else if (fc == SC_FAIL_HEADERS)
-      e = "the response headers are too large";
-    else if (fc == SC_FAIL_DETACHED)
+    const char *kind = kind_of(rc, fc, e);
+    if (fc == SC_FAIL_TOO_LARGE || (rc == CURLE_FILESIZE_EXCEEDED)) {
+      snprintf(msg, sizeof msg, "the body is larger than max_bytes (%lld bytes)", r->max_bytes);
+      e = msg;
+    } else if (fc == SC_FAIL_HEADERS) {
+      snprintf(msg, sizeof msg, "the response headers are larger than %d bytes",
+               (int)SC_HEADER_CAP);
+      e = msg;
+    } else if (fc == SC_FAIL_DETACHED) {
       e = "the client was closed during the transfer";
-    else if (fc == SC_FAIL_ABORTED)
+    } else if (fc == SC_FAIL_ABORTED) {
       e = "the transfer was cancelled";
-    snprintf(msg, sizeof msg, "%s", e ? e : curl_easy_strerror(rc));
-    fail(L, r, kind_of(rc, fc), msg);
+    } else if (rc == CURLE_OUT_OF_MEMORY && has_content_encoding(r)) {
+      /* libcurl inflated one read past its own pause buffer (64 MB) */
+      kind = "too_large";
+      e = "the compressed body inflates past libcurl's 64 MB pause buffer";
+    }
+    if (e != msg) snprintf(msg, sizeof msg, "%s", e ? e : curl_easy_strerror(rc));
+    fail(L, r, kind, msg);
     return;
   }
   decide_mode(L, r);
   if (r->mode == MODE_JSON) {
+    lua_rawgeti(L, LUA_REGISTRYINDEX, r->decoder_ref); /* anchored while it runs */
     if (lsc_decoder_finish(L, r->dec) != SC_OK) {
-      fail(L, r, "invalid_json", lsc_decoder_error(r->dec));
+      fail(L, r, lsc_decoder_oom(r->dec) ? "out_of_memory" : "invalid_json",
+           lsc_decoder_error(r->dec));
+      lua_pop(L, 1);
       return;
     }
     r->value_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    lua_pop(L, 1);
     drop_decoder(L, r);
   }
   r->state = ST_OK;
 }
 
 /* Moves the buffered bytes out of the transfer, outside libcurl. */
+/* Moves at most one buffer's worth (buffer_size) of the buffered bytes out
+   of the transfer, outside libcurl. The transfer resumes once its buffer is
+   empty. The decoder is anchored on the stack while it is fed: a finalizer
+   may drop the request's reference to it meanwhile. */
 static void drain(lua_State *L, lsc_request *r) {
   size_t n;
   const char *s = sc_transfer_data(r->t, &n);
   if (n == 0) return;
   decide_mode(L, r);
   if (r->mode == MODE_JSON) {
-    if (lsc_decoder_feed(L, r->dec, s, n) != SC_OK) {
+    int rc;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, r->decoder_ref);
+    rc = lsc_decoder_feed(L, r->dec, s, n);
+    if (rc != SC_OK) {
       char msg[300];
       snprintf(msg, sizeof msg, "%s", lsc_decoder_error(r->dec));
-      fail(L, r, "invalid_json", msg);
-      return;
+      fail(L, r, lsc_decoder_oom(r->dec) ? "out_of_memory" : "invalid_json", msg);
     }
-  } else {
-    keep_text(r, s, n);
+    lua_pop(L, 1);
+    if (rc != SC_OK) return;
+  } else if (keep_text(r, s, n) != 0) {
+    char msg[300];
+    snprintf(msg, sizeof msg, "the answer (HTTP %ld, not JSON to decode) is larger than %d bytes",
+             sc_transfer_status(r->t), (int)TEXT_CAP);
+    fail(L, r, "too_large", msg);
+    return;
   }
-  sc_transfer_consume(r->t);
+  sc_transfer_consume(r->t, n);
 }
 
 static int l_request(lua_State *L) {
@@ -357,22 +479,27 @@ static int l_request(lua_State *L) {
   lsc_request *r;
   char err[256];
   luaL_checktype(L, 2, LUA_TTABLE);
+  lua_settop(L, 2);
   memset(&o, 0, sizeof o);
+  /* The strings stay on the stack (above 2) until sc_transfer_new, where
+     libcurl copies them. */
   o.url = opt_string(L, 2, "url");
   if (!o.url) luaL_argerror(L, 2, "url expected");
   o.token = opt_string(L, 2, "token");
   o.ca_file = opt_string(L, 2, "ca_file");
   o.user_agent = opt_string(L, 2, "user_agent");
-  o.timeout_ms = seconds_ms(opt_number(L, 2, "timeout", 0));
-  o.connect_timeout_ms = seconds_ms(opt_number(L, 2, "connect_timeout", 0));
-  o.low_speed_time = (long)opt_number(L, 2, "low_speed_time", 0);
-  o.low_speed_limit = (long)opt_number(L, 2, "low_speed_limit", 1);
-  o.max_bytes = (long long)opt_number(L, 2, "max_bytes", 0);
-  o.buffer_size = (size_t)opt_number(L, 2, "buffer_size", 0);
+  o.timeout_ms = seconds_ms(opt_number(L, 2, "timeout", 0, MAX_SECONDS));
+  o.connect_timeout_ms = seconds_ms(opt_number(L, 2, "connect_timeout", 0, MAX_SECONDS));
+  o.low_speed_time = (long)opt_number(L, 2, "low_speed_time", 0, MAX_SECONDS);
+  o.low_speed_limit = (long)opt_number(L, 2, "low_speed_limit", 1, 2147483647.0);
+  o.max_bytes = (long long)opt_number(L, 2, "max_bytes", 0, 9007199254740992.0);
+  if (o.max_bytes <= 0) o.max_bytes = SC_DEFAULT_BODY_MAX;
+  o.buffer_size = (size_t)opt_number(L, 2, "buffer_size", 0, 1073741824.0);
 
   r = lua_newuserdata(L, sizeof *r);
   memset(r, 0, sizeof *r);
   r->multi_ref = r->decoder_ref = r->value_ref = LUA_NOREF;
+  r->max_bytes = o.max_bytes;
   luaL_getmetatable(L, SC_REQUEST_MT);
   lua_setmetatable(L, -2);
   r->t = sc_transfer_new(&o, err, sizeof err);
@@ -387,8 +514,11 @@ static int l_request(lua_State *L) {
   return 1;
 }
 
-static int l_step(lua_State *L) {
-  lsc_request *r = check_request(L, 1);
+/* The work of a step, under lua_pcall: a Lua error in it (out of memory
+   making the decoder or anchoring the value) fails the request instead of
+   raising past step, and never leaves it marked busy. */
+static int step_protected(lua_State *L) {
+  lsc_request *r = lua_touserdata(L, 1);
   if (r->state == ST_RUNNING && r->t) {
     if (!sc_transfer_done(r->t)) {
       char err[256];
@@ -399,13 +529,33 @@ static int l_step(lua_State *L) {
       }
     }
     if (r->state == ST_RUNNING) drain(L, r);
-    if (r->state == ST_RUNNING && sc_transfer_done(r->t)) {
-      size_t n;
-      sc_transfer_data(r->t, &n);
-      if (n == 0) settle(L, r);
-    }
+    if (r->state == ST_RUNNING && sc_transfer_done(r->t) && sc_transfer_buffered(r->t) == 0)
+      settle(L, r);
   }
-  if (r->state != ST_RUNNING && r->t) {
+  return 0;
+}
+
+static int l_step(lua_State *L) {
+  lsc_request *r = check_request(L, 1);
+  int status;
+  if (r->busy) { /* a finalizer stepping the request its own step runs on */
+    lua_pushboolean(L, 0);
+    return 1;
+  }
+  r->busy = 1;
+  lua_pushcfunction(L, step_protected);
+  lua_pushlightuserdata(L, r);
+  status = lua_pcall(L, 1, 0, 0);
+  r->busy = 0;
+  if (status != 0) {
+    lua_pop(L, 1);
+    fail(L, r, status == LUA_ERRMEM ? "out_of_memory" : "network",
+         status == LUA_ERRMEM ? "not enough memory" : "the step failed");
+  }
+  if (r->close_pending) { /* closed by a finalizer during this step */
+    r->close_pending = 0;
+    release(L, r);
+  } else if (r->state != ST_RUNNING && r->t) {
     /* keep the transfer for info(): it is detached and holds no socket */
     drop_decoder(L, r);
   }
@@ -511,12 +661,24 @@ static int l_request_close(lua_State *L) {
     r->kind = "aborted";
     snprintf(r->message, sizeof r->message, "the transfer was cancelled");
   }
-  release(L, r);
+  if (r->busy) r->close_pending = 1; /* the running step releases at its end */
+  else release(L, r);
   return 0;
 }
 
+/* __gc and __close: as close, and the value and the text go too. */
 static int l_request_gc(lua_State *L) {
   lsc_request *r = check_request(L, 1);
+  if (r->state == ST_RUNNING) { /* a later step says cancelled, not running */
+    r->state = ST_FAILED;
+    r->kind = "aborted";
+    snprintf(r->message, sizeof r->message, "the transfer was cancelled");
+  }
+  if (r->busy) { /* __close from a finalizer during a step (__gc cannot come
+                    then: the step keeps r on the stack) */
+    r->close_pending = 1;
+    return 0;
+  }
   release(L, r);
   unref(L, &r->value_ref);
   free(r->text);
@@ -534,8 +696,10 @@ static int l_request_tostring(lua_State *L) {
 
 /* core.sleep(seconds): blocks this thread (the blocking fetch's waits). */
 static int l_sleep(lua_State *L) {
-  double s = luaL_checknumber(L, 1);
+  double s;
   struct timespec ts, rem;
+  luaL_checknumber(L, 1);
+  s = check_seconds(L, 1, 0, 1e9); /* about 31 years: fits time_t */
   if (s <= 0) return 0;
   ts.tv_sec = (time_t)s;
   ts.tv_nsec = (long)((s - (double)ts.tv_sec) * 1e9);
@@ -555,6 +719,7 @@ void lsc_request_open(lua_State *L) {
   static const luaL_Reg multi_methods[] = {
     {"request", l_request}, {"poll", l_multi_poll}, {"timeout", l_multi_timeout},
     {"active", l_multi_active}, {"sockets", l_multi_sockets}, {"close", l_multi_gc},
+    {"closed", l_multi_closed},
     {NULL, NULL}};
   static const luaL_Reg multi_meta[] = {
     {"__gc", l_multi_gc}, {"__close", l_multi_gc}, {"__tostring", l_multi_tostring},

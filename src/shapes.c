@@ -10,21 +10,33 @@
 #define MAX_ARRAY_HINT 4096
 #define MAX_OBJECT_HINT 64
 
-void sc_shapes_init(sc_shapes *sh) {
+unsigned sc_shapes_slots_for(size_t bytes) {
+  unsigned slots = 64;
+  if (bytes == 0) return SC_CACHE_SLOTS;
+  if (bytes < 512) return 0; /* an error body, a small answer: no cache */
+  while (slots < SC_CACHE_SLOTS && (size_t)slots * 32 < bytes) slots *= 2;
+  return slots;
+}
+
+void sc_shapes_init(sc_shapes *sh, unsigned slots) {
   memset(sh, 0, sizeof *sh);
   sh->last_key_slot = -1;
+  sh->slots = slots > SC_CACHE_SLOTS ? SC_CACHE_SLOTS : slots;
 }
 
 void sc_shapes_free(sc_shapes *sh) {
   free(sh->levels);
   sh->levels = NULL;
   sh->levels_cap = sh->depth = 0;
+  free(sh->cache);
+  sh->cache = NULL;
+  sh->slots = 0;
 }
 
 /* The slot of a short string (1 <= n <= SC_CACHE_MAXLEN): its first and
    last bytes, read as words, multiplied and folded. A collision costs only
    a miss. */
-static unsigned cache_hash(const char *s, size_t n) {
+static unsigned cache_hash(const char *s, size_t n, unsigned slots) {
   uint64_t a, b, h;
   if (n >= 8) {
     memcpy(&a, s, 8);
@@ -41,17 +53,22 @@ static unsigned cache_hash(const char *s, size_t n) {
     b = 0;
   }
   h = a * 0x9e3779b97f4a7c15ull ^ (b + n) * 0xc2b2ae3d27d4eb4full;
-  return (unsigned)(h >> 54) & (SC_CACHE_SLOTS - 1);
+  return (unsigned)(h >> 54) & (slots - 1);
 }
 
 int sc_shapes_string(sc_shapes *sh, const char *s, size_t n, int *hit) {
   unsigned slot;
   sc_shape_entry *e;
-  if (n == 0 || n > SC_CACHE_MAXLEN) {
-    *hit = 0;
-    return -1;
+  *hit = 0;
+  if (n == 0 || n > SC_CACHE_MAXLEN || sh->slots == 0) return -1;
+  if (sh->cache == NULL) {
+    sh->cache = calloc(sh->slots, sizeof *sh->cache);
+    if (sh->cache == NULL) { /* no cache: every string is built */
+      sh->slots = 0;
+      return -1;
+    }
   }
-  slot = cache_hash(s, n);
+  slot = cache_hash(s, n, sh->slots);
   e = &sh->cache[slot];
   if (e->len == n && memcmp(e->s, s, n) == 0) {
     *hit = 1;

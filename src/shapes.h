@@ -12,7 +12,7 @@
 
 #include <stddef.h>
 
-#define SC_CACHE_SLOTS 1024 /* power of two */
+#define SC_CACHE_SLOTS 1024 /* the most slots a cache has (a power of two) */
 #define SC_CACHE_MAXLEN 32  /* longer strings are not cached */
 
 typedef struct sc_shape_entry {
@@ -32,10 +32,18 @@ typedef struct sc_shapes {
   sc_shape_level *levels;    /* levels[0 .. depth-1]: open containers */
   size_t depth, levels_cap;
   int last_key_slot;         /* cache slot of the key just seen, or -1 */
-  sc_shape_entry cache[SC_CACHE_SLOTS];
+  /* The string cache: `slots` entries (0, or a power of two up to
+     SC_CACHE_SLOTS), allocated at the first string, so a small document
+     pays for no more than it uses. */
+  sc_shape_entry *cache;
+  unsigned slots;
 } sc_shapes;
 
-void sc_shapes_init(sc_shapes *sh);
+/* The cache slots worth having for a document of about `bytes` bytes
+   (0: unknown, the most): none for a tiny one. */
+unsigned sc_shapes_slots_for(size_t bytes);
+
+void sc_shapes_init(sc_shapes *sh, unsigned slots);
 void sc_shapes_free(sc_shapes *sh);
 
 /* The cache slot for s[0..n), or -1 when s is not cached (empty or long).

@@ -21,8 +21,8 @@ struct sc_transfer {
   CURL *easy;
   sc_multi *m;                /* set while attached */
   sc_transfer *prev, *next;   /* in m's list */
-  char *buf;                  /* the bounded body buffer */
-  size_t len, cap;
+  char *buf;                  /* the bounded body buffer: buf[0 .. len) are */
+  size_t len, cap;            /* the bytes not consumed yet */
   char *hdr;                  /* the header block of the last response */
   size_t hlen, hcap;
   int has_headers;
@@ -32,6 +32,7 @@ struct sc_transfer {
   CURLcode result;
   long long received;         /* body bytes accepted (decoded) */
   long long max_bytes;
+  size_t step;                /* the most bytes sc_transfer_data gives */
   char errbuf[CURL_ERROR_SIZE];
 };
 
@@ -143,11 +144,17 @@ int sc_multi_perform(sc_multi *m, char *err, size_t errlen) {
   return 0;
 }
 
-int sc_multi_poll(sc_multi *m, int timeout_ms, char *err, size_t errlen) {
+int sc_multi_poll(sc_multi *m, const sc_transfer *only, int timeout_ms,
+                  char *err, size_t errlen) {
   sc_transfer *t;
   CURLMcode mc;
-  for (t = m->head; t; t = t->next)
-    if (t->len > 0) return 0; /* bytes wait for the caller: no sleeping */
+  if (only) {
+    /* bytes wait for that caller, or it has nothing to wait for */
+    if (only->len > 0 || only->done || only->m != m) return 0;
+  } else {
+    for (t = m->head; t; t = t->next)
+      if (t->len > 0) return 0; /* bytes wait for a caller: no sleeping */
+  }
   if (timeout_ms < 0) timeout_ms = 0;
   mc = curl_multi_poll(m->multi, NULL, 0, timeout_ms, NULL);
   if (mc != CURLM_OK) {
@@ -207,12 +214,16 @@ static size_t on_write(char *p, size_t size, size_t n, void *ud) {
     t->fail = SC_FAIL_TOO_LARGE;
     return 0; /* CURLE_WRITE_ERROR: the transfer stops */
   }
+  /* Only ever appends: this may run while a step decodes buf[0 .. len)
+     (a finalizer stepping another request of the multi drives libcurl for
+     every transfer), so the bytes there never move. */
   if (len > t->cap - t->len) {
     if (t->len > 0) { /* full: curl keeps this piece and offers it again */
       t->paused = 1;
       return CURL_WRITEFUNC_PAUSE;
     }
-    /* a single piece larger than the whole buffer: grow once to fit it */
+    /* a single piece larger than the whole buffer: grow once to fit it
+       (each step still takes at most the buffer size: sc_transfer_data) */
     {
       char *nb = realloc(t->buf, len);
       if (!nb) return 0;
@@ -245,6 +256,7 @@ sc_transfer *sc_transfer_new(const sc_transfer_opts *o, char *err, size_t errlen
     return NULL;
   }
   t->cap = o->buffer_size ? o->buffer_size : SC_TRANSFER_BUFFER;
+  t->step = t->cap;
   t->buf = malloc(t->cap);
   t->easy = curl_easy_init();
   if (!t->buf || !t->easy) {
@@ -286,7 +298,12 @@ sc_transfer *sc_transfer_new(const sc_transfer_opts *o, char *err, size_t errlen
      answer ends, which would run concurrent requests one after another. */
   if (strncmp(o->url, "https:", 6) == 0) SETOPT(CURLOPT_PIPEWAIT, 1L);
   SETOPT(CURLOPT_TCP_KEEPALIVE, 1L);
-  SETOPT(CURLOPT_BUFFERSIZE, 128L * 1024L); /* fewer, larger reads */
+  /* The read size bounds what one read inflates to under Content-Encoding:
+     libcurl decodes a whole read, and what the paused write callback cannot
+     take it holds in its own pause buffer (at most 64 MB, then "Out of
+     memory"). 16 KB reads inflate to at most ~16 MB (deflate's 1032:1). */
+  SETOPT(CURLOPT_BUFFERSIZE, (long)(t->step < SC_READ_SIZE ? (t->step < 1024 ? 1024 : t->step)
+                                                           : SC_READ_SIZE));
   SETOPT(CURLOPT_USERAGENT, o->user_agent && o->user_agent[0] ? o->user_agent
                                                               : "sentry-chunks/0.1 libcurl");
   if (o->timeout_ms > 0) SETOPT(CURLOPT_TIMEOUT_MS, o->timeout_ms);
@@ -343,11 +360,18 @@ void sc_transfer_abort(sc_transfer *t, int reason) {
 }
 
 const char *sc_transfer_data(const sc_transfer *t, size_t *n) {
-  *n = t->len;
+  *n = t->len < t->step ? t->len : t->step;
   return t->buf;
 }
 
-void sc_transfer_consume(sc_transfer *t) {
+size_t sc_transfer_buffered(const sc_transfer *t) { return t->len; }
+
+void sc_transfer_consume(sc_transfer *t, size_t n) {
+  if (n < t->len) { /* more for the next step; stay paused meanwhile */
+    memmove(t->buf, t->buf + n, t->len - n);
+    t->len -= n;
+    return;
+  }
   t->len = 0;
   if (t->paused && t->m && !t->done) {
     t->paused = 0;

@@ -10,11 +10,13 @@
 ** The caller (lrequest.c) then, outside libcurl:
 **
 **     sc_multi_perform(m)            -- progress every transfer of m
-**     sc_transfer_data(t, &n)        -- the bytes buffered for t
+**     sc_transfer_data(t, &n)        -- the bytes buffered for t (at most
+**                                       the buffer size: one step's worth)
 **     ... feed them somewhere ...
-**     sc_transfer_consume(t)         -- empty the buffer, resume if paused
-**     sc_multi_poll(m, ms)           -- wait for sockets (returns at once
-**                                       while any transfer has bytes buffered)
+**     sc_transfer_consume(t, n)      -- drop them; once the buffer is
+**                                       empty, resume t if paused
+**     sc_multi_poll(m, t, ms)        -- wait for sockets (returns at once
+**                                       while t has bytes buffered)
 **
 ** until sc_transfer_done(t) and the buffer is empty. Lifetimes are
 ** independent: freeing the multi detaches its transfers (they become done
@@ -47,11 +49,13 @@ typedef struct sc_transfer_opts {
   long connect_timeout_ms;
   long low_speed_limit;     /* bytes/s ... */
   long low_speed_time;      /* ... for this many seconds: a stall; 0: off */
-  long long max_bytes;      /* body bytes (decoded); 0: no limit */
+  long long max_bytes;      /* body bytes (decoded, as libcurl hands them
+                               over); 0: no limit */
   size_t buffer_size;       /* the bounded buffer; 0: SC_TRANSFER_BUFFER */
 } sc_transfer_opts;
 
 #define SC_TRANSFER_BUFFER (1024 * 1024)
+#define SC_READ_SIZE (16 * 1024) /* CURLOPT_BUFFERSIZE at most */
 #define SC_HEADER_CAP (64 * 1024)
 
 /* NULL on failure (message in err). */
@@ -61,8 +65,12 @@ void sc_multi_free(sc_multi *m);
    Returns 0, or -1 with a message in err. */
 int sc_multi_perform(sc_multi *m, char *err, size_t errlen);
 /* Waits up to timeout_ms for socket activity (curl_multi_poll), but not at
-   all while a transfer of m has bytes buffered. 0 or -1 (err). */
-int sc_multi_poll(sc_multi *m, int timeout_ms, char *err, size_t errlen);
+   all while `only` has bytes buffered or is done (only == NULL: while any
+   transfer of m has bytes buffered). A caller that steps one transfer
+   passes it: another one, paused with a full buffer nobody drains, must
+   not turn the wait into a busy loop. 0 or -1 (err). */
+int sc_multi_poll(sc_multi *m, const sc_transfer *only, int timeout_ms,
+                  char *err, size_t errlen);
 /* Interrupts a sc_multi_poll from another thread or a signal handler. */
 void sc_multi_wakeup(sc_multi *m);
 /* How many transfers are attached (started, not finished). */
@@ -84,11 +92,16 @@ void sc_transfer_free(sc_transfer *t);
 /* Stops t now (removed from its multi): done with fail = reason. */
 void sc_transfer_abort(sc_transfer *t, int reason);
 
-/* The buffered body bytes (n = 0 when none). */
+/* The next buffered body bytes, at most the buffer size (n = 0 when none):
+   libcurl may hand over a larger piece (the buffer then grows to take it),
+   but a step never takes more than it asked for. */
 const char *sc_transfer_data(const sc_transfer *t, size_t *n);
-/* Empties the buffer and resumes t if it was paused. May run the write
-   callback again (it only copies). */
-void sc_transfer_consume(sc_transfer *t);
+/* All the bytes buffered, not consumed yet. */
+size_t sc_transfer_buffered(const sc_transfer *t);
+/* Drops the first n bytes of sc_transfer_data; once the buffer is empty,
+   resumes t if it was paused. May run the write callback again (it only
+   copies). */
+void sc_transfer_consume(sc_transfer *t, size_t n);
 
 int sc_transfer_done(const sc_transfer *t);       /* finished, buffer or not */
 CURLcode sc_transfer_result(const sc_transfer *t); /* valid when done */

@@ -81,6 +81,11 @@
 --   echo             the request's Authorization value in X-Echo (a server
 --                    that reflects credentials): the only fault that echoes it
 --   loop             302 to the very URL requested (a same-origin loop)
+--   http09           no status line: a line of text, then close (curl says
+--                    "Received HTTP/0.9 when not allowed")
+--   bomb[=MB]        200 JSON, gzip: "[" + MB (96) MB of spaces + "0]", about
+--                    1 KB per MB on the wire (a compression bomb)
+--   bigerror         500 text/plain with a 200 KB body
 -- GET /_test/log returns the last 500 requests as JSON lines (method, path,
 -- query, host, tls, auth_present, auth_valid, status); ?clear=1 empties it
 -- afterwards. The token itself is never logged, nor echoed but by `echo`.
@@ -495,6 +500,22 @@ local function compress(body, window_bits)
   return (deflate(body, "finish"))
 end
 
+-- "[" .. mb MB of spaces .. "0]", gzip-compressed piece by piece (never
+-- held whole), made once per size.
+local bomb_bodies = {}
+local function bomb(mb)
+  if not bomb_bodies[mb] then
+    local deflate = zlib.deflate(9, 31)
+    local parts, spaces = {}, string.rep(" ", 1024 * 1024)
+    local function put(out) if type(out) == "string" then parts[#parts + 1] = out end end
+    put(deflate("["))
+    for _ = 1, mb do put(deflate(spaces)) end
+    put(deflate("0]", "finish"))
+    bomb_bodies[mb] = concat(parts)
+  end
+  return bomb_bodies[mb]
+end
+
 local function close_connection(stream)
   local socket = stream.connection and stream.connection.socket
   if socket then
@@ -519,7 +540,9 @@ local function send(stream, response, faults, entry)
   end
   entry.status = status
 
-  if faults.gzip and body ~= "" then
+  if response.encoded then
+    headers:append("content-encoding", response.encoded)
+  elseif faults.gzip and body ~= "" then
     local key = "gzip"
     local cache = response.compressed or {}
     response.compressed = cache
@@ -680,6 +703,18 @@ local function onstream(_, stream)
     elseif faults["500"] then
       response = { status = 500, ctype = JSON,
         body = gen.encode({ detail = "Internal Error", errorId = random_hex32() }) }
+    elseif faults.http09 then
+      local socket = stream.connection and stream.connection.socket
+      if socket then
+        pcall(socket.write, socket, "this is not an HTTP answer\r\n")
+        close_connection(stream)
+      end
+      return
+    elseif faults.bomb then
+      response = { status = 200, ctype = JSON, encoded = "gzip",
+        body = bomb(math.min(tonumber(faults.bomb) or 96, 4096)) }
+    elseif faults.bigerror then
+      response = { status = 500, ctype = "text/plain", body = string.rep("Internal error. ", 12800) }
     elseif faults.badjson then
       response = { status = 200, ctype = "application/json",
         body = '{"chunk": {"chunk_id": "0123", "profile": {"samples": [1, 2,, 3]}}}' }

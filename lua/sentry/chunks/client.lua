@@ -603,13 +603,13 @@ end
 local TRANSPORT_KINDS = {
   connect = "network", network = "network", timeout = "timeout", tls = "tls",
   too_large = "too_large", invalid_json = "invalid_json", invalid_url = "invalid_url",
-  aborted = "aborted",
+  aborted = "aborted", out_of_memory = "out_of_memory",
 }
 
 local TRANSPORT_WHAT = {
   network = "network error", timeout = "timed out", tls = "TLS error",
   too_large = "answer too large", invalid_json = "invalid JSON in the answer",
-  invalid_url = "invalid URL", aborted = "aborted",
+  invalid_url = "invalid URL", aborted = "aborted", out_of_memory = "out of memory",
 }
 
 -- nil, message, details, and how long to wait before a retry (or nil).
@@ -741,7 +741,7 @@ end
 
 -- How many transfers of this client are in flight.
 function Client:active()
-  return self._multi and self._multi:active() or 0
+  return self._multi and not self._multi:closed() and self._multi:active() or 0
 end
 
 function Client:close()
@@ -872,6 +872,7 @@ function Async:step()
   check_async(self, "step")
   if self.done then return true end
   if not self.req then
+    if self.client._multi:closed() then return conclude(self, nil, "client is closed", { kind = "aborted", url = self.url, attempts = self.attempts }) end
     if core.monotime() < self.wake_at then return false end
     self.attempts = self.attempts + 1
     self.req = start_transfer(self.client, self.url)
@@ -946,6 +947,7 @@ function Client:fetch_async(q)
   -- A range longer than range.LONG_RANGE (40 min, under the server's
   -- 50-chunk cap) is fetched in windows and merged (sentry.chunks.range),
   -- unless split = false; stats_period becomes start/end here, once.
+  if self._multi:closed() then return nil, "client is closed", { kind = "aborted", url = url } end
   local range = require "sentry.chunks.range"
   local span, serr, sdetails = range.span(q, os.time(), "fetch")
   if span == nil then return nil, serr, sdetails end
@@ -969,7 +971,7 @@ end
 local function run_blocking(self, req)
   while not req:step() do
     if req.req then
-      local ok, perr = self._multi:poll(1)
+      local ok, perr = self._multi:poll(1, req.req) -- this request's bytes, not another's
       if not ok then
         req.req:close()
         req.req = nil
