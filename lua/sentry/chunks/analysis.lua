@@ -6,11 +6,24 @@ for _, name in ipairs { "frames", "samples", "aggregate", "filter", "export" } d
   M[name] = require("sentry.chunks." .. name)
 end
 local A, F, S, E, FR = M.aggregate, M.filter, M.samples, M.export, M.frames
-M.top, M.call_trees, M.hot_paths, M.compare, M.dedupe = A.top, A.call_trees, A.hot_paths, A.compare, A.dedupe
+local report = require "sentry.chunks.report"
+M.report = report
+-- The results print as the CLI shows them (tostring, `= top` at a REPL);
+-- they stay plain tables (inspect.lua, vim.inspect), with a metatable that
+-- has only __tostring. Errors keep the caller's level.
+local function marked(kind, fn)
+  return function(...)
+    return report.mark(kind, fn(...))
+  end
+end
+M.top, M.call_trees, M.hot_paths, M.compare = marked("top", A.top), marked("call_trees", A.call_trees),
+  marked("hot_paths", A.hot_paths), marked("compare", A.compare)
+M.dedupe = A.dedupe
+M.summary = report.summary
 M.focus, M.ignore, M.hide, M.show, M.app_only, M.remap_paths =
   F.focus, F.ignore, F.hide, F.show, F.app_only, F.remap_paths
 M.threads, M.main_thread, M.weights, M.restrict, M.each =
-  S.threads, S.main_thread, S.weights, S.restrict, S.each
+  marked("threads", S.threads), S.main_thread, S.weights, S.restrict, S.each
 M.folded, M.speedscope, M.cpuprofile, M.pprof, M.perfanno =
   E.folded, E.speedscope, E.cpuprofile, E.pprof, E.perfanno
 M.frame_key, M.frame_name, M.in_app, M.select_frames = FR.key, FR.name, FR.in_app, FR.select
