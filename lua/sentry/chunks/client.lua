@@ -654,6 +654,7 @@ end
 local function resolved(self, q, fname, slugs)
   local sp, project = rawget(q, "statsPeriod"), q.project
   local slug = slugs and type(project) == "string" and not project:match("^%d+$")
+    and project:match("^[%w_%-]+$") ~= nil -- what Sentry's slugs are made of
   if sp == nil and not slug then return q end
   local copy = {}
   for k, v in pairs(q) do copy[k] = v end
