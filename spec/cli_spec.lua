@@ -387,7 +387,7 @@ describe("sentry-chunks for people and scripts", function()
       if indent and not l:match("^thread") then assert.is_true(#indent <= 2, l) end
     end
     assert.equal(#threads, roots)
-    assert.matches("nodes hidden by %-%-depth or %-%-min", out)
+    assert.matches("nodes? hidden by %-%-depth or %-%-min", out)
     local deeper = cli("tree " .. q(file) .. " --depth 4 --min 0")
     assert.is_true(#lines(deeper) > #lines(out))
     out, err, code = cli("hot " .. q(file) .. " -n 2")

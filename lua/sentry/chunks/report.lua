@@ -219,7 +219,7 @@ function M.tree(trees, opts)
     end
   end
   if hidden > 0 then
-    out[#out + 1] = format("(%s nodes hidden by --depth or --min)", M.count(hidden))
+    out[#out + 1] = format("(%s node%s hidden by --depth or --min)", M.count(hidden), hidden == 1 and "" or "s")
   end
   return concat(out, "\n")
 end
@@ -305,8 +305,13 @@ function M.rows(kind, result, opts)
   return M.COLUMNS[kind], rows
 end
 
+-- The shortest text that reads back as the same number.
 local function num(v)
   if v == floor(v) and v > -2 ^ 53 and v < 2 ^ 53 then return format("%d", v) end
+  for digits = 15, 16 do
+    local s = format("%." .. digits .. "g", v)
+    if tonumber(s) == v then return s end
+  end
   return format("%.17g", v)
 end
 
