@@ -333,6 +333,8 @@ describe("sentry-chunks for people and scripts", function()
     out = cli("top " .. q(file) .. " -n 2", { NO_COLOR = "1" }, { tty = true })
     assert.is_nil(out:find("\27%[[%d;]*m")) -- (the progress line is still cleared: \r\27[K)
     assert.matches("showing 2 of", out)
+    out = cli("top " .. q(file) .. " -n 2", { NO_COLOR = "" }, { tty = true }) -- NO_COLOR counts when not empty
+    assert.truthy(out:find("\27[1m", 1, true))
     out = cli("top " .. q(file) .. " -n 2")
     assert.is_nil(out:find("\27[", 1, true))
   end)
