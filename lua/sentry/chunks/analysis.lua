@@ -10,10 +10,28 @@ local report = require "sentry.chunks.report"
 M.report = report
 -- The results print as the CLI shows them (tostring, `= top` at a REPL);
 -- they stay plain tables (inspect.lua, vim.inspect), with a metatable that
--- has only __tostring. Errors keep the caller's level.
+-- has only __tostring. An argument error names the caller's line, not this
+-- wrapper's (where pcall can yield: everywhere but PUC Lua 5.1, whose
+-- analyses must stay yieldable from their slice hook, so there the
+-- wrapper's line shows).
+local yieldable_pcall = _VERSION ~= "Lua 5.1" or type(jit) == "table"
+local here = debug.getinfo(1, "S").short_src
 local function marked(kind, fn)
+  if not yieldable_pcall then
+    return function(...) return report.mark(kind, fn(...)) end
+  end
   return function(...)
-    return report.mark(kind, fn(...))
+    local ok, res = pcall(fn, ...)
+    if not ok then
+      if type(res) == "string" then
+        -- an argument error raised for the caller of fn names pcall (no
+        -- position) or this file: it gets the caller's line back
+        if res:sub(1, #here + 1) == here .. ":" then res = res:gsub("^[^\n]-:%d+: ", "", 1) end
+        if res:match("^bad argument #%d+ to ") then error(res, 2) end
+      end
+      error(res, 0)
+    end
+    return report.mark(kind, res)
   end
 end
 M.top, M.call_trees, M.hot_paths, M.compare = marked("top", A.top), marked("call_trees", A.call_trees),
