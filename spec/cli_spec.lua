@@ -111,6 +111,15 @@ describe("sentry-chunks", function()
     local out, err, code = cli("top " .. q(url) .. " --limit 1")
     assert.equal(0, code, err)
     assert.matches("^[%d,]+ samples", out)
+    -- the URL names its organization; a URL on another Sentry needs --url
+    local out2, err2, code2 = cli("top " .. q(url) .. " --limit 1", { SENTRY_ORG = false })
+    assert.equal(0, code2, err2)
+    assert.equal(out, out2)
+    local elsewhere = url:gsub("^http://[^/]+", "http://127.0.0.2:9")
+    _, err, code = cli("top " .. q(elsewhere) .. " --limit 1")
+    assert.equal(2, code)
+    assert.equal("sentry-chunks: the URL is on http://127.0.0.2:9 but the Sentry configured is " .. srv.url
+      .. ": give --url http://127.0.0.2:9 (or set SENTRY_URL) to send your token there\n", err)
   end)
 
   it("exits non-zero with one line on any error, never showing the token", function()
