@@ -432,7 +432,7 @@ describe("fetch: validation before any request", function()
     server_log(true)
     invalid({ profiler_id = IDS.single }, "project", "project is required")
     invalid({ project = 1.5, profiler_id = IDS.single }, "project", "integer project id, got 1.5")
-    invalid({ project = "abc", profiler_id = IDS.single }, "project", "got 'abc'")
+    invalid({ project = "a/b", profiler_id = IDS.single }, "project", "got 'a/b'") -- "abc" is a slug: resolved
     invalid({ project = 1 }, "profiler_id", "profiler_id is required")
     invalid({ project = 1, profiler_id = "xyz" }, "profiler_id", "32 hex digits, got 'xyz'")
     invalid({ project = 1, profiler_id = IDS.single .. "0" }, "profiler_id", "32 hex digits")
@@ -460,7 +460,7 @@ describe("fetch: validation before any request", function()
     assert.has_error(function() c:fetch { project = 1, profiler_id = 5 } end,
       "bad argument #1 to 'fetch' (field 'profiler_id': string expected, got number)")
     assert.has_error(function() c:fetch { project = 1, profiler = "x" } end,
-      "bad argument #1 to 'fetch' (unknown field 'profiler')")
+      "bad argument #1 to 'fetch' (unknown field 'profiler'; did you mean 'profiler_id'?)")
     assert.has_error(function() chunks.client { timeout = "soon" } end,
       "bad argument #1 to 'client' (option 'timeout': number expected, got string)")
     assert.has_error(function() chunks.client { base_url = "ftp://example.com" } end)

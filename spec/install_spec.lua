@@ -46,11 +46,11 @@ describe("the install", function()
     local out, err, code = run("cd " .. q(repo) .. " && env -u LUA_PATH -u LUA_CPATH " .. lua
       .. " bin/sentry-chunks top " .. q(answer_file) .. " --limit 3")
     assert.equal(0, code, err)
-    assert.matches("sentry counting", out)
+    assert.matches("Sentry counting", out)
     out, err, code = run("cd /tmp && env -u LUA_PATH -u LUA_CPATH " .. lua .. " " .. q(repo .. "/bin/sentry-chunks")
       .. " top " .. q(answer_file) .. " --limit 3")
     assert.equal(0, code, err)
-    assert.matches("sentry counting", out)
+    assert.matches("Sentry counting", out)
   end)
 
   it("a C part built for another Lua is named, with how to fix it", function()

@@ -447,7 +447,9 @@ local function build_query(self, q)
   for k, v in pairs(q) do
     local allowed = QUERY_TYPES[k]
     if not allowed then
-      argerror(1, "fetch", format("unknown field '%s'", tostring(k)))
+      local hint = type(k) == "string" and require("sentry.chunks.report").closest(k, QUERY_TYPES)
+      argerror(1, "fetch", format("unknown field '%s'%s", tostring(k),
+        hint and ("; did you mean '" .. hint .. "'?") or ""))
     end
     if not allowed[type(v)] then
       local names = {}
@@ -472,7 +474,8 @@ local function build_query(self, q)
   if project == nil then return invalid("project", "project is required (the numeric project id)") end
   if type(project) == "string" then
     if not project:match("^%d+$") then
-      return invalid("project", format("invalid project: expected an integer project id, got '%s'",
+      return invalid("project", format("invalid project: expected an integer project id, got '%s' "
+        .. "(client:fetch resolves a slug; fetch_async needs the id: client:project_id(slug))",
         one_line(project, 40)))
     end
   elseif not is_integer(project) or project < 0 then
@@ -934,6 +937,39 @@ local function new_async(self, url)
   }, Async)
 end
 
+-- The query as given, or a copy with statsPeriod (the web UI's and the
+-- API's spelling) as stats_period and a project slug as its id (resolved
+-- once per client, client:project_id): nil, message, details when the slug
+-- cannot be resolved. The caller's table is never changed.
+local function resolved(self, q, fname, slugs)
+  local sp, project = rawget(q, "statsPeriod"), q.project
+  local slug = slugs and type(project) == "string" and not project:match("^%d+$")
+    and project:match("^[%w_%-]+$") ~= nil -- what Sentry's slugs are made of
+  if sp == nil and not slug then return q end
+  local copy = {}
+  for k, v in pairs(q) do copy[k] = v end
+  if sp ~= nil then
+    if q.stats_period ~= nil then
+      error(format("bad argument #1 to '%s' (give stats_period or statsPeriod, not both)", fname), 3)
+    end
+    copy.statsPeriod, copy.stats_period = nil, sp
+  end
+  if slug then
+    local id, err, details = self:project_id(project, q.org)
+    if not id then return nil, err, details end
+    copy.project = id
+  end
+  return copy
+end
+
+-- An answer prints as its summary (threads, span, samples, top functions).
+local function shown(res, ...)
+  if type(res) == "table" and getmetatable(res) == nil and type(res.chunk) == "table" then
+    setmetatable(res, require("sentry.chunks.report").answer_mt)
+  end
+  return res, ...
+end
+
 -- client:fetch_async{...} -> req | nil, message, details (invalid query).
 function Client:fetch_async(q)
   if getmetatable(self) ~= Client then
@@ -942,6 +978,7 @@ function Client:fetch_async(q)
   if type(q) ~= "table" then
     argerror(1, "fetch_async", "table expected, got " .. type(q))
   end
+  q = resolved(self, q, "fetch_async", false)
   local url, err, details = build_query(self, q)
   if not url then return nil, err, details end
   -- A range longer than range.LONG_RANGE (40 min, under the server's
@@ -988,7 +1025,7 @@ local function run_blocking(self, req)
 end
 
 -- client:fetch{...} -> res | nil, message, details: the same engine,
--- waiting on the client's sockets between steps.
+-- waiting on the client's sockets between steps. project may be a slug.
 function Client:fetch(q)
   if getmetatable(self) ~= Client then
     error("bad argument #1 to 'fetch' (client expected; call it as client:fetch{...})", 2)
@@ -996,10 +1033,12 @@ function Client:fetch(q)
   if type(q) ~= "table" then
     argerror(1, "fetch", "table expected, got " .. type(q))
   end
-  local req, err, details = self:fetch_async(q)
+  local rq, rerr, rdetails = resolved(self, q, "fetch", true)
+  if not rq then return nil, rerr, rdetails end
+  local req, err, details = self:fetch_async(rq)
   if not req then return nil, err, details end
-  if getmetatable(req) ~= Async then return req:run() end -- a long range, in windows
-  return run_blocking(self, req)
+  if getmetatable(req) ~= Async then return shown(req:run()) end -- a long range, in windows
+  return shown(run_blocking(self, req))
 end
 
 -- A project id as the projects endpoint gives it ("1", or 1), or nil:
@@ -1220,7 +1259,12 @@ function Client:fetch_range(q)
   end
   local bad, details = range_problem(q)
   if bad then return nil, bad, details end
-  return require("sentry.chunks.range").fetch(self, q)
+  if type(q) == "table" then
+    local rq, rerr, rdetails = resolved(self, q, "fetch_range", true)
+    if not rq then return nil, rerr, rdetails end
+    q = rq
+  end
+  return shown(require("sentry.chunks.range").fetch(self, q))
 end
 
 -- chunks.fetch through a default client built from the environment.

@@ -24,4 +24,8 @@ chunks.parse_url = require("sentry.chunks.url").parse_url
 -- sentry.chunks.frames, .samples, .aggregate, .filter, .export.
 chunks.analysis = require "sentry.chunks.analysis"
 
+-- A few lines about an answer: threads, span, samples, the top five
+-- functions (answers from client:fetch print so by themselves).
+chunks.summary = chunks.analysis.report.summary
+
 return chunks

@@ -289,7 +289,7 @@ local function launch(self, i)
       self.received[i] = got
       local sum = 0
       for _, n in pairs(self.received) do sum = sum + n end
-      on_progress(sum, nil)
+      on_progress(sum, nil, { windows = #self.windows, done = self.finished })
     end
   end
   self.running[#self.running + 1] = { index = i, req = req }
@@ -401,6 +401,7 @@ function Range:step()
     if r.req:step() then
       local res, err, details = r.req:result()
       local w = windows[r.index]
+      if res or (details and details.kind == "no_chunks") then self.finished = self.finished + 1 end
       if res then
         self.results[r.index] = { answer = r.index < #windows and drop_end(res, w["end"]) or res,
           details = details }
@@ -501,7 +502,7 @@ function M.start(client, q, span)
     client = client, q = q, span = span, windows = M.split(span.start, span["end"], window),
     concurrency = floor(concurrency), retries = floor(retries), results = {}, received = {},
     failures = {}, next_window = 1, running = {}, done = false,
-    next_deliver = 1, delivered = 0, bytes = 0, cut = {},
+    next_deliver = 1, delivered = 0, bytes = 0, cut = {}, finished = 0,
   }, Range)
 end
 
