@@ -29,6 +29,10 @@ local function client(faults, opts)
   return chunks.client(o)
 end
 
+-- the test server's bomb: a chunks answer padded with megabytes of spaces
+local BOMB_HEAD = '{"chunk":{"profile":{"frames":[],"stacks":[],"samples":[]}},"debug_chunk_ids":['
+local BOMB_TAIL = '"0"]}'
+
 describe("GC stress: requests #asan", function()
   it("a finalizer that closes a request during its own step", function()
     -- (was a use after free: the step kept feeding the freed buffer)
@@ -140,7 +144,7 @@ describe("GC stress: requests #asan", function()
     local c, req
     local hits = with_finalizers(function() c:close() end, function()
       c = client(nil)
-      req = assert(c:fetch_async { project = 1, profiler_id = IDS.light, stats_period = "1h" })
+      req = assert(c:fetch_async { project = 1, profiler_id = IDS.light, stats_period = "1h", split = false }) -- one request, as large as before windows
       while not req:step() do core.sleep(0.001) end
     end, 10)
     assert.is_true(hits > 0, "no finalizer ran during a step")
@@ -202,7 +206,7 @@ describe("per-step bounds and waits #asan", function()
     -- 4 KB asked for
     for _, faults in ipairs { false, "gzip" } do
       local c = client(faults or nil, { buffer_size = 4096 })
-      local req = assert(c:fetch_async { project = 1, profiler_id = IDS.light, stats_period = "1h" })
+      local req = assert(c:fetch_async { project = 1, profiler_id = IDS.light, stats_period = "1h", split = false }) -- one request, as large as before windows
       local steps = 0
       while not req:step() do
         steps = steps + 1
@@ -217,7 +221,7 @@ describe("per-step bounds and waits #asan", function()
 
   it("a blocking fetch waits on its own transfer, not on another one paused and never stepped", function()
     local c = client(nil, { buffer_size = 16384 })
-    local other = assert(c:fetch_async { project = 1, profiler_id = IDS.light, stats_period = "1h" })
+    local other = assert(c:fetch_async { project = 1, profiler_id = IDS.light, stats_period = "1h", split = false }) -- one request, as large as before windows
     -- step it until bytes arrive, then never again: its buffer fills and
     -- its transfer stays paused with bytes nobody drains
     for _ = 1, 500 do
@@ -269,7 +273,8 @@ describe("limits and error kinds #asan", function()
 
   it("the default max_bytes (512 MB) lets a 96 MB inflated body through", function()
     local res, msg = client("bomb", { retries = 0 }):fetch(SINGLE)
-    assert.same({ 0 }, res, msg)
+    assert(res, msg)
+    assert.same({ "0" }, res.debug_chunk_ids)
   end)
 
   it("an answer without a status line (HTTP/0.9): network, not invalid_url", function()
@@ -316,8 +321,9 @@ end)
 describe("a max_bytes past the decoder's own 1 GiB default", function()
   it("is the only limit on the body: 1.1 GB inflated goes through with max_bytes = 2 GiB", function()
     local res, msg, d = client("bomb=1100", { max_bytes = 2 ^ 31, retries = 0 }):fetch(SINGLE)
-    assert.same({ 0 }, res, msg)
-    assert.equal(1100 * 2 ^ 20 + 3, d.bytes)
+    assert(res, msg)
+    assert.same({ "0" }, res.debug_chunk_ids)
+    assert.equal(1100 * 2 ^ 20 + #BOMB_HEAD + #BOMB_TAIL, d.bytes)
   end)
 end)
 
@@ -342,6 +348,12 @@ describe("out of memory while fetching", function()
   end
 
   it("a fetch that runs out of memory decoding: kind out_of_memory", function()
+    if interpreter():find("luajit", 1, true) then
+      -- LuaJIT under `ulimit -v` runs out in its own allocator outside the
+      -- decoder first (and panics) with the realistic profile: not a case
+      -- this spec can place; 5.1, 5.3 and 5.4 run it
+      return pending("LuaJIT's allocator fails before the decoder under ulimit -v")
+    end
     local out = run_limited(400 * 1024, [[
       local chunks = require "sentry.chunks"
       local c = chunks.client { token = "]] .. srv.token .. [[", org = "test-org",
@@ -349,7 +361,7 @@ describe("out of memory while fetching", function()
       local hold = {}
       for i = 1, 3 do
         local res, err, d = c:fetch { project = 1, profiler_id = "]] .. IDS.realistic .. [[",
-          stats_period = "1h" }
+          stats_period = "1h", split = false }
         if not res then print("kind:", d.kind, err) break end
         hold[i] = res
       end

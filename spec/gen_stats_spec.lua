@@ -9,8 +9,17 @@ local floor, format = math.floor, string.format
 
 -- Four consecutive default (python, 10-thread) chunks of one profiler.
 local CHUNKS = 4
+-- The generated chunks are large: made when this file's specs start (busted
+-- loads every spec file before running any) and let go when they end, so
+-- that other specs (the GC-stress ones) do not run over a heap full of them.
 local chunks = {}
-for k = 1, CHUNKS do chunks[k] = gen.chunk_table { index = k - 1 } end
+setup(function()
+  for k = 1, CHUNKS do chunks[k] = gen.chunk_table { index = k - 1 } end
+end)
+teardown(function()
+  for k in pairs(chunks) do chunks[k] = nil end
+  collectgarbage()
+end)
 
 local function frame_identity(f)
   return table.concat({ tostring(f.abs_path or f.package), tostring(f.module), tostring(f["function"]),

@@ -83,7 +83,7 @@
 --   loop             302 to the very URL requested (a same-origin loop)
 --   http09           no status line: a line of text, then close (curl says
 --                    "Received HTTP/0.9 when not allowed")
---   bomb[=MB]        200 JSON, gzip: "[" + MB (96) MB of spaces + "0]", about
+--   bomb[=MB]        200 JSON, gzip: a chunks answer padded with MB (96) MB of spaces, about
 --                    1 KB per MB on the wire (a compression bomb)
 --   bigerror         500 text/plain with a 200 KB body
 -- GET /_test/log returns the last 500 requests as JSON lines (method, path,
@@ -500,17 +500,17 @@ local function compress(body, window_bits)
   return (deflate(body, "finish"))
 end
 
--- "[" .. mb MB of spaces .. "0]", gzip-compressed piece by piece (never
--- held whole), made once per size.
+-- A chunks answer with mb MB of spaces inside (its debug_chunk_ids: ["0"]),
+-- gzip-compressed piece by piece (never held whole), made once per size.
 local bomb_bodies = {}
 local function bomb(mb)
   if not bomb_bodies[mb] then
     local deflate = zlib.deflate(9, 31)
     local parts, spaces = {}, string.rep(" ", 1024 * 1024)
     local function put(out) if type(out) == "string" then parts[#parts + 1] = out end end
-    put(deflate("["))
+    put(deflate('{"chunk":{"profile":{"frames":[],"stacks":[],"samples":[]}},"debug_chunk_ids":['))
     for _ = 1, mb do put(deflate(spaces)) end
-    put(deflate("0]", "finish"))
+    put(deflate('"0"]}', "finish"))
     bomb_bodies[mb] = concat(parts)
   end
   return bomb_bodies[mb]
