@@ -1,0 +1,180 @@
+-- sentry.chunks.nvim.analyze: the plugin's analyses, each a function of
+-- (profile entry, options, slice) run through sentry.chunks.nvim.run so
+-- that it yields to the editor's loop. Plain functions over plain tables:
+-- the fetched answer is never modified.
+--
+-- A thread is chosen here, by a sliced pass over the samples, rather than
+-- through the analyses' `threads` option, whose thread lookup is one
+-- unsliced pass over every sample (hundreds of ms on 50 chunks).
+local samples = require "sentry.chunks.samples"
+local aggregate = require "sentry.chunks.aggregate"
+local filter = require "sentry.chunks.filter"
+local frames = require "sentry.chunks.frames"
+
+local M = {}
+local SLICE = samples.SLICE
+
+local function thread_name(chunk, tid)
+  local meta = chunk.profile.thread_metadata
+  if type(meta) == "table" and type(meta[tid]) == "table" and type(meta[tid].name) == "string" then
+    return meta[tid].name
+  end
+  return nil
+end
+
+-- prepare(res, remap, slice) -> entry {res (paths remapped), chunk,
+-- threads = {{id, name, samples}, ... most samples first}, main = id}.
+function M.prepare(res, remap, slice)
+  if remap and #remap > 0 then res = filter.remap_paths(res, remap) end
+  local chunk = samples.chunk_of(res, "prepare")
+  local ss = chunk.profile.samples
+  local count, order = {}, {}
+  for i = 1, #ss do
+    if i % SLICE == 0 then slice() end
+    local tid = ss[i].thread_id
+    if count[tid] then count[tid] = count[tid] + 1 else count[tid] = 1 order[#order + 1] = tid end
+  end
+  local threads = {}
+  for _, tid in ipairs(order) do
+    threads[#threads + 1] = { id = tid, name = thread_name(chunk, tid), samples = count[tid] }
+  end
+  table.sort(threads, function(a, b)
+    if a.samples ~= b.samples then return a.samples > b.samples end
+    return tostring(a.id) < tostring(b.id)
+  end)
+  local main -- as samples.main_thread: named main* or ui, else the busiest
+  for _, t in ipairs(threads) do
+    local n = t.name and t.name:lower()
+    if n and (n:find("^main") or n == "ui") then main = t.id break end
+  end
+  main = main or (threads[1] and threads[1].id)
+  return { res = res, chunk = chunk, threads = threads, main = main }
+end
+
+-- The thread ids a selector names ("main", "all", an id or a name):
+-- set, label | nil, message (the selector is the user's input).
+function M.select(entry, selector)
+  selector = selector == nil and "main" or tostring(selector)
+  if selector == "all" then return nil, "all threads" end
+  local set, found = {}, false
+  if selector == "main" and entry.main then set[entry.main], found = true, true end
+  for _, t in ipairs(entry.threads) do
+    if tostring(t.id) == selector or t.name == selector then set[t.id], found = true, true end
+  end
+  if not found then
+    local names = {}
+    for _, t in ipairs(entry.threads) do names[#names + 1] = t.name and (t.id .. " (" .. t.name .. ")") or t.id end
+    return false, "no thread '" .. selector .. "' in this profile; its threads: " .. table.concat(names, ", ")
+  end
+  local ids = {}
+  for id in pairs(set) do
+    local name
+    for _, t in ipairs(entry.threads) do if t.id == id then name = t.name end end
+    ids[#ids + 1] = name and (name .. " (" .. id .. ")") or tostring(id)
+  end
+  table.sort(ids)
+  return set, "thread " .. table.concat(ids, ", ")
+end
+
+-- The chunk restricted to a set of thread ids (nil: every thread), by a
+-- sliced pass; a thread keeps all its samples, so weights are unchanged.
+function M.restrict(entry, set, slice)
+  if not set then return entry.chunk end
+  local ss, kept = entry.chunk.profile.samples, {}
+  for i = 1, #ss do
+    if i % SLICE == 0 then slice() end
+    local s = ss[i]
+    if set[s.thread_id] then kept[#kept + 1] = s end
+  end
+  return samples.with_profile(entry.chunk, { samples = kept })
+end
+
+-- Top functions of the chosen threads (every row: sorting is the view's).
+function M.top(entry, set, mode, slice)
+  return aggregate.top(M.restrict(entry, set, slice), { mode = mode, slice = slice })
+end
+
+-- The call tree of the chosen threads, merged into one root.
+function M.tree(entry, set, mode, slice)
+  local trees = aggregate.call_trees(M.restrict(entry, set, slice), { mode = mode, slice = slice })
+  local ids = {}
+  for tid in pairs(trees) do ids[#ids + 1] = tid end
+  table.sort(ids, function(a, b) return tostring(a) < tostring(b) end)
+  if #ids == 1 then return trees[ids[1]] end
+  local root = { key = "", name = "root", self = 0, total = 0, samples = 0, children = {} }
+  for _, tid in ipairs(ids) do
+    local t = trees[tid]
+    root.total, root.samples, root.self = root.total + t.total, root.samples + t.samples, root.self + t.self
+    root.children[#root.children + 1] = { key = "thread:" .. tostring(tid), name = "thread " .. tostring(tid),
+      self = t.self, total = t.total, samples = t.samples, children = t.children }
+  end
+  table.sort(root.children, function(a, b) return a.total > b.total end)
+  return root
+end
+
+-- Self and total time per source line: {time = seconds, files = {[path] =
+-- {[line] = {self =, total =}}}}. A line's self time is the time of the
+-- samples whose leaf frame is that line; its total time, of the samples
+-- with that line anywhere in the stack (once per sample).
+function M.lines(entry, set, mode, slice)
+  local chunk, weight, _, time, _, unique = aggregate._per_stack(M.restrict(entry, set, slice),
+    { mode = mode, slice = slice }, false, "annotate")
+  local fr = chunk.profile.frames
+  local files, n = {}, 0
+  local function cell(f)
+    local path = f.abs_path or f.filename
+    if type(path) ~= "string" or type(f.lineno) ~= "number" then return nil end
+    local file = files[path]
+    if not file then file = {} files[path] = file end
+    local c = file[f.lineno]
+    if not c then c = { self = 0, total = 0 } file[f.lineno] = c end
+    return c
+  end
+  for u, w in pairs(weight) do
+    n = n + 1
+    if n % 1024 == 0 then slice() end
+    local stack, seen = unique[u], {}
+    for j = 1, #stack do
+      local c = cell(frames.at(fr, stack[j]))
+      if c then
+        if j == 1 then c.self = c.self + w end
+        if not seen[c] then seen[c] = true c.total = c.total + w end
+      end
+    end
+  end
+  return { time = time, files = files }
+end
+
+-- Two profiles' top functions joined (b against a), as aggregate.compare
+-- joins them, each side's top computed in slices.
+function M.diff(a, set_a, b, set_b, mode, slice)
+  local ta, tb = M.top(a, set_a, mode, slice), M.top(b, set_b, mode, slice)
+  local rows, by_key = {}, {}
+  local function row(e)
+    local r = by_key[e.key]
+    if not r then
+      r = { key = e.key, name = e.name, frame = e.frame, self_a = 0, self_b = 0, total_a = 0, total_b = 0,
+            self_pct_a = 0, self_pct_b = 0, total_pct_a = 0, total_pct_b = 0 }
+      by_key[e.key] = r
+      rows[#rows + 1] = r
+    end
+    return r
+  end
+  for _, e in ipairs(ta.functions) do
+    local r = row(e)
+    r.self_a, r.total_a, r.self_pct_a, r.total_pct_a = e.self, e.total, e.self_pct, e.total_pct
+  end
+  for _, e in ipairs(tb.functions) do
+    local r = row(e)
+    r.self_b, r.total_b, r.self_pct_b, r.total_pct_b = e.self, e.total, e.self_pct, e.total_pct
+    r.frame = e.frame or r.frame
+  end
+  for _, r in ipairs(rows) do
+    r.self_delta, r.total_delta = r.self_b - r.self_a, r.total_b - r.total_a
+    r.self_pct_delta, r.total_pct_delta = r.self_pct_b - r.self_pct_a, r.total_pct_b - r.total_pct_a
+  end
+  return { mode = mode, a = { time = ta.time, samples = ta.samples }, b = { time = tb.time, samples = tb.samples },
+           functions = rows }
+end
+
+return M

@@ -1,0 +1,308 @@
+-- sentry.chunks.nvim.commands: what the user commands do (plugin/
+-- sentry-chunks.lua registers them). The fetch and every analysis run on
+-- the editor's loop (sentry.chunks.nvim, sentry.chunks.nvim.run); one
+-- job at a time, cancelled by :SentryCancel.
+local config = require "sentry.chunks.nvim.config"
+local run = require "sentry.chunks.nvim.run"
+local analyze = require "sentry.chunks.nvim.analyze"
+
+local M = {}
+local uv = vim.loop
+
+-- profiles: the fetched profiles, newest last (two kept: :SentryDiff).
+M.state = { profiles = {}, job = nil, status = "" }
+vim.g.sentry_chunks_status = ""
+
+local function notify(msg, level) vim.notify("sentry-chunks: " .. msg, level or vim.log.levels.INFO) end
+
+local function set_status(s)
+  M.state.status = s
+  vim.schedule(function()
+    vim.g.sentry_chunks_status = s
+    pcall(vim.cmd, "redrawstatus")
+  end)
+end
+
+-- For 'statusline': %{v:lua.require'sentry-chunks'.status()} or %{g:sentry_chunks_status}.
+function M.status() return M.state.status end
+
+local function busy()
+  if M.state.job then
+    notify("busy: " .. M.state.job.what .. " (:SentryCancel stops it)", vim.log.levels.WARN)
+    return true
+  end
+  return false
+end
+
+-- Runs fn(slice) in slices; done(result) on success, errors notified.
+local function analysis(what, fn, done)
+  if busy() then return nil end
+  local job = { what = what }
+  M.state.job = job
+  set_status("sentry: " .. what .. "…")
+  job.handle = run.start(fn, function(result, err)
+    if M.state.job ~= job then return end
+    M.state.job = nil
+    set_status("")
+    if not result then return notify(err, vim.log.levels.ERROR) end
+    done(result)
+  end, config.options.budget_ms)
+  return job
+end
+
+-- :SentryCancel: stops the fetch or analysis under way.
+function M.cancel()
+  local job = M.state.job
+  if not job then notify("nothing to cancel") return false end
+  M.state.job = nil
+  job.handle.cancel()
+  set_status("")
+  notify("cancelled: " .. job.what)
+  return true
+end
+
+local function is_url(s) return type(s) == "string" and s:match("^https?://") ~= nil end
+
+local function origin(u) return (u:match("^(%a[%w+.-]*://[^/?#]+)") or u):lower() end
+
+-- The query and client options for :SentryProfile's arguments:
+-- query, client_extra, label | nil, message.
+function M.parse_profile_args(args)
+  local o = config.options
+  if is_url(args[1]) then
+    local parsed, err = require("sentry.chunks.url").parse_url(args[1])
+    if not parsed then return nil, err end
+    local base = o.base_url or os.getenv("SENTRY_URL") or "https://sentry.io"
+    if origin(parsed.base_url) ~= origin(base:gsub("/+$", "")) then
+      -- the token is for the configured Sentry: never sent to another host
+      return nil, "the URL is on " .. parsed.base_url .. " but setup's base_url is " .. base
+    end
+    local project = parsed.project
+    if type(project) ~= "number" then
+      if type(o.project) == "number" or (type(o.project) == "string" and o.project:match("^%d+$")) then
+        project = o.project
+      else
+        return nil, "the URL names project '" .. tostring(project) .. "' by slug: set its numeric id as setup{project = ...}"
+      end
+    end
+    local q = { org = parsed.org, project = project, profiler_id = parsed.profiler_id }
+    if parsed.start then q.start, q["end"] = parsed.start, parsed["end"]
+    else q.stats_period = parsed.stats_period or o.period end
+    return q, { org = parsed.org }, parsed.profiler_id:sub(1, 8) .. " (" .. (q.stats_period or "range") .. ")"
+  end
+  local pid, period = args[1], args[2] or o.period
+  if not pid or not pid:match("^%x+$") or #pid ~= 32 then
+    return nil, "usage: :SentryProfile {url | profiler_id [period]} (a profiler id is 32 hex digits)"
+  end
+  if o.project == nil then return nil, "no project: set setup{project = <numeric id>}" end
+  if not o.org and not os.getenv("SENTRY_ORG") then return nil, "no organization: set setup{org = ...}" end
+  return { project = o.project, profiler_id = pid:lower(), stats_period = period }, {},
+    pid:sub(1, 8) .. " (" .. period .. ")"
+end
+
+-- :SentryProfile {url | profiler_id [period]}: fetches, prepares (remaps
+-- paths, counts threads) and shows the top functions of the default
+-- thread. opts.query overrides the query (start/end, split); opts.on_done
+-- (entry | nil, err) is called at the end.
+function M.profile(args, opts)
+  opts = opts or {}
+  if busy() then return nil end
+  local query, extra, label = M.parse_profile_args(args)
+  if not query then notify(extra, vim.log.levels.ERROR) if opts.on_done then opts.on_done(nil, extra) end return nil end
+  if opts.query and opts.query.start then query.stats_period = nil end
+  for k, v in pairs(opts.query or {}) do query[k] = v end
+  local last = 0
+  extra.on_progress = function(received)
+    local now = uv.now()
+    if now - last >= 200 then
+      last = now
+      set_status(string.format("sentry: %.1f MB", received / 1e6))
+    end
+  end
+  local client, err = config.client_options(extra)
+  if not client then notify(err, vim.log.levels.ERROR) if opts.on_done then opts.on_done(nil, err) end return nil end
+  local ok, nv = pcall(require, "sentry.chunks.nvim")
+  if not ok then notify(tostring(nv), vim.log.levels.ERROR) if opts.on_done then opts.on_done(nil, nv) end return nil end
+  local job = { what = "fetching " .. label }
+  M.state.job = job
+  set_status("sentry: fetching…")
+  notify("fetching " .. label .. " (:SentryCancel stops it)")
+  local started = uv.hrtime()
+  local function fail(msg)
+    notify(msg, vim.log.levels.ERROR)
+    if opts.on_done then opts.on_done(nil, msg) end
+  end
+  local fetch_ok, handle = pcall(nv.fetch, client, query, function(res, ferr, details)
+    if M.state.job ~= job then return end -- cancelled
+    M.state.job = nil
+    set_status("")
+    if not res then return fail(ferr) end
+    local fetched_ms = (uv.hrtime() - started) / 1e6
+    local remap = config.options.remap
+    analysis("preparing " .. label, function(slice) return analyze.prepare(res, remap, slice) end, function(entry)
+      entry.label, entry.details, entry.fetched_ms = label, details, fetched_ms
+      local list = M.state.profiles
+      list[#list + 1] = entry
+      while #list > 2 do table.remove(list, 1) end
+      if details and details.warning then notify(details.warning, vim.log.levels.WARN) end
+      notify(string.format("%s: %d samples, %d threads", label, #entry.chunk.profile.samples, #entry.threads))
+      if opts.show == false then
+        if opts.on_done then opts.on_done(entry) end
+        return
+      end
+      M.top({}, function(buf) if opts.on_done then opts.on_done(entry, nil, buf) end end)
+    end)
+    if not M.state.job and opts.on_done then opts.on_done(nil, "busy") end
+  end)
+  if not fetch_ok then -- a caller's mistake in the options: say it, do not raise from a command
+    M.state.job = nil
+    set_status("")
+    return fail(tostring(handle))
+  end
+  job.handle = handle
+  return job
+end
+
+-- Arguments of the view commands: a mode word and/or a thread selector.
+local function view_args(args)
+  local o = config.options
+  local thread, mode = o.thread, o.mode
+  for _, a in ipairs(args or {}) do
+    if a == "sentry" or a == "textbook" then mode = a else thread = a end
+  end
+  return thread, mode
+end
+
+local function current(n)
+  local list = M.state.profiles
+  local entry = list[#list - (n or 0)]
+  if not entry then notify(n and n > 0 and "two profiles are needed: :SentryProfile another one first"
+    or "no profile yet: :SentryProfile first", vim.log.levels.WARN) end
+  return entry
+end
+
+local function selection(entry, thread)
+  local set, label = analyze.select(entry, thread)
+  if set == false then notify(label, vim.log.levels.ERROR) return false end
+  return set, label
+end
+
+-- :SentryTop [thread] [mode]
+function M.top(args, then_)
+  local entry = current()
+  if not entry then return nil end
+  local thread, mode = view_args(args)
+  local set, tlabel = selection(entry, thread)
+  if set == false then return nil end
+  return analysis("top functions", function(slice) return analyze.top(entry, set, mode, slice) end, function(top)
+    local buf = require("sentry.chunks.nvim.views").show("top", top, { label = entry.label, threads = tlabel, mode = mode })
+    if then_ then then_(buf) end
+  end)
+end
+
+-- :SentryTree [thread] [mode]
+function M.tree(args, then_)
+  local entry = current()
+  if not entry then return nil end
+  local thread, mode = view_args(args)
+  local set, tlabel = selection(entry, thread)
+  if set == false then return nil end
+  return analysis("call tree", function(slice) return analyze.tree(entry, set, mode, slice) end, function(root)
+    local buf = require("sentry.chunks.nvim.views").show("tree", root, { label = entry.label, threads = tlabel, mode = mode })
+    if then_ then then_(buf) end
+  end)
+end
+
+-- :SentryDiff [thread] [mode]: the newest profile (b) against the one before (a).
+function M.diff(args, then_)
+  local b, a = current(), current(1)
+  if not (a and b) then return nil end
+  local thread, mode = view_args(args)
+  local set_a, tlabel = selection(a, thread)
+  if set_a == false then return nil end
+  local set_b = selection(b, thread)
+  if set_b == false then return nil end
+  return analysis("diff", function(slice) return analyze.diff(a, set_a, b, set_b, mode, slice) end, function(d)
+    local buf = require("sentry.chunks.nvim.views").show("diff", d,
+      { label = "b " .. b.label .. " against a " .. a.label, threads = tlabel, mode = mode })
+    if then_ then then_(buf) end
+  end)
+end
+
+-- :SentryAnnotate [thread] [mode]
+function M.annotate(args, then_)
+  local entry = current()
+  if not entry then return nil end
+  local thread, mode = view_args(args)
+  local set, tlabel = selection(entry, thread)
+  if set == false then return nil end
+  return analysis("annotation", function(slice) return analyze.lines(entry, set, mode, slice) end, function(lines)
+    local marked, buffers = require("sentry.chunks.nvim.annotate").show(lines, tlabel)
+    notify(string.format("annotated %d lines in %d buffers (%s, %s counting); :SentryAnnotateClear removes them",
+      marked, buffers, tlabel, mode))
+    if then_ then then_(marked, buffers) end
+  end)
+end
+
+function M.annotate_clear() require("sentry.chunks.nvim.annotate").clear() end
+
+-- :SentryFolded {file} / :SentrySpeedscope {file} [thread]: writes the
+-- newest profile in that format. Returns true | nil, message.
+function M.export(kind, args)
+  local entry = current()
+  if not entry then return nil, "no profile" end
+  local file = args[1]
+  if not file or file == "" then
+    notify("usage: :Sentry" .. (kind == "folded" and "Folded" or "Speedscope") .. " {file} [thread]", vim.log.levels.ERROR)
+    return nil, "no file"
+  end
+  local set = nil
+  if args[2] then
+    set = selection(entry, args[2])
+    if set == false then return nil, "no such thread" end
+  end
+  local export = require "sentry.chunks.export"
+  local chunk = set and analyze.restrict(entry, set, function() end) or entry.chunk
+  local text, err
+  if kind == "folded" then text, err = export.folded(chunk) else text, err = export.speedscope(chunk) end
+  if not text then notify(err, vim.log.levels.ERROR) return nil, err end
+  local path = vim.fn.expand(file)
+  local f, ferr = io.open(path, "wb")
+  if not f then notify("cannot write " .. tostring(ferr), vim.log.levels.ERROR) return nil, ferr end
+  f:write(text)
+  f:close()
+  notify(string.format("wrote %s (%d bytes)", path, #text))
+  return true
+end
+
+-- Completion --------------------------------------------------------------
+
+local MODES = { "sentry", "textbook" }
+
+local function matching(list, lead)
+  local out = {}
+  for _, v in ipairs(list) do if v:sub(1, #lead) == lead then out[#out + 1] = v end end
+  return out
+end
+
+-- Threads of the newest profile, then the modes.
+function M.complete_view(lead)
+  local words = { "main", "all" }
+  local entry = M.state.profiles[#M.state.profiles]
+  if entry then
+    for _, t in ipairs(entry.threads) do
+      words[#words + 1] = tostring(t.id)
+      if t.name and not t.name:find("%s") then words[#words + 1] = t.name end
+    end
+  end
+  for _, m in ipairs(MODES) do words[#words + 1] = m end
+  return matching(words, lead)
+end
+
+function M.complete_profile(lead, line)
+  local n = #vim.split(line, "%s+") - 1
+  if n >= 2 then return matching({ "15m", "30m", "1h", "6h", "24h" }, lead) end
+  return {}
+end
+
+return M
