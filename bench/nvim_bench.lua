@@ -21,3 +21,42 @@ os.remove(out)
 if r.error then print("  error: " .. r.error) return end
 print(string.format("  %s samples; transfer %s ms; %s ticks of the 10 ms timer; longest gap %s ms (target < 50)",
   r.samples, r.transfer_ms, r.ticks_during, r.longest_gap_ms))
+
+-- The plugin: :SentryProfile's path (fetch, then the analyses in slices,
+-- then the top view) on the same 50 minutes, then :SentryAnnotate and
+-- :SentryTree, each with the longest wait of a 10 ms timer on the loop.
+do
+  local psrv = server.start()
+  local dir = os.tmpname()
+  os.remove(dir)
+  os.execute("mkdir -p " .. dir .. "/src")
+  local pout = dir .. "/out"
+  os.execute(string.format("cd %s && env -u LD_PRELOAD -u LUA_CPATH -u LUA_PATH SC_BENCH=1 SC_OUT=%s SC_DIR=%s SC_SRC=%s/src "
+    .. "SC_URL='%s' SC_TOKEN='%s' SC_PROFILER='%s' SC_START=%d SC_END=%d timeout 300 nvim --headless --clean "
+    .. "--cmd 'set rtp^=%s' --cmd 'set rtp+=%s/build/nvim-rtp' -c 'luafile %s/spec/nvim/plugin_test.lua' >/dev/null 2>&1",
+    dir, pout, dir, dir, psrv.url, psrv.token, server.PROFILER_IDS.realistic, server.T0, server.T0 + 3000,
+    os.getenv("PWD"), os.getenv("PWD"), os.getenv("PWD")))
+  psrv.stop()
+  local p = {}
+  local f = io.open(pout)
+  if f then
+    for line in f:lines() do
+      local k, v = line:match("^([%w_]+)=(.*)$")
+      if k then p[k] = v end
+    end
+    f:close()
+  end
+  os.execute("rm -rf " .. dir)
+  if p.error or not p.analysis_gap_ms then
+    print("  plugin: error: " .. tostring(p.error))
+  else
+    print(string.format("  plugin :SentryProfile (fetch + prepare + top view), %s samples: fetch %s ms, all %s ms; "
+      .. "longest gap during the fetch %s ms, during prepare + top + view %s ms (target < 50)",
+      p.samples, p.fetch_ms, p.total_ms, p.fetch_gap_ms, p.analysis_gap_ms))
+    print(string.format("  longest slice of the top analysis %s ms (budget 8 ms; the analyses call their hook "
+      .. "every 16,384 samples or stacks)", tostring(p.top_slice_ms)))
+    print(string.format("  plugin :SentryAnnotate: longest gap %s ms (longest slice %s ms); :SentryTree: longest gap "
+      .. "%s ms (longest slice %s ms)", tostring(p.annotate_gap_ms),
+      tostring(p.annotate_slice_ms), tostring(p.tree_gap_ms), tostring(p.tree_slice_ms)))
+  end
+end

@@ -90,13 +90,90 @@ function M.restrict(entry, set, slice)
 end
 
 -- Top functions of the chosen threads (every row: sorting is the view's).
+-- Sentry counting goes through aggregate.accumulator, fed WINDOW samples
+-- at a time in time order (its result equals top's on the whole range),
+-- so that the work between two yields stays small whatever the hook's
+-- step; textbook counting (whose intervals need the whole range), or
+-- samples out of time order, through top with the slice hook.
+M.WINDOW = 4096
+
 function M.top(entry, set, mode, slice)
-  return aggregate.top(M.restrict(entry, set, slice), { mode = mode, slice = slice })
+  local chunk = M.restrict(entry, set, slice)
+  local ss = chunk.profile.samples
+  if mode == "textbook" or #ss <= M.WINDOW then
+    return aggregate.top(chunk, { mode = mode, slice = slice })
+  end
+  local prev = -math.huge
+  for i = 1, #ss do
+    if i % samples.SLICE == 0 then slice() end
+    local t = ss[i].timestamp
+    if type(t) ~= "number" or t < prev then return aggregate.top(chunk, { mode = mode, slice = slice }) end
+    prev = t
+  end
+  local acc = aggregate.accumulator()
+  for first = 1, #ss, M.WINDOW do
+    local window = {}
+    for i = first, math.min(first + M.WINDOW - 1, #ss) do window[#window + 1] = ss[i] end
+    acc:add(samples.with_profile(chunk, { samples = window }))
+    slice()
+  end
+  return acc:top()
 end
 
--- The call tree of the chosen threads, merged into one root.
+-- The call tree of the chosen threads: aggregate.call_trees' tree, built
+-- here from the per-stack sums so that building it slices too (on 50
+-- chunks the main thread alone has some 85,000 nodes, and call_trees
+-- builds them without calling its hook). Same nodes, merged by node
+-- identity, self time by the mode's rule; several threads are children of
+-- one root ("thread <id>"). Times in seconds; children unsorted (the view
+-- sorts them).
+local function new_node(key, name, f)
+  return { key = key, name = name, frame = f, self = 0, total = 0, samples = 0, children = {}, by_key = {} }
+end
+
+function M.thread_trees(chunk, mode, slice)
+  local c, weight, count, _, _, unique = aggregate._per_stack(chunk, { mode = mode, slice = slice }, true, "call_trees")
+  local fr = c.profile.frames
+  local sentry = mode ~= "textbook"
+  local trees, n = {}, 0
+  for tid, wt_by_u in pairs(weight) do
+    local root = new_node("", "root", nil)
+    for u, wt in pairs(wt_by_u) do
+      n = n + 1
+      if n % 256 == 0 then slice() end
+      local cnt, stack = count[tid][u], unique[u]
+      local depth = #stack
+      root.total, root.samples = root.total + wt, root.samples + cnt
+      local self_at, below_app = {}, false
+      for j = 1, depth do
+        local f = frames.at(fr, stack[j])
+        local in_app = frames.in_app(f)
+        if j == 1 or (sentry and in_app and not below_app) then self_at[j] = true end
+        if in_app and frames.aggregated(f) then below_app = true end
+      end
+      local node = root
+      for j = depth, 1, -1 do
+        local f = frames.at(fr, stack[j])
+        local key = frames.node_key(f)
+        local child = node.by_key[key]
+        if not child then
+          child = new_node(key, frames.name(f), f)
+          node.by_key[key] = child
+          node.children[#node.children + 1] = child
+        end
+        child.total, child.samples = child.total + wt, child.samples + cnt
+        if self_at[j] then child.self = child.self + wt end
+        node = child
+      end
+      if depth == 0 then root.self = root.self + wt end
+    end
+    trees[tid] = root
+  end
+  return trees
+end
+
 function M.tree(entry, set, mode, slice)
-  local trees = aggregate.call_trees(M.restrict(entry, set, slice), { mode = mode, slice = slice })
+  local trees = M.thread_trees(M.restrict(entry, set, slice), mode, slice)
   local ids = {}
   for tid in pairs(trees) do ids[#ids + 1] = tid end
   table.sort(ids, function(a, b) return tostring(a) < tostring(b) end)
@@ -108,7 +185,6 @@ function M.tree(entry, set, mode, slice)
     root.children[#root.children + 1] = { key = "thread:" .. tostring(tid), name = "thread " .. tostring(tid),
       self = t.self, total = t.total, samples = t.samples, children = t.children }
   end
-  table.sort(root.children, function(a, b) return a.total > b.total end)
   return root
 end
 

@@ -41,6 +41,7 @@ local function analysis(what, fn, done)
   M.state.job = job
   set_status("sentry: " .. what .. "…")
   job.handle = run.start(fn, function(result, err)
+    M.state.last_slice_ms = job.handle.longest_ms -- the longest slice (make bench)
     if M.state.job ~= job then return end
     M.state.job = nil
     set_status("")
@@ -103,7 +104,9 @@ end
 -- :SentryProfile {url | profiler_id [period]}: fetches, prepares (remaps
 -- paths, counts threads) and shows the top functions of the default
 -- thread. opts.query overrides the query (start/end, split); opts.on_done
--- (entry | nil, err) is called at the end.
+-- (entry | nil, err [, buf]) is called at the end, opts.on_fetched(details)
+-- when the answer is in (before the analysis); opts.show = false skips
+-- the top view.
 function M.profile(args, opts)
   opts = opts or {}
   if busy() then return nil end
@@ -137,6 +140,7 @@ function M.profile(args, opts)
     M.state.job = nil
     set_status("")
     if not res then return fail(ferr) end
+    if opts.on_fetched then opts.on_fetched(details) end
     local fetched_ms = (uv.hrtime() - started) / 1e6
     local remap = config.options.remap
     analysis("preparing " .. label, function(slice) return analyze.prepare(res, remap, slice) end, function(entry)

@@ -26,7 +26,8 @@ function M.start(fn, callback, budget_ms)
     end)
   end)
   local timer = uv.new_timer()
-  local handle = { slices = 0 }
+  -- slices: resumes so far; longest_ms: the longest resume (for make bench)
+  local handle = { slices = 0, longest_ms = 0 }
 
   local function finish(a, b, c)
     done = true
@@ -40,6 +41,8 @@ function M.start(fn, callback, budget_ms)
     started = hrtime()
     handle.slices = handle.slices + 1
     local ok, a, b, c = coroutine.resume(co)
+    local ms = (hrtime() - started) / 1e6
+    if ms > handle.longest_ms then handle.longest_ms = ms end
     if not ok then return finish(nil, "analysis failed: " .. tostring(a)) end
     if coroutine.status(co) == "dead" then return finish(a, b, c) end
     timer:start(1, 0, step)
