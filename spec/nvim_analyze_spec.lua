@@ -104,6 +104,60 @@ describe("nvim.analyze", function()
     local all = analyze.lines(e, nil, "sentry", noop)
     assert.same({ self = 0.375, total = 0.75 }, all.files["/srv/app/app/web.py"][10])
     assert.same({ self = 0, total = 0.75 }, all.files["/srv/app/app/main.py"][3])
+    -- textbook: every sample of thread 1 weighs its median gap, .125 s
+    local tb = analyze.lines(e, analyze.select(e, "main"), "textbook", noop)
+    assert.equal(0.5, tb.time)
+    assert.same({ self = 0.125, total = 0.5 }, tb.files["/srv/app/app/web.py"][10])
+    -- a line is a line: two frames of one function on other lines stay apart
+    local two = tiny()
+    local frames = two.chunk.profile.frames
+    frames[6] = { ["function"] = "handle", module = "app.web", in_app = true, abs_path = "/srv/app/app/web.py", lineno = 12 }
+    -- stack 2 becomes [handle at line 12, main]: the same call-tree node path as stack 0
+    two.chunk.profile.stacks[3] = { 5, 0 }
+    local e2 = analyze.prepare(two, {}, noop)
+    for _, fast in ipairs { true, false } do
+      local by = analyze.lines(e2, analyze.select(e2, "main"), "sentry", noop, fast).files["/srv/app/app/web.py"]
+      assert.same({ self = 0.125, total = 0.375 }, by[10]) -- stacks 0, 1 (and 3, weight 0)
+      assert.same({ self = 0.125, total = 0.125 }, by[12]) -- stack 2 only
+    end
+  end)
+
+  it("per-line times: the one-pass Sentry sums equal aggregate's per-stack sums (samples in time order)", function()
+    local res = tiny()
+    local sorted = {}
+    for i, x in ipairs(res.chunk.profile.samples) do sorted[i] = x end
+    table.sort(sorted, function(a, b) return a.timestamp < b.timestamp end)
+    res.chunk.profile.samples = sorted
+    local cases = { res }
+    for _, f in ipairs { "python_sdk_thread_pool.answer.json", "java_async_profiler_wall.answer.json" } do
+      cases[#cases + 1] = fixture(f)
+    end
+    for _, r in ipairs(cases) do
+      local e = analyze.prepare(r, {}, noop)
+      assert.is_not_nil(analyze._sentry_sums(e.chunk, noop), "the fast path applies")
+      for _, thread in ipairs { "main", "all" } do
+        local set = analyze.select(e, thread)
+        local fast, slow = analyze.lines(e, set, "sentry", noop), analyze.lines(e, set, "sentry", noop, false)
+        assert.is_true(math.abs(fast.time - slow.time) <= 1e-9 * slow.time)
+        local n = 0
+        for path, file in pairs(slow.files) do
+          for line, c in pairs(file) do
+            n = n + 1
+            local d = fast.files[path][line]
+            assert.is_true(math.abs(d.self - c.self) <= 1e-9 * math.max(1, c.self), path .. ":" .. line)
+            assert.is_true(math.abs(d.total - c.total) <= 1e-9 * math.max(1, c.total), path .. ":" .. line)
+          end
+        end
+        for _, file in pairs(fast.files) do for _ in pairs(file) do n = n - 1 end end
+        assert.equal(0, n)
+      end
+    end
+    -- the hand-worked figures through the fast path
+    local e = analyze.prepare(res, {}, noop)
+    local main = analyze.lines(e, analyze.select(e, "main"), "sentry", noop)
+    assert.same({ self = 0.125, total = 0.5 }, main.files["/srv/app/app/web.py"][10])
+    -- out of time order: no fast path
+    assert.is_nil(analyze._sentry_sums(analyze.prepare(tiny(), {}, noop).chunk, noop))
   end)
 
   it("the sliced call tree equals aggregate.call_trees (tiny and both real profiles, both modes)", function()
@@ -116,12 +170,14 @@ describe("nvim.analyze", function()
       for _, mode in ipairs { "sentry", "textbook" } do
         local slices = 0
         local mine = analyze.thread_trees(case.res, mode, function() slices = slices + 1 end)
+        local slow = analyze.thread_trees(case.res, mode, noop, false)
         local theirs = aggregate.call_trees(case.res, { mode = mode })
         local n = 0
         for tid, t in pairs(theirs) do
           n = n + 1
           assert.is_not_nil(mine[tid], case.name .. " thread " .. tostring(tid))
           same_tree(mine[tid], t, case.name .. " " .. mode .. " " .. tostring(tid))
+          same_tree(slow[tid], t, case.name .. " " .. mode .. " " .. tostring(tid) .. " (per-stack sums)")
         end
         for _ in pairs(mine) do n = n - 1 end
         assert.equal(0, n)

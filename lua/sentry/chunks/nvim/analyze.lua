@@ -120,6 +120,55 @@ function M.top(entry, set, mode, slice)
   return acc:top()
 end
 
+-- Sentry's weight (integer ns) and sample count per thread and stack id,
+-- in one pass that yields every 4,096 samples: a sample weighs the time to
+-- the next sample of its thread, the last one of each thread is no sample
+-- (as samples.lanes). Returns weight, count, time (ns) | nil when the
+-- samples are not in time order or carry weights of their own (then the
+-- callers go through aggregate's per-stack sums).
+local function sentry_sums(chunk, slice)
+  local ss, ns = chunk.profile.samples, samples.ns
+  local last_ts, last_sid, weight, count = {}, {}, {}, {}
+  local prev, time = -math.huge, 0
+  for i = 1, #ss do
+    if i % 4096 == 0 then slice() end
+    local s = ss[i]
+    local t = s.timestamp
+    if type(t) ~= "number" or t < prev or s.weight_ns ~= nil or s.weight ~= nil then return nil end
+    prev = t
+    local tid, tn = s.thread_id, ns(t)
+    local lt = last_ts[tid]
+    if lt then
+      local sid, wt, ct = last_sid[tid], weight[tid], count[tid]
+      wt[sid], ct[sid] = (wt[sid] or 0) + (tn - lt), (ct[sid] or 0) + 1
+      time = time + (tn - lt)
+    elseif tid ~= nil then
+      weight[tid], count[tid] = {}, {}
+    else
+      return nil
+    end
+    last_ts[tid], last_sid[tid] = tn, s.stack_id
+  end
+  return weight, count, time
+end
+M._sentry_sums = sentry_sums
+
+-- Weight per thread and stack (seconds, or ns with the fast path), count,
+-- the stacks (leaf-first frame indices) by id, and the unit to divide by.
+local function stack_weights(chunk, mode, slice, fast)
+  if mode ~= "textbook" and fast ~= false then
+    local weight, count, time = sentry_sums(chunk, slice)
+    if weight then
+      local stacks, by_id = chunk.profile.stacks, {}
+      setmetatable(by_id, { __index = function(_, sid) return stacks[sid + 1] or {} end })
+      return weight, count, time, by_id, 1e9
+    end
+  end
+  local _, weight, count, time, _, unique = aggregate._per_stack(chunk, { mode = mode, slice = slice }, true, "call_trees")
+  return weight, count, time, unique, 1
+end
+M._stack_weights = stack_weights
+
 -- The call tree of the chosen threads: aggregate.call_trees' tree, built
 -- here from the per-stack sums so that building it slices too (on 50
 -- chunks the main thread alone has some 85,000 nodes, and call_trees
@@ -131,9 +180,10 @@ local function new_node(key, name, f)
   return { key = key, name = name, frame = f, self = 0, total = 0, samples = 0, children = {}, by_key = {} }
 end
 
-function M.thread_trees(chunk, mode, slice)
-  local c, weight, count, _, _, unique = aggregate._per_stack(chunk, { mode = mode, slice = slice }, true, "call_trees")
-  local fr = c.profile.frames
+function M.thread_trees(chunk, mode, slice, fast)
+  chunk = samples.chunk_of(chunk, "thread_trees")
+  local weight, count, _, stack_of, unit = stack_weights(chunk, mode, slice, fast)
+  local fr = chunk.profile.frames
   local sentry = mode ~= "textbook"
   local trees, n = {}, 0
   for tid, wt_by_u in pairs(weight) do
@@ -141,7 +191,7 @@ function M.thread_trees(chunk, mode, slice)
     for u, wt in pairs(wt_by_u) do
       n = n + 1
       if n % 256 == 0 then slice() end
-      local cnt, stack = count[tid][u], unique[u]
+      local cnt, stack = count[tid][u], stack_of[u]
       local depth = #stack
       root.total, root.samples = root.total + wt, root.samples + cnt
       local self_at, below_app = {}, false
@@ -169,6 +219,16 @@ function M.thread_trees(chunk, mode, slice)
     end
     trees[tid] = root
   end
+  -- to seconds (the sums were made in ns, as call_trees makes them)
+  local m = 0
+  local function finish(node)
+    m = m + 1
+    if m % 1024 == 0 then slice() end
+    node.by_key = nil
+    node.self, node.total = node.self / unit, node.total / unit
+    for _, c in ipairs(node.children) do finish(c) end
+  end
+  for _, root in pairs(trees) do finish(root) end
   return trees
 end
 
@@ -191,11 +251,43 @@ end
 -- Self and total time per source line: {time = seconds, files = {[path] =
 -- {[line] = {self =, total =}}}}. A line's self time is the time of the
 -- samples whose leaf frame is that line; its total time, of the samples
--- with that line anywhere in the stack (once per sample).
-function M.lines(entry, set, mode, slice)
-  local chunk, weight, _, time, _, unique = aggregate._per_stack(M.restrict(entry, set, slice),
-    { mode = mode, slice = slice }, false, "annotate")
-  local fr = chunk.profile.frames
+-- with that line anywhere in the stack (once per sample). Sums are made
+-- per stack id as the profile has them, not per call-tree node: a node
+-- (frames.node_key) leaves the line out, and would put every line of a
+-- function on one. Sentry counting in one sliced pass (sentry_sums); else
+-- through samples.lanes (textbook: each sample weighs its thread's
+-- interval, and every sample counts).
+local function line_weights(chunk, mode, slice, fast)
+  if mode ~= "textbook" and fast ~= false then
+    local weight, _, time = sentry_sums(chunk, slice)
+    if weight then return weight, time end
+  end
+  local lanes = samples.lanes(chunk, slice)
+  local iv = mode == "textbook" and samples.intervals(lanes)
+  local ss = chunk.profile.samples
+  local weight, time, n = {}, 0, 0
+  for _, tid in ipairs(lanes.order) do
+    local lane, wt = lanes[tid], {}
+    weight[tid] = wt
+    for j = 1, #lane.idx do
+      n = n + 1
+      if n % 4096 == 0 then slice() end
+      local w
+      if iv then w = lane.tw and lane.tw[j] or iv[tid] elseif not lane.last[j] then w = lane.w[j] end
+      if w then
+        local sid = ss[lane.idx[j]].stack_id
+        wt[sid] = (wt[sid] or 0) + w
+        time = time + w
+      end
+    end
+  end
+  return weight, time
+end
+
+function M.lines(entry, set, mode, slice, fast)
+  local chunk = M.restrict(entry, set, slice)
+  local weight, time = line_weights(chunk, mode, slice, fast)
+  local fr, stacks = chunk.profile.frames, chunk.profile.stacks
   local files, n = {}, 0
   local function cell(f)
     local path = f.abs_path or f.filename
@@ -206,19 +298,24 @@ function M.lines(entry, set, mode, slice)
     if not c then c = { self = 0, total = 0 } file[f.lineno] = c end
     return c
   end
-  for u, w in pairs(weight) do
-    n = n + 1
-    if n % 1024 == 0 then slice() end
-    local stack, seen = unique[u], {}
-    for j = 1, #stack do
-      local c = cell(frames.at(fr, stack[j]))
-      if c then
-        if j == 1 then c.self = c.self + w end
-        if not seen[c] then seen[c] = true c.total = c.total + w end
+  for _, by_stack in pairs(weight) do
+    for sid, w in pairs(by_stack) do
+      n = n + 1
+      if n % 512 == 0 then slice() end
+      local stack, seen = stacks[sid + 1] or {}, {}
+      for j = 1, #stack do
+        local c = cell(frames.at(fr, stack[j]))
+        if c then
+          if j == 1 then c.self = c.self + w end
+          if not seen[c] then seen[c] = true c.total = c.total + w end
+        end
       end
     end
   end
-  return { time = time, files = files }
+  for _, file in pairs(files) do
+    for _, c in pairs(file) do c.self, c.total = c.self / 1e9, c.total / 1e9 end
+  end
+  return { time = time / 1e9, files = files }
 end
 
 -- Two profiles' top functions joined (b against a), as aggregate.compare
