@@ -131,6 +131,18 @@ describe("Neovim plugin", function()
     assert.equal("2", r.tree_closed)
   end)
 
+  it(":SentryProfile takes a Sentry URL on the configured host, and refuses one elsewhere", function()
+    assert.equal("test-org 1 " .. server.PROFILER_IDS.realistic .. " 5m", r.url_query)
+    assert.equal("the URL is on https://sentry.io but setup's base_url is " .. srv.url, r.url_other_host)
+    assert.equal("6a1f0c3e (5m)", r.url_profile)
+  end)
+
+  it("a failed fetch is a message: no profile added, no job left", function()
+    assert.matches("^true %S", r.fetch_error)
+    assert.equal("2", r.profiles_after_error)
+    assert.equal("false", r.job_after_error)
+  end)
+
   it(":SentryDiff compares the newest profile with the one before", function()
     assert.matches("^b 6a1f0c3e %(5m%) against a 6a1f0c3e %(10m%); thread MainThread %(1%)", r.diff_first)
     assert.is_true(tonumber(r.diff_lines) > 2)

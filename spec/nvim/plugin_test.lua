@@ -155,8 +155,16 @@ vim.defer_fn(guard(function()
         vim.api.nvim_win_set_cursor(0, { 2, 0 })
         vim.cmd("normal! zc")
         put("tree_closed", vim.fn.foldclosed(2))
-        -- 8. a second profile, and the diff
-        C.profile({ profiler, "5m" }, { show = false, on_done = guard(function(e2)
+        -- 8. a second profile, from a URL, and the diff; a URL on another host is refused
+        local url = os.getenv("SC_URL") .. "/organizations/test-org/profiling/profile/1/flamegraph/?profilerId="
+          .. profiler .. "&statsPeriod=5m"
+        local q = C.parse_profile_args({ url })
+        put("url_query", q and (q.org .. " " .. q.project .. " " .. q.profiler_id .. " " .. tostring(q.stats_period)) or "")
+        local _, other = C.parse_profile_args({ "https://my-org.sentry.io/explore/profiling/profile/1/flamegraph/?profilerId="
+          .. profiler })
+        put("url_other_host", other)
+        C.profile({ url }, { show = false, on_done = guard(function(e2)
+          put("url_profile", e2 and e2.label or "")
           C.diff({}, guard(function(dbuf)
             local dl = lines_of(dbuf)
             put("diff_first", dl[1])
@@ -182,7 +190,13 @@ vim.defer_fn(guard(function()
             if vim.g.sentry_chunks_status:find(token, 1, true) then seen = true end
             put("token_seen", tostring(seen))
             put("messages", table.concat(messages, " | "))
-            finish()
+            -- 11. an error from the server is a message, not a profile
+            C.profile({ "dead0000dead0000dead0000dead0000", "1h" }, { on_done = guard(function(e3, ferr)
+              put("fetch_error", tostring(e3 == nil) .. " " .. tostring(ferr))
+              put("profiles_after_error", #C.state.profiles)
+              put("job_after_error", tostring(C.state.job ~= nil))
+              finish()
+            end) })
           end))
         end) })
       end))
