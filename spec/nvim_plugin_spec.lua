@@ -111,6 +111,12 @@ describe("Neovim plugin", function()
     assert.matches("sorted by total$", r.top_first_sorted)
   end)
 
+  it("shows its progress in g:sentry_chunks_status, empty once done", function()
+    assert.equal("sentry: fetching…", r.status_after_start)
+    assert.matches("sentry: ", r.statuses) -- seen by a 10 ms timer while it ran
+    assert.equal("", r.status_at_end)
+  end)
+
   it("<CR> opens the source line, through the path remap", function()
     assert.matches("^" .. dir:gsub("%p", "%%%0") .. "/src/app/.+%.py:%d+$", r.jump_target)
     assert.equal(r.jump_target, r.jumped_to)

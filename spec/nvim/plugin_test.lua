@@ -99,10 +99,20 @@ vim.defer_fn(guard(function()
   -- 2. a bad argument says so
   vim.cmd("SentryProfile nothex")
   put("usage_message", messages[#messages])
-  -- 3. the fetch proper, through the command
+  -- 3. the fetch proper, through the command, its progress in g:sentry_chunks_status
+  local statuses, seen_status = {}, {}
+  local poll = vim.fn.timer_start(10, function()
+    local st = vim.g.sentry_chunks_status
+    if st ~= "" and not seen_status[st:gsub("[%d.]+ MB", "N MB")] then
+      seen_status[st:gsub("[%d.]+ MB", "N MB")] = true
+      statuses[#statuses + 1] = (st:gsub("[%d.]+ MB", "N MB"))
+    end
+  end, { ["repeat"] = -1 })
   gap_start()
   C.profile({ profiler, "10m" }, { on_done = guard(function(entry, e, buf)
     put("profile_gap_ms", gap_stop())
+    vim.fn.timer_stop(poll)
+    put("statuses", table.concat(statuses, "|"))
     if not entry then put("error", e) return finish() end
     put("samples", #entry.chunk.profile.samples)
     put("threads", #entry.threads)
@@ -190,6 +200,7 @@ vim.defer_fn(guard(function()
             if vim.g.sentry_chunks_status:find(token, 1, true) then seen = true end
             put("token_seen", tostring(seen))
             put("messages", table.concat(messages, " | "))
+            put("status_at_end", vim.g.sentry_chunks_status)
             -- 11. an error from the server is a message, not a profile
             C.profile({ "dead0000dead0000dead0000dead0000", "1h" }, { on_done = guard(function(e3, ferr)
               put("fetch_error", tostring(e3 == nil) .. " " .. tostring(ferr))
@@ -203,4 +214,5 @@ vim.defer_fn(guard(function()
     end
     wait_annotate()
   end) })
+  put("status_after_start", vim.g.sentry_chunks_status)
 end), 300)

@@ -15,12 +15,19 @@ vim.g.sentry_chunks_status = ""
 
 local function notify(msg, level) vim.notify("sentry-chunks: " .. msg, level or vim.log.levels.INFO) end
 
+-- Sets the status at once, or from a libuv callback on the next turn of
+-- the main loop (unless a newer status came first).
 local function set_status(s)
   M.state.status = s
-  vim.schedule(function()
+  local function apply()
     vim.g.sentry_chunks_status = s
     pcall(vim.cmd, "redrawstatus")
-  end)
+  end
+  if vim.in_fast_event() then
+    vim.schedule(function() if M.state.status == s then apply() end end)
+  else
+    apply()
+  end
 end
 
 -- For 'statusline': %{v:lua.require'sentry-chunks'.status()} or %{g:sentry_chunks_status}.
