@@ -95,6 +95,18 @@ describe("Neovim plugin", function()
     assert.truthy(r.messages:find("cancelled: fetching 6a1f0c3e (30m)", 1, true))
   end)
 
+  it(":SentryCancel stops an analysis: its view never comes", function()
+    assert.equal("true", r.job_tree)
+    assert.equal("false", r.job_tree_cancelled)
+    assert.equal("false", r.tree_shown_after_cancel)
+    assert.equal("false", r.tree_running_after_cancel) -- the coroutine is resumed no more
+  end)
+
+  it("setup{layout = 'float'} opens the views in a float", function()
+    assert.equal("editor", r.float_relative)
+    assert.equal("sentry://top", r.float_buf)
+  end)
+
   it(":SentryProfile with a bad argument says how to call it", function()
     assert.matches("usage: :SentryProfile {url | profiler_id %[period%]}", r.usage_message)
   end)

@@ -201,13 +201,34 @@ vim.defer_fn(guard(function()
             put("token_seen", tostring(seen))
             put("messages", table.concat(messages, " | "))
             put("status_at_end", vim.g.sentry_chunks_status)
-            -- 11. an error from the server is a message, not a profile
-            C.profile({ "dead0000dead0000dead0000dead0000", "1h" }, { on_done = guard(function(e3, ferr)
-              put("fetch_error", tostring(e3 == nil) .. " " .. tostring(ferr))
-              put("profiles_after_error", #C.state.profiles)
-              put("job_after_error", tostring(C.state.job ~= nil))
-              finish()
-            end) })
+            -- 11. an analysis cancelled: its view never comes
+            local tree_shown = false
+            C.tree({ "all" }, function() tree_shown = true end)
+            put("job_tree", tostring(C.state.job ~= nil))
+            local tree_job = C.state.job
+            vim.cmd("SentryCancel")
+            put("tree_running_after_cancel", tostring(tree_job.handle.running()))
+            put("job_tree_cancelled", tostring(C.state.job ~= nil))
+            vim.defer_fn(guard(function()
+              put("tree_shown_after_cancel", tostring(tree_shown))
+              -- 12. views in a float
+              require("sentry-chunks").setup { token_cmd = { "sh", "-c", "printf %s \"$SC_TOKEN\"" }, org = "test-org",
+                project = 1, base_url = os.getenv("SC_URL"), layout = "float" }
+              vim.cmd("SentryTop")
+              local function wait_top()
+                if C.state.job then return vim.defer_fn(guard(wait_top), 20) end
+                put("float_relative", vim.api.nvim_win_get_config(0).relative)
+                put("float_buf", vim.api.nvim_buf_get_name(0))
+                -- 13. an error from the server is a message, not a profile
+                C.profile({ "dead0000dead0000dead0000dead0000", "1h" }, { on_done = guard(function(e3, ferr)
+                  put("fetch_error", tostring(e3 == nil) .. " " .. tostring(ferr))
+                  put("profiles_after_error", #C.state.profiles)
+                  put("job_after_error", tostring(C.state.job ~= nil))
+                  finish()
+                end) })
+              end
+              wait_top()
+            end), 1500)
           end))
         end) })
       end))
