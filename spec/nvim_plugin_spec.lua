@@ -50,9 +50,9 @@ describe("Neovim plugin", function()
     assert(sh("mkdir -p " .. dir .. "/rtp/lua/sentry/chunks " .. dir .. "/src && cp " .. root
       .. "/build/jit/sentry/chunks/core.so " .. dir .. "/rtp/lua/sentry/chunks/core.so"))
     sh(string.format("cd %s && env -u LD_PRELOAD -u LUA_CPATH -u LUA_PATH -u LUA_CPATH_5_1 -u LUA_PATH_5_1 SC_OUT=%s/out SC_DIR=%s SC_SRC=%s/src SC_URL=%s SC_TOKEN=%s "
-      .. "SC_PROFILER=%s timeout 180 nvim --headless --clean --cmd 'set rtp^=%s' --cmd 'set rtp+=%s/rtp' "
+      .. "SC_ROOT=%s SC_PROFILER=%s timeout 180 nvim --headless --clean --cmd 'set rtp^=%s' --cmd 'set rtp+=%s/rtp' "
       .. "-c 'luafile %s/spec/nvim/plugin_test.lua' >/dev/null 2>&1",
-      dir, dir, dir, dir, srv.url, srv.token, server.PROFILER_IDS.realistic, root, dir, root))
+      dir, dir, dir, dir, srv.url, srv.token, root, server.PROFILER_IDS.realistic, root, dir, root))
     r = read_result(dir .. "/out")
   end)
   teardown(function()
@@ -177,6 +177,8 @@ describe("Neovim plugin", function()
     assert.matches("OK: libcurl: libcurl/[%d.]+, TLS: %S+", h)
     assert.truthy(h:find("OK: token from the command `sh -c", 1, true), h)
     assert.truthy(h:find("OK: " .. srv.url .. " answers: ", 1, true), h)
+    assert.truthy(h:find("sentry-chunks: require(\"sentry-chunks.health\").check()", 1, true), h)
+    assert.equal("lua/sentry-chunks/health.lua", r.health_files) -- one section in :checkhealth, not two
   end)
 
   it("the token appears in no buffer, message or status", function()

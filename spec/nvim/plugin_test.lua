@@ -188,9 +188,17 @@ vim.defer_fn(guard(function()
             put("folded_lines", select(2, ft:gsub("\n", "")))
             put("speedscope_schema", tostring(gt:find("speedscope", 1, true) ~= nil))
             -- 10. health
-            vim.cmd("checkhealth sentry_chunks")
+            vim.cmd("checkhealth sentry-chunks")
             local hl = table.concat(lines_of(0), "\n")
             put("health", hl)
+            -- what :checkhealth finds of this plugin (one health module, not two)
+            local found = {}
+            for _, pat in ipairs { "autoload/health/*.vim", "lua/**/health.lua", "lua/**/health/init.lua" } do
+              for _, f in ipairs(vim.api.nvim_get_runtime_file(pat, true)) do
+                if f:find(os.getenv("SC_ROOT") or "\0", 1, true) == 1 then found[#found + 1] = f:sub(#os.getenv("SC_ROOT") + 2) end
+              end
+            end
+            put("health_files", table.concat(found, " "))
             -- the token appears nowhere
             local seen = false
             for _, b in ipairs(vim.api.nvim_list_bufs()) do

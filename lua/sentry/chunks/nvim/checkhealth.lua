@@ -1,5 +1,5 @@
--- sentry.chunks.nvim.health: :checkhealth sentry-chunks (0.8+) and
--- :checkhealth sentry_chunks (0.7). Says whether the C part loads and was
+-- sentry.chunks.nvim.checkhealth: :checkhealth sentry-chunks (through
+-- lua/sentry-chunks/health.lua, Neovim 0.7 and later). Says whether the C part loads and was
 -- built for LuaJIT, libcurl's version and TLS backend, where the token
 -- comes from, and whether Sentry answers (one small request).
 local config = require "sentry.chunks.nvim.config"
