@@ -195,6 +195,28 @@ describe("nvim.analyze", function()
     assert.equal(0.75, root.total)
   end)
 
+  it("merge equals range.merge on windows in time order, in slices, inputs untouched", function()
+    local function part(keep)
+      local res = tiny()
+      local kept = {}
+      for _, s in ipairs(res.chunk.profile.samples) do if keep(s.timestamp) then kept[#kept + 1] = s end end
+      table.sort(kept, function(x, y) return x.timestamp < y.timestamp end)
+      res.chunk.profile.samples = kept
+      res.debug_chunk_ids = { keep(10) and "a" or "b" }
+      return res
+    end
+    local a, b = part(function(t) return t < 10.2 end), part(function(t) return t >= 10.2 end)
+    local before = #a.chunk.profile.stacks
+    local slices = 0
+    local mine = analyze.merge({ a, b }, function() slices = slices + 1 end)
+    assert.same(require("sentry.chunks.range").merge({ a, b }), mine)
+    assert.equal(before, #a.chunk.profile.stacks)
+    assert.equal(2 * #a.chunk.profile.stacks, #mine.chunk.profile.stacks)
+    -- and an analysis over it equals one over the plain profile
+    local e = analyze.prepare(mine, {}, noop)
+    assert.same(aggregate.top(tiny(), { threads = "main" }).time, analyze.top(e, analyze.select(e, "main"), "sentry", noop).time)
+  end)
+
   it("diff joins both sides' rows; deltas are b minus a", function()
     local a = analyze.prepare(tiny(), {}, noop)
     local b = analyze.prepare(tiny(), {}, noop)

@@ -50,9 +50,9 @@ describe("Neovim plugin", function()
     assert(sh("mkdir -p " .. dir .. "/rtp/lua/sentry/chunks " .. dir .. "/src && cp " .. root
       .. "/build/jit/sentry/chunks/core.so " .. dir .. "/rtp/lua/sentry/chunks/core.so"))
     sh(string.format("cd %s && env -u LD_PRELOAD -u LUA_CPATH -u LUA_PATH -u LUA_CPATH_5_1 -u LUA_PATH_5_1 SC_OUT=%s/out SC_DIR=%s SC_SRC=%s/src SC_URL=%s SC_TOKEN=%s "
-      .. "SC_ROOT=%s SC_PROFILER=%s timeout 180 nvim --headless --clean --cmd 'set rtp^=%s' --cmd 'set rtp+=%s/rtp' "
+      .. "SC_ROOT=%s SC_T0=%d SC_LIGHT=%s SC_PROFILER=%s timeout 180 nvim --headless --clean --cmd 'set rtp^=%s' --cmd 'set rtp+=%s/rtp' "
       .. "-c 'luafile %s/spec/nvim/plugin_test.lua' >/dev/null 2>&1",
-      dir, dir, dir, dir, srv.url, srv.token, root, server.PROFILER_IDS.realistic, root, dir, root))
+      dir, dir, dir, dir, srv.url, srv.token, root, server.T0, server.PROFILER_IDS.light, server.PROFILER_IDS.realistic, root, dir, root))
     r = read_result(dir .. "/out")
   end)
   teardown(function()
@@ -159,6 +159,13 @@ describe("Neovim plugin", function()
     assert.matches("^true %S", r.fetch_error)
     assert.equal("2", r.profiles_after_error)
     assert.equal("false", r.job_after_error)
+  end)
+
+  it(":SentryProfile over 40 minutes fetches windows one after another and merges them", function()
+    assert.equal("nil", r.long_error)
+    assert.equal("3", r.long_windows) -- 90 minutes: 40 + 40 + 10
+    assert.equal(tostring(90 * 60 * 5), r.long_samples) -- 1 thread at 5 Hz, every minute of the range
+    assert.equal("sentry: fetching…", r.long_status)
   end)
 
   it(":SentryDiff compares the newest profile with the one before", function()

@@ -60,8 +60,9 @@ local profiler = os.getenv("SC_PROFILER")
 if os.getenv("SC_BENCH") then -- make bench: fetch + analysis + top view on the 50-chunk range
   gap_start()
   local t0 = uv.hrtime()
+  -- SC_SPLIT=1: the client splits a range over 40 minutes into windows
   C.profile({ profiler }, { query = { start = tonumber(os.getenv("SC_START")), ["end"] = tonumber(os.getenv("SC_END")),
-    split = false }, on_fetched = function()
+    split = os.getenv("SC_SPLIT") == "1" }, on_fetched = function()
       put("fetch_gap_ms", gap_stop())
       gap_start()
     end, on_done = guard(function(entry, e, buf)
@@ -232,7 +233,18 @@ vim.defer_fn(guard(function()
                   put("fetch_error", tostring(e3 == nil) .. " " .. tostring(ferr))
                   put("profiles_after_error", #C.state.profiles)
                   put("job_after_error", tostring(C.state.job ~= nil))
-                  finish()
+                  -- 14. a range over 40 minutes: windows one after another, merged in slices
+                  local light_status
+                  local t0 = tonumber(os.getenv("SC_T0"))
+                  C.profile({ os.getenv("SC_LIGHT") }, { query = { start = t0 + 3600, ["end"] = t0 + 3600 + 5400 },
+                    show = false, on_done = guard(function(e4, ferr4)
+                    put("long_error", tostring(ferr4))
+                    put("long_windows", e4 and e4.details.windows or "")
+                    put("long_samples", e4 and #e4.chunk.profile.samples or "")
+                    put("long_status", tostring(light_status))
+                    finish()
+                  end) })
+                  light_status = vim.g.sentry_chunks_status
                 end) })
               end
               wait_top()

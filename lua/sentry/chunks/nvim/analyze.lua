@@ -22,6 +22,61 @@ local function thread_name(chunk, tid)
   return nil
 end
 
+-- Several answers (windows of one range, in time order) as one, merged as
+-- range.merge merges them (frames and stacks appended with indices
+-- shifted, samples copied, thread_metadata unioned, measurements' values
+-- and debug_chunk_ids concatenated), in slices; not deduplicated (the
+-- analyses key frames by content). Inputs are not modified.
+function M.merge(answers, slice)
+  local first = answers[1].chunk
+  local chunk, frames_, stacks, ss, threads, measurements, ids = {}, {}, {}, {}, nil, nil, {}
+  for k, v in pairs(first) do chunk[k] = v end
+  local n = 0
+  for _, a in ipairs(answers) do
+    local p = a.chunk.profile
+    local frame_base, stack_base = #frames_, #stacks
+    for _, f in ipairs(p.frames) do frames_[#frames_ + 1] = f end
+    for _, st in ipairs(p.stacks) do
+      n = n + 1
+      if n % 4096 == 0 then slice() end
+      local shifted = {}
+      for j = 1, #st do shifted[j] = st[j] + frame_base end
+      stacks[#stacks + 1] = shifted
+    end
+    for _, s in ipairs(p.samples) do
+      n = n + 1
+      if n % 4096 == 0 then slice() end
+      local copy = {}
+      for k, v in pairs(s) do copy[k] = v end
+      copy.stack_id = s.stack_id + stack_base
+      ss[#ss + 1] = copy
+    end
+    if type(p.thread_metadata) == "table" then
+      threads = threads or {}
+      for tid, meta in pairs(p.thread_metadata) do threads[tid] = threads[tid] or meta end
+    end
+    if type(a.chunk.measurements) == "table" then
+      measurements = measurements or {}
+      for name, m in pairs(a.chunk.measurements) do
+        local into = measurements[name]
+        if not into then
+          into = { unit = m.unit, values = {} }
+          measurements[name] = into
+        end
+        for _, v in ipairs(m.values or {}) do into.values[#into.values + 1] = v end
+      end
+    end
+    for _, id in ipairs(type(a.debug_chunk_ids) == "table" and a.debug_chunk_ids or {}) do ids[#ids + 1] = id end
+  end
+  local profile = {}
+  for k, v in pairs(first.profile) do profile[k] = v end
+  profile.frames, profile.stacks, profile.samples = frames_, stacks, ss
+  profile.thread_metadata = threads or first.profile.thread_metadata
+  chunk.profile = profile
+  if measurements then chunk.measurements = measurements end
+  return { chunk = chunk, debug_chunk_ids = ids }
+end
+
 -- prepare(res, remap, slice) -> entry {res (paths remapped), chunk,
 -- threads = {{id, name, samples}, ... most samples first}, main = id}.
 function M.prepare(res, remap, slice)
