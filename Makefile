@@ -31,7 +31,7 @@ DEB_PKGS := lua5.4 liblua5.4-dev lua5.3 liblua5.3-dev lua5.1 liblua5.1-0-dev \
   lua-http lua-zlib lua-posix luarocks openssl pkg-config gcc make curl
 DEB_PKGS_EXTRA := clang libclang-rt-14-dev valgrind neovim nginx libnginx-mod-http-lua golang-go
 
-.PHONY: all deps deps-extra build test demo bench fuzz clean asan check-pow5
+.PHONY: all deps deps-extra build test demo bench fuzz clean asan check-pow5 nvim
 all: build
 
 deps:
@@ -47,8 +47,16 @@ $(BUILD)/$(1)/sentry/chunks/core.so: $(SRC) $(HDR)
 	  -o $$@ $$(SRC) $$(CURL_LIBS)
 endef
 $(foreach v,$(LUAS),$(eval $(call build_lua,$(v))))
+$(if $(filter jit,$(LUAS)),,$(eval $(call build_lua,jit)))
 
 build: deps $(foreach v,$(LUAS),$(BUILD)/$(v)/sentry/chunks/core.so)
+
+# The Neovim plugin's build step (lazy.nvim `build = "make nvim"`, packer
+# `run`, vim-plug `do`): only the LuaJIT core, no Lua 5.x, busted or server
+# packages, copied to lua/sentry/chunks/core.so (git-ignored) where
+# Neovim's require finds it through the runtimepath.
+nvim: $(BUILD)/jit/sentry/chunks/core.so
+	cp $(BUILD)/jit/sentry/chunks/core.so lua/sentry/chunks/core.so
 
 # AddressSanitizer + UBSan build for Lua 5.4, with clang so that
 # float-cast-overflow (a double out of an integer's range) is caught too
@@ -63,7 +71,7 @@ $(BUILD)/asan/sentry/chunks/core.so: $(SRC) $(HDR)
 
 asan: deps-extra $(BUILD)/asan/sentry/chunks/core.so
 
-test: deps-extra build asan $(BUILD)/numcheck $(BUILD)/numcheck-portable
+test: deps-extra build asan $(BUILD)/numcheck $(BUILD)/numcheck-portable nvim
 	@bash .ci/test.sh $(LUAS)
 
 # The project's modules, the spec helpers (the test server) and the bench

@@ -49,6 +49,7 @@ build = {
       ["sentry.chunks.range"] = "lua/sentry/chunks/range.lua",
       ["sentry.chunks.url"] = "lua/sentry/chunks/url.lua",
       ["sentry.chunks.loadcore"] = "lua/sentry/chunks/loadcore.lua",
+      ["sentry.chunks.nvim.analyze"] = "lua/sentry/chunks/nvim/analyze.lua",
    },
    install = {
       bin = { ["sentry-chunks"] = "bin/sentry-chunks" },

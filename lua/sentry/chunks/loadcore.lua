@@ -22,7 +22,8 @@ function M.load(who)
   if msg:find("module 'sentry.chunks.core' not found", 1, true) then
     error(who .. ": the C part (sentry.chunks.core) is not on package.cpath. Build it with "
       .. "`make build LUAS=" .. name .. "` in the sentry-chunks checkout (or `luarocks make`), "
-      .. "then add its build/" .. name .. "/?.so to package.cpath.", 0)
+      .. "then add its build/" .. name .. "/?.so to package.cpath."
+      .. (vim and " (As a Neovim plugin: `make nvim` in the plugin's directory puts it where require finds it.)" or ""), 0)
   end
   if msg:find("undefined symbol", 1, true) or msg:find("version mismatch", 1, true) then
     error(who .. ": sentry.chunks.core was built for another Lua; this is " .. running
