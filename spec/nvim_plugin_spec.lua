@@ -82,8 +82,8 @@ describe("Neovim plugin", function()
 
   it("completes threads and modes, and periods", function()
     assert.equal("main all sentry textbook", r.complete_before)
-    assert.equal("main all 1 MainThread 140234013828203 ThreadPoolExecutor-0_1 140234074971104 140234088348302 "
-      .. "ThreadPoolExecutor-0_0 sentry textbook", r.complete_after)
+    assert.equal("main all 139638335241024 export-consumer 139638343633728 sentry.profiler.ThreadContinuousScheduler "
+      .. "139638352026432 ThreadPoolExecutor-0_0 139638375302976 MainThread sentry textbook", r.complete_after)
     assert.equal("textbook", r.complete_t)
     assert.equal("15m 1h", r.complete_period)
   end)
@@ -115,9 +115,9 @@ describe("Neovim plugin", function()
     assert.equal("242400", r.samples) -- 10 chunks, 4 threads at 101 Hz
     assert.equal("4", r.threads)
     assert.equal("sentry://top", r.top_name)
-    assert.equal("6a1f0c3e (10m): 60599 samples, 599.99 s, thread MainThread (1) (sentry counting); sorted by self",
+    assert.equal("6a1f0c3e (10m): 60599 samples, 599.99 s, thread MainThread (139638375302976) (sentry counting); sorted by self",
       r.top_first)
-    assert.equal(203, tonumber(r.top_lines)) -- header, column names, 200 rows, "... more"
+    assert.equal(143, tonumber(r.top_lines)) -- header, column names, the thread's 141 functions (under the 200-row limit)
     assert.matches("^%s+[%d.]+%s+[%d.]+%%%s+[%d.]+%s+[%d.]+%%%s+%d+  %S", r.top_row)
     assert.equal("total", r.sort_next)
     assert.matches("sorted by total$", r.top_first_sorted)
@@ -130,7 +130,7 @@ describe("Neovim plugin", function()
   end)
 
   it("<CR> opens the source line, through the path remap", function()
-    assert.matches("^" .. dir:gsub("%p", "%%%0") .. "/src/app/.+%.py:%d+$", r.jump_target)
+    assert.matches("^" .. dir:gsub("%p", "%%%0") .. "/src/shopapi/.+%.py:%d+$", r.jump_target)
     assert.equal(r.jump_target, r.jumped_to)
   end)
 
@@ -141,7 +141,7 @@ describe("Neovim plugin", function()
   end)
 
   it(":SentryTree shows the call tree, nodes folding with their subtree", function()
-    assert.matches("call tree, thread MainThread %(1%) %(textbook counting%)", r.tree_first)
+    assert.matches("call tree, thread MainThread %(139638375302976%) %(textbook counting%)", r.tree_first)
     assert.matches("^100%.0%%%s+[%d.]+ s total", r.tree_second)
     assert.matches("^  [%d.]+%%", r.tree_third) -- a child, indented
     assert.equal("expr", r.tree_foldmethod)
@@ -169,7 +169,7 @@ describe("Neovim plugin", function()
   end)
 
   it(":SentryDiff compares the newest profile with the one before", function()
-    assert.matches("^b 6a1f0c3e %(5m%) against a 6a1f0c3e %(10m%); thread MainThread %(1%)", r.diff_first)
+    assert.matches("^b 6a1f0c3e %(5m%) against a 6a1f0c3e %(10m%); thread MainThread %(139638375302976%)", r.diff_first)
     assert.is_true(tonumber(r.diff_lines) > 2)
   end)
 

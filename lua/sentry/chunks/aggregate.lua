@@ -911,7 +911,7 @@ end
 function M.compare(a, b, opts)
   local mode
   opts, mode = check_opts(opts, "compare")
-  local common = { mode = mode, threads = opts.threads, from = opts.from, to = opts.to }
+  local common = { mode = mode, threads = opts.threads, from = opts.from, to = opts.to, slice = opts.slice }
   local ta, tb = M.top(a, common), M.top(b, common)
   local rows, by_key = {}, {}
   local function row(e)
