@@ -41,6 +41,7 @@ build = {
       ["sentry.chunks.request"] = "lua/sentry/chunks/request.lua",
       ["sentry.chunks.answer"] = "lua/sentry/chunks/answer.lua",
       ["sentry.chunks.retry"] = "lua/sentry/chunks/retry.lua",
+      ["sentry.chunks.discovery"] = "lua/sentry/chunks/discovery.lua",
       ["sentry.chunks.dedupe"] = "lua/sentry/chunks/dedupe.lua",
       ["sentry.chunks.analysis.frames"] = "lua/sentry/chunks/analysis/frames.lua",
       ["sentry.chunks.analysis.samples"] = "lua/sentry/chunks/analysis/samples.lua",
