@@ -225,8 +225,10 @@ local function attempt_once(self, token, url, deadline)
   local connect_ms = math.max(1, math.ceil(math.min(self.connect_timeout, left) * 1000))
   local ms = math.max(1, math.ceil(left * 1000))
   sock:settimeouts(connect_ms, ms, ms)
-  local ok, err = sock:connect(host, port, {
-    pool = format("sentry.chunks:%s:%s:%d:%s", scheme, host, port, self.ssl_verify == false and "noverify" or "verify") })
+  -- pooled by origin and TLS verification; a client without keepalive
+  -- takes no pooled connection (its pool never holds one)
+  local ok, err = sock:connect(host, port, { pool = format("sentry.chunks:%s:%s:%d:%s%s", scheme, host, port,
+    self.ssl_verify == false and "noverify" or "verify", keepalive and "" or ":close") })
   if not ok then return nil, { kind = "connect", message = "cannot connect: " .. tostring(err) } end
   local reused = sock:getreusedtimes() or 0
   if scheme == "https" and reused == 0 then
