@@ -9,7 +9,7 @@ local nginx = require "support.nginx"
 local CONF = [[
 load_module /usr/lib/nginx/modules/ndk_http_module.so;
 load_module /usr/lib/nginx/modules/ngx_http_lua_module.so;
-error_log DIR/error.log info;
+error_log DIR/error.log warn;
 env SENTRY_AUTH_TOKEN;
 events { worker_connections 64; }
 http {

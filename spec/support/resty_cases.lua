@@ -77,17 +77,20 @@ function CASES.profilers(a)
 end
 
 -- sc.top gives aggregate.top's rows, and lets another light thread run
--- while it works (ticks counted by a thread that yields in a loop).
+-- while it works (ticks counted by a thread that sleeps 1 ms in a loop).
 function CASES.top(a)
   local c = client(a)
   local res, err = c:fetch { project = 1, profiler_id = a.profiler, start = tonumber(a.start), ["end"] = tonumber(a.stop) }
   if not res then return ngx.say("err ", err) end
   local plain = analysis.top(res, { limit = 10 })
   local ticks, done = 0, false
+  -- a 1 ms timer: it fires only when nginx goes back to its event loop
+  -- (a ngx.sleep(0) loop here would spin inside nginx's timer pass and
+  -- starve the analysis' own 1 ms sleeps)
   local th = ngx.thread.spawn(function()
     while not done do
       ticks = ticks + 1
-      ngx.sleep(0)
+      ngx.sleep(0.001)
     end
   end)
   local before = ticks
