@@ -49,7 +49,10 @@ http {
         local t0 = ngx.now()
         local res, err = c:fetch { project = 1, profiler_id = a.profiler, start = tonumber(a.start),
           ["end"] = tonumber(a.stop), split = false }
-        if not res then return ngx.say("error ", err) end
+        if not res then
+          running = false
+          return ngx.say("error ", err)
+        end
         ngx.update_time()
         local t1 = ngx.now()
         ngx.sleep(0.002)
