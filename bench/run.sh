@@ -60,3 +60,6 @@ LUA_CPATH="build/5.4/?.so;;" lua5.4 bench/nvim_bench.lua
 
 echo "== long ranges: concurrent windows"
 LUA_CPATH="build/5.4/?.so;;" lua5.4 bench/range_bench.lua
+
+echo "== OpenResty: another request's longest wait on the same worker during fetch + analysis of 50 chunks"
+LUA_CPATH="build/5.4/?.so;;" lua5.4 bench/resty_bench.lua

@@ -49,9 +49,10 @@ local M = {}
 local floor, format, concat = math.floor, string.format, table.concat
 local type, tostring, tonumber, pairs, ipairs = type, tostring, tonumber, pairs, ipairs
 
-local secrets = setmetatable({}, { __mode = "k" })
--- why a client's token (from the environment) cannot be sent, if it cannot
-local bad_tokens = setmetatable({}, { __mode = "k" })
+local request = require "sentry.chunks.request"
+local answer = require "sentry.chunks.answer"
+local retry_policy = require "sentry.chunks.retry"
+local discovery = require "sentry.chunks.discovery"
 
 local Client = {}
 Client.__index = Client
@@ -70,465 +71,27 @@ local OPTION_TYPES = {
   sleep = "function",
 }
 
-local QUERY_TYPES = {
-  project = { number = true, string = true }, profiler_id = { string = true },
-  stats_period = { string = true }, start = { string = true, number = true },
-  ["end"] = { string = true, number = true }, org = { string = true },
-  split = { boolean = true },
-}
-
-local REASONS = {
-  [400] = "Bad Request", [401] = "Unauthorized", [403] = "Forbidden",
-  [404] = "Not Found", [405] = "Method Not Allowed", [409] = "Conflict",
-  [413] = "Payload Too Large", [429] = "Too Many Requests",
-  [500] = "Internal Server Error", [502] = "Bad Gateway",
-  [503] = "Service Unavailable", [504] = "Gateway Timeout",
-}
-
-local HTTP_VERSIONS = { [1] = "1.0", [2] = "1.1", [3] = "2", [30] = "3" }
-
--- Helpers ------------------------------------------------------------------
-
-local function argerror(n, fname, msg)
-  error(format("bad argument #%d to '%s' (%s)", n, fname, msg), 3)
-end
-
-local function env(name)
-  local v = os.getenv(name)
-  if v == nil or v == "" then return nil end
-  return v
-end
-
--- RFC 3986 unreserved characters stay, everything else is %XX.
-local function escape(s)
-  return (tostring(s):gsub("[^%w%-%._~]", function(c)
-    return format("%%%02X", c:byte())
-  end))
-end
-M.escape = escape
-
-local function is_integer(n)
-  return type(n) == "number" and n == n and n == floor(n) and n > -2 ^ 53 and n < 2 ^ 53
-end
-
--- Unix seconds to ISO-8601 UTC with microseconds when there is a fraction.
-local function iso8601(t)
-  local whole = floor(t)
-  local us = floor((t - whole) * 1e6 + 0.5)
-  if us >= 1000000 then whole, us = whole + 1, 0 end
-  local s = os.date("!%Y-%m-%dT%H:%M:%S", whole)
-  if us > 0 then s = s .. (format(".%06d", us):gsub("0+$", "")) end
-  return s .. "Z"
-end
-M.iso8601 = iso8601
-
-local function one_line(s, max)
-  s = tostring(s):gsub("[%c%s]+", " "):gsub("^ ", ""):gsub(" $", "")
-  max = max or 300
-  if #s > max then s = s:sub(1, max - 3) .. "..." end
-  return s
-end
-
-local function parse_headers(raw)
-  local headers = {}
-  if not raw then return headers end
-  local first = true
-  for line in raw:gmatch("[^\r\n]+") do
-    if first and line:match("^HTTP/") then
-      first = false
-    else
-      local name, value = line:match("^([^:%s]+)%s*:%s*(.-)%s*$")
-      if name then
-        name = name:lower()
-        if headers[name] then headers[name] = headers[name] .. ", " .. value
-        else headers[name] = value end
-      end
-    end
-  end
-  return headers
-end
-
--- A number read from a header: decimal digits with an optional fraction,
--- nothing else (no sign, hex, exponent, inf or nan).
-local function header_number(v)
-  if type(v) ~= "string" then return nil end
-  v = v:match("^%s*(.-)%s*$")
-  if not v:match("^%d+%.?%d*$") then return nil end
-  local n = tonumber(v)
-  if not n or n ~= n or n == math.huge then return nil end
-  return n
-end
-
-local function rate_limit_of(headers)
-  local rl, any = {}, false
-  for field, name in pairs {
-    limit = "x-sentry-rate-limit-limit", remaining = "x-sentry-rate-limit-remaining",
-    reset = "x-sentry-rate-limit-reset",
-    concurrent_limit = "x-sentry-rate-limit-concurrentlimit",
-    concurrent_remaining = "x-sentry-rate-limit-concurrentremaining",
-  } do
-    local v = header_number(headers[name])
-    if v then rl[field] = v; any = true end
-  end
-  return any and rl or nil
-end
-
--- scheme, host, port (lower-cased, default port filled) of an absolute URL.
-local function origin(url)
-  local scheme, authority = url:match("^(%a[%w+.-]*)://([^/?#]+)")
-  if not scheme then return nil end
-  scheme = scheme:lower()
-  authority = authority:gsub("^.*@", ""):lower()
-  -- a bad port (h:1:2, h:80x, [::1]x, h:99999) is no origin: nil
-  local host, port = authority:match("^(%[[%x:.]+%]):?(%d*)$")
-  if not host then host, port = authority:match("^([^:%[%]]+):?(%d*)$") end
-  if not host then return nil end
-  if port == "" then port = scheme == "https" and "443" or "80" end
-  local n = tonumber(port)
-  if n < 1 or n > 65535 then return nil end
-  return scheme .. "://" .. host .. ":" .. format("%d", n)
-end
-
-local function redact(value, token, seen)
-  if not token or token == "" then return value end
-  local t = type(value)
-  if t == "string" then
-    -- one left-to-right pass, plain find: never rescans what it wrote
-    local i, j = value:find(token, 1, true)
-    if not i then return value end
-    local out, pos = {}, 1
-    while i do
-      out[#out + 1] = value:sub(pos, i - 1)
-      out[#out + 1] = "[redacted]"
-      pos = j + 1
-      i, j = value:find(token, pos, true)
-    end
-    out[#out + 1] = value:sub(pos)
-    return concat(out)
-  elseif t == "table" then
-    seen = seen or {}
-    if seen[value] then return value end
-    seen[value] = true
-    local renamed
-    for k, v in pairs(value) do
-      value[k] = redact(v, token, seen)
-      if type(k) == "string" and k:find(token, 1, true) then
-        renamed = renamed or {}
-        renamed[#renamed + 1] = k
-      end
-    end
-    for _, k in ipairs(renamed or {}) do
-      local v = value[k]
-      value[k] = nil
-      value[redact(k, token)] = v
-    end
-  end
-  return value
-end
-
--- Hardening: values from outside and option values -------------------------
-
--- What a decoded JSON value is, for messages.
-local function json_type(v)
-  if v == nil then return "nothing" end
-  if v == core.null then return "null" end
-  local t = type(v)
-  if t == "table" then
-    local array = v[1] ~= nil or getmetatable(v) == core.empty_array_mt
-    return array and "an array" or "an object"
-  end
-  if t == "string" then return "a string" end
-  return t == "number" and "a number" or t
-end
-
--- Is t a JSON array (or empty)?
-local function is_list(t)
-  return type(t) == "table" and (t[1] ~= nil or next(t) == nil)
-end
-
--- nil when `answer` has the shape of a chunks answer (sample format v2),
--- else a one-line message saying what it is instead. Every sample, stack
--- and frame is looked at: the helpers and the range merge index them.
-local function shape_problem(answer)
-  if type(answer) ~= "table" or answer[1] ~= nil then
-    return "expected a JSON object with a 'chunk', got " .. json_type(answer)
-  end
-  local chunk = answer.chunk
-  if type(chunk) ~= "table" or chunk[1] ~= nil then
-    return "the answer has no 'chunk' object (got " .. json_type(chunk) .. ")"
-  end
-  if chunk.platform == "android" or chunk.profiles ~= nil or chunk.shared ~= nil then
-    return format("the chunk is an Android profile (platform '%s': speedscope-style 'profiles' and "
-      .. "'shared.frames'); this library reads sample-format v2 chunks, not Android's",
-      type(chunk.platform) == "string" and one_line(chunk.platform, 40) or "android")
-  end
-  local p = chunk.profile
-  if type(p) ~= "table" or p[1] ~= nil then
-    return "the chunk has no 'profile' object (got " .. json_type(p) .. ")"
-  end
-  for _, field in ipairs { "samples", "stacks", "frames" } do
-    if not is_list(p[field]) then
-      return format("the chunk's profile has no '%s' array (got %s)", field, json_type(p[field]))
-    end
-  end
-  local samples, stacks, frames = p.samples, p.stacks, p.frames
-  for i = 1, #samples do
-    local x = samples[i]
-    if type(x) ~= "table" or type(x.stack_id) ~= "number" or type(x.timestamp) ~= "number" then
-      return format("sample %d is not {stack_id = number, thread_id, timestamp = number}", i)
-    end
-  end
-  for i = 1, #stacks do
-    local st = stacks[i]
-    if not is_list(st) then return format("stack %d is not an array of frame indices", i) end
-    for j = 1, #st do
-      if type(st[j]) ~= "number" then return format("stack %d is not an array of frame indices", i) end
-    end
-  end
-  for i = 1, #frames do
-    if type(frames[i]) ~= "table" then return format("frame %d is not an object", i) end
-  end
-  local tm = p.thread_metadata
-  if tm ~= nil and tm ~= core.null and type(tm) ~= "table" then
-    return "the chunk's thread_metadata is " .. json_type(tm) .. ", not an object"
-  end
-  return nil
-end
-
--- check_answer(answer) -> true | nil, message: the shape test every
--- fetched chunks answer passes (also for answers read from files).
-function M.check_answer(answer)
-  local problem = shape_problem(answer)
-  if problem then return nil, "unexpected answer: " .. problem end
-  return true
-end
-
-local MAX_DELAY = 1e9 -- longer than any max_wait; keeps every wait printable
-
-local function clamp_delay(w)
-  if w ~= w or w < 0 then return 0 end
-  if w > MAX_DELAY then return MAX_DELAY end
-  return w
-end
-
-local MONTHS = { jan = 1, feb = 2, mar = 3, apr = 4, may = 5, jun = 6, jul = 7, aug = 8,
-  sep = 9, oct = 10, nov = 11, dec = 12 }
-
--- An HTTP-date (RFC 9110 5.6.7: IMF-fixdate, and the obsolete RFC 850 and
--- asctime forms) to Unix seconds, or nil.
-local function http_date(s)
-  local d, mon, y, hms = s:match("^%a%a%a, (%d%d) (%a%a%a) (%d%d%d%d) (%d%d:%d%d:%d%d) GMT$")
-  if not d then -- RFC 850: Sunday, 06-Nov-94 08:49:37 GMT
-    d, mon, y, hms = s:match("^%a+, (%d%d)%-(%a%a%a)%-(%d%d) (%d%d:%d%d:%d%d) GMT$")
-    if y then
-      -- a two-digit year more than 50 years ahead is in the past century
-      local this_year = tonumber(os.date("!%Y"))
-      local full = this_year - this_year % 100 + tonumber(y)
-      if full > this_year + 50 then full = full - 100 end
-      y = format("%04d", full)
-    end
-  end
-  if not d then -- asctime: Sun Nov  6 08:49:37 1994
-    mon, d, hms, y = s:match("^%a%a%a (%a%a%a) ([ %d]%d) (%d%d:%d%d:%d%d) (%d%d%d%d)$")
-    if d then d = d:gsub(" ", "0") end
-  end
-  local m = mon and MONTHS[mon:lower()]
-  if not m then return nil end
-  return require("sentry.chunks.url").iso_to_unix(format("%s-%02d-%sT%sZ", y, m, d, hms))
-end
-
--- Retry-After (delay-seconds or an HTTP-date) as seconds to wait from now,
--- within [0, MAX_DELAY], or nil when absent or unreadable.
-local function retry_after(value)
-  if type(value) ~= "string" then return nil end
-  value = value:match("^%s*(.-)%s*$")
-  if value:match("^%d+$") then return clamp_delay(tonumber(value)) end
-  local t = http_date(value)
-  if t then return clamp_delay(t - os.time()) end
-  return nil
-end
-
-local function number_text(v)
-  if v ~= v then return "nan" end
-  if v == math.huge then return "inf" end
-  if v == -math.huge then return "-inf" end
-  if v == floor(v) and v > -2 ^ 53 and v <= 2 ^ 53 then return format("%d", v) end
-  return format("%.17g", v)
-end
-
--- The numeric options: {min, max, lower bound excluded?, how to round}.
--- curl takes whole seconds for the stall time and whole bytes/s for its
--- limit, so a fraction is rounded up (0.5 s must not become 0: off).
-local NUMERIC_OPTIONS = {
-  timeout = { 0, 2e6, open = true }, connect_timeout = { 0, 2e6, open = true },
-  retries = { 0, 1000, whole = true }, max_wait = { 0, 2e6 }, backoff = { 0, 2e6 },
-  max_backoff = { 0, 2e6 }, low_speed_limit = { 1, 2 ^ 31 - 1, round = "up" },
-  low_speed_time = { 1, 2e6, round = "up" },
-  max_bytes = { 1, 2 ^ 53, round = "down" }, buffer_size = { 1, 2 ^ 31, round = "down" },
-}
-
--- Checks every numeric option of `opts` (finite, in range), raising an
--- argument error naming the option; returns a copy of the values rounded
--- as the transfer takes them.
-local function check_numbers(opts, fname)
-  local out = {}
-  for name, rule in pairs(NUMERIC_OPTIONS) do
-    local v = opts[name]
-    if v ~= nil then
-      if type(v) ~= "number" then
-        error(format("bad argument #1 to '%s' (option '%s': number expected, got %s)", fname, name, type(v)), 3)
-      end
-      local lo, hi = rule[1], rule[2]
-      if rule.round == "up" and v > 0 and v < lo then v = lo end
-      local ok = v == v and v <= hi and (rule.open and v > lo or not rule.open and v >= lo)
-      if ok and rule.whole and v ~= floor(v) then ok = false end
-      if not ok then
-        error(format("bad argument #1 to '%s' (option '%s': %s in %s%s, %s] expected, got %s)", fname, name,
-          rule.whole and "a whole number" or "a finite number", rule.open and "(" or "[",
-          number_text(lo), number_text(hi), number_text(v)), 3)
-      end
-      if rule.round == "up" then v = math.ceil(v) elseif rule.round == "down" then v = floor(v) end
-      out[name] = v
-    end
-  end
-  return out
-end
-
--- Why a token cannot be sent (a control character would end the header
--- and start another), or nil. Never quotes the token.
-local function token_problem(token)
-  if type(token) == "string" and token:find("%c") then
-    return "the token contains a control character (CR, LF, ...)"
-  end
-  return nil
-end
-
--- Why a base URL cannot be used, or nil (beyond scheme, origin and
--- credentials, checked by the caller): a query or fragment would swallow
--- the API path; dot segments would be collapsed by the HTTP library.
-local function base_problem(base)
-  if base:find("[%c%s]") then return "spaces and control characters are not allowed" end
-  if base:find("[?#]") then return "a query (?) or fragment (#) is not allowed" end
-  local path = base:match("^%a[%w+.-]*://[^/]*(/.*)$") or ""
-  if (path .. "/"):find("/%.%.?/") then return "dot segments (/./, /../) are not allowed" end
-  return nil
-end
-
--- "." and ".." are no path segment of their own: they would collapse the
--- API path (/api/0/organizations/../profiling/...).
-local function dot_segment(v)
-  return v == "." or v == ".."
-end
-
--- Validation -----------------------------------------------------------------
-
-local function invalid(field, msg)
-  return nil, msg, { kind = "invalid_argument", field = field }
-end
-
-local function check_time(v, name)
-  if type(v) == "number" then
-    if v ~= v or v < 0 or v > 253402300799 then
-      return nil, format("invalid %s: %s is not a Unix time in seconds", name, tostring(v))
-    end
-    return iso8601(v)
-  end
-  -- the whole string, every field in range (a date that exists)
-  local t = require("sentry.chunks.url").iso_to_unix(v)
-  if not t then
-    return nil, format("invalid %s: expected ISO-8601 (2001-12-14T12:34:56Z) or Unix seconds, got '%s'",
-      name, one_line(v, 60))
-  end
-  return v, t
-end
-
--- The query for one fetch, or nil, message, details. Raises on wrong types.
-local function build_query(self, q)
-  for k, v in pairs(q) do
-    local allowed = QUERY_TYPES[k]
-    if not allowed then
-      local hint = type(k) == "string" and require("sentry.chunks.report").closest(k, QUERY_TYPES)
-      argerror(1, "fetch", format("unknown field '%s'%s", tostring(k),
-        hint and ("; did you mean '" .. hint .. "'?") or ""))
-    end
-    if not allowed[type(v)] then
-      local names = {}
-      for tname in pairs(allowed) do names[#names + 1] = tname end
-      table.sort(names)
-      argerror(1, "fetch", format("field '%s': %s expected, got %s", k,
-        concat(names, " or "), type(v)))
-    end
-  end
-  local org = q.org or self.org
-  if not org or org == "" then
-    return invalid("org", "no organization: pass org = ... to chunks.client or set SENTRY_ORG")
-  end
-  if dot_segment(org) then
-    return invalid("org", format("invalid organization '%s': not an organization slug", org))
-  end
-  if bad_tokens[self] then return invalid("token", bad_tokens[self]) end
-  if not secrets[self] then
-    return invalid("token", "no auth token: pass token = ... to chunks.client or set SENTRY_AUTH_TOKEN")
-  end
-  local project = q.project
-  if project == nil then return invalid("project", "project is required (the numeric project id)") end
-  if type(project) == "string" then
-    if not project:match("^%d+$") then
-      return invalid("project", format("invalid project: expected an integer project id, got '%s' "
-        .. "(client:fetch resolves a slug; fetch_async needs the id: client:project_id(slug))",
-        one_line(project, 40)))
-    end
-  elseif not is_integer(project) or project < 0 then
-    return invalid("project", format("invalid project: expected an integer project id, got %s",
-      tostring(project)))
-  else
-    project = format("%d", project)
-  end
-  local pid = q.profiler_id
-  if pid == nil then return invalid("profiler_id", "profiler_id is required (32 hex digits)") end
-  if not (#pid == 32 and pid:match("^%x+$")) then
-    return invalid("profiler_id", format("invalid profiler_id: expected 32 hex digits, got '%s'",
-      one_line(pid, 40)))
-  end
-  local parts = { "project=" .. escape(project), "profiler_id=" .. escape(pid:lower()) }
-  local sp, start, stop = q.stats_period, q.start, q["end"]
-  if sp ~= nil then
-    if start ~= nil or stop ~= nil then
-      return invalid("stats_period", "give either stats_period or start and end, not both")
-    end
-    if not sp:match("^%d+[smhdw]?$") then
-      return invalid("stats_period", format(
-        "invalid stats_period: expected a number and an optional unit s, m, h, d or w (like '1h'), got '%s'",
-        one_line(sp, 40)))
-    end
-    parts[#parts + 1] = "statsPeriod=" .. escape(sp)
-  elseif start ~= nil or stop ~= nil then
-    if start == nil or stop == nil then
-      return invalid(start == nil and "start" or "end", "start and end go together: give both")
-    end
-    if type(start) == "number" and type(stop) == "number" and start >= stop then
-      return invalid("start", "invalid time range: start must be before end")
-    end
-    local s, err = check_time(start, "start")
-    if not s then return invalid("start", err) end
-    local e, err2 = check_time(stop, "end")
-    if not e then return invalid("end", err2) end
-    local s_unix, e_unix = type(start) == "number" and start or err, type(stop) == "number" and stop or err2
-    if s_unix >= e_unix then
-      return invalid("start", "invalid time range: start must be before end")
-    end
-    parts[#parts + 1] = "start=" .. escape(s)
-    parts[#parts + 1] = "end=" .. escape(e)
-  end
-  return self.base_url .. "/api/0/organizations/" .. escape(org) .. "/profiling/chunks/?"
-    .. concat(parts, "&")
-end
+-- The request, the answer and the retry policy live in their own modules
+-- (sentry.chunks.request, .answer, .retry), shared by every transport.
+local argerror, env, one_line, origin, number_text = request.argerror, request.env, request.one_line,
+  request.origin, request.number_text
+local check_numbers, token_problem, base_problem = request.check_numbers, request.token_problem,
+  request.base_problem
+local base_url_problem, invalid, build_query = request.base_url_problem, request.invalid, request.build_query
+local escape, iso8601, dot_segment, is_integer = request.escape, request.iso8601, request.dot_segment,
+  request.is_integer
+local parse_headers, rate_limit_of, redact = answer.parse_headers, answer.rate_limit_of, answer.redact
+local json_type, is_list, shape_problem, classify = answer.json_type, answer.is_list, answer.shape_problem,
+  answer.classify
+local HTTP_VERSIONS = answer.HTTP_VERSIONS
+local backoff_delay, rate_limit_delay = retry_policy.backoff_delay, retry_policy.rate_limit_delay
+M.escape, M.iso8601, M.check_answer = escape, iso8601, answer.check_answer
 
 -- One transfer ---------------------------------------------------------------
 
 local function start_transfer(self, url)
   return self._multi:request {
-    url = url, token = secrets[self], ca_file = self.ca_file, user_agent = self.user_agent,
+    url = url, token = request.token_of(self), ca_file = self.ca_file, user_agent = self.user_agent,
     timeout = self.timeout, connect_timeout = self.connect_timeout,
     low_speed_limit = self.low_speed_limit, low_speed_time = self.low_speed_time,
     max_bytes = self.max_bytes, buffer_size = self.buffer_size,
@@ -568,118 +131,6 @@ local function finish_transfer(self, req, state)
   return value, info
 end
 
--- Error mapping -----------------------------------------------------------
-
-local function server_words(body)
-  if not body or body == "" then return nil end
-  local v = core.decode(body)
-  if type(v) == "table" and type(v.detail) == "string" then return v.detail end
-  if type(v) == "table" and type(v.detail) == "table" and type(v.detail.message) == "string" then
-    return v.detail.message
-  end
-  if type(v) == "string" then return v end
-  local title = body:match("<[Tt][Ii][Tt][Ll][Ee][^>]*>(.-)</[Tt][Ii][Tt][Ll][Ee]>")
-  if title then return title end
-  return (body:match("^%s*([^\r\n]+)") or body)
-end
-
-local function http_message(status, words, extra)
-  local s = "HTTP " .. tostring(status)
-  if REASONS[status] then s = s .. " " .. REASONS[status] end
-  if words and words ~= "" then s = s .. ": " .. one_line(words) end
-  if extra then s = s .. " " .. extra end
-  return s
-end
-
--- details for an answer kept as text (info.body)
-local function answer_details(info, kind, url, attempts)
-  local headers = parse_headers(info.headers)
-  local d = {
-    kind = kind, status = info.status, headers = headers, rate_limit = rate_limit_of(headers),
-    content_type = info.content_type, url = url, attempts = attempts,
-  }
-  if info.body and #info.body <= 1024 then d.body = info.body end
-  d.detail = server_words(info.body)
-  return d
-end
-
-local TRANSPORT_KINDS = {
-  connect = "network", network = "network", timeout = "timeout", tls = "tls",
-  too_large = "too_large", invalid_json = "invalid_json", invalid_url = "invalid_url",
-  aborted = "aborted", out_of_memory = "out_of_memory",
-}
-
-local TRANSPORT_WHAT = {
-  network = "network error", timeout = "timed out", tls = "TLS error",
-  too_large = "answer too large", invalid_json = "invalid JSON in the answer",
-  invalid_url = "invalid URL", aborted = "aborted", out_of_memory = "out of memory",
-}
-
--- nil, message, details, and how long to wait before a retry (or nil).
-local function classify(self, info, url, attempts)
-  local kind = info.kind
-  if kind ~= "response" then
-    local k = TRANSPORT_KINDS[kind] or "network"
-    local msg = TRANSPORT_WHAT[k] .. ": " .. one_line(info.message or k)
-    local d = { kind = k, url = url, attempts = attempts, curl_code = info.curl_code }
-    if info.status and info.status > 0 then
-      d.status = info.status
-      d.headers = parse_headers(info.headers)
-      d.rate_limit = rate_limit_of(d.headers)
-    end
-    if k == "too_large" and self.max_bytes then
-      msg = msg .. format(" (max_bytes = %d)", self.max_bytes)
-    end
-    -- connection failures (nothing answered) are retried, half-done bodies not
-    local retry = kind == "connect" or (k == "network" and (info.status or 0) == 0)
-    return msg, d, retry and "backoff" or nil
-  end
-  local status = info.status
-  if status >= 200 and status < 300 then
-    local d = answer_details(info, "content_type", url, attempts)
-    return format("expected a JSON answer, got %s (HTTP %d): %s",
-      tostring(info.content_type), status, one_line(d.detail or "", 120)), d
-  end
-  if status == 400 and info.body and info.body:find("no chunks found to merge", 1, true) then
-    local d = answer_details(info, "no_chunks", url, attempts)
-    return "no profile chunks in this time range", d
-  end
-  if status == 429 then
-    local d = answer_details(info, "rate_limited", url, attempts)
-    return http_message(status, d.detail), d, "rate_limit"
-  end
-  local d = answer_details(info, "http", url, attempts)
-  if status == 404 and (info.body or "") == "" then
-    return http_message(status, nil,
-      "(empty body: continuous profiling is not enabled for this organization, or a chunk is missing in storage)"), d
-  end
-  if status == 502 or status == 503 or status == 504 then
-    return http_message(status, d.detail), d, "backoff"
-  end
-  if status >= 300 and status < 400 then
-    d.kind = "redirect"
-    return http_message(status, nil, "redirect"), d, "redirect"
-  end
-  return http_message(status, d.detail or (info.body == "" and "(empty body)" or nil)), d
-end
-
-local function backoff_delay(self, n)
-  local base = self.backoff * 2 ^ (n - 1)
-  if base > self.max_backoff then base = self.max_backoff end
-  return base * (0.5 + 0.5 * math.random())
-end
-
--- How long a 429 asks to wait: Retry-After (seconds) or the Reset epoch.
-local function rate_limit_delay(headers)
-  local ra = retry_after(headers["retry-after"])
-  if ra then return ra end
-  local reset = header_number(headers["x-sentry-rate-limit-reset"])
-  if reset then
-    return clamp_delay(reset - os.time()) + 0.1 + 0.4 * math.random()
-  end
-  return nil
-end
-
 -- The client -----------------------------------------------------------------
 
 function M.new(opts)
@@ -706,10 +157,10 @@ function M.new(opts)
   local token = opts.token or env("SENTRY_AUTH_TOKEN")
   if token == "" then token = nil end
   if token_problem(token) then -- from the environment: refused at fetch time
-    bad_tokens[self] = "SENTRY_AUTH_TOKEN: " .. token_problem(token)
+    request.set_bad_token(self, "SENTRY_AUTH_TOKEN: " .. token_problem(token))
     token = nil
   end
-  secrets[self] = token
+  request.set_token(self, token)
   self.org = opts.org or env("SENTRY_ORG")
   local base = opts.base_url or env("SENTRY_URL") or "https://sentry.io"
   base = base:gsub("/+$", "")
@@ -739,7 +190,7 @@ end
 
 function Client:__tostring()
   return format("sentry.chunks.client (%s, org %s, %s)", self.base_url,
-    self.org or "unset", secrets[self] and "token set" or "no token")
+    self.org or "unset", request.token_of(self) and "token set" or "no token")
 end
 
 -- How many transfers of this client are in flight.
@@ -806,7 +257,7 @@ end
 -- A transfer ended: success, a retry (after a wait), a same-origin
 -- redirect, or the final error, mapped as the contract says.
 local function settle(self, value, info)
-  local client, token, url = self.client, secrets[self.client], self.url
+  local client, token, url = self.client, request.token_of(self.client), self.url
   if value ~= nil then
     local headers = parse_headers(info.headers)
     local d = {
@@ -981,10 +432,10 @@ function Client:fetch_async(q)
   q = resolved(self, q, "fetch_async", false)
   local url, err, details = build_query(self, q)
   if not url then return nil, err, details end
+  if self._multi:closed() then return nil, "client is closed", { kind = "aborted", url = url } end
   -- A range longer than range.LONG_RANGE (40 min, under the server's
   -- 50-chunk cap) is fetched in windows and merged (sentry.chunks.range),
   -- unless split = false; stats_period becomes start/end here, once.
-  if self._multi:closed() then return nil, "client is closed", { kind = "aborted", url = url } end
   local range = require "sentry.chunks.range"
   local span, serr, sdetails = range.span(q, os.time(), "fetch")
   if span == nil then return nil, serr, sdetails end
@@ -1013,7 +464,7 @@ local function run_blocking(self, req)
         req.req:close()
         req.req = nil
         local msg = "network error: " .. one_line(perr or "poll failed")
-        return nil, redact(msg, secrets[self]), { kind = "network", url = req.url, attempts = req.attempts }
+        return nil, redact(msg, request.token_of(self)), { kind = "network", url = req.url, attempts = req.attempts }
       end
     else
       local left = req.wake_at - core.monotime()
@@ -1041,179 +492,29 @@ function Client:fetch(q)
   return shown(run_blocking(self, req))
 end
 
--- A project id as the projects endpoint gives it ("1", or 1), or nil:
--- decimal digits only (not "0x10", "1e3", "-1").
-local function project_id_of(v)
-  if type(v) == "string" and v:match("^%d+$") and #v <= 15 then return tonumber(v) end
-  if is_integer(v) and v >= 0 then return v end
-  return nil
+-- Slug resolution, discovery and URL fetching: sentry.chunks.discovery,
+-- over this client's blocking GET.
+function Client:_get_json(url)
+  return run_blocking(self, new_async(self, url))
 end
 
 -- client:project_id(slug [, org]) -> the numeric id of a project slug
 -- (GET /api/0/projects/{org}/{slug}/), cached per client.
 function Client:project_id(slug, org)
-  if type(slug) ~= "string" then argerror(1, "project_id", "string expected, got " .. type(slug)) end
-  org = org or self.org
-  if not org then return invalid("org", "no organization: pass org = ... to chunks.client or set SENTRY_ORG") end
-  if slug:match("^%d+$") then return tonumber(slug) end
-  if dot_segment(org) or dot_segment(slug) or slug == "" then
-    return invalid(dot_segment(org) and "org" or "project",
-      format("invalid %s '%s'", dot_segment(org) and "organization" or "project slug", dot_segment(org) and org or slug))
-  end
-  self._slugs = self._slugs or {}
-  local key = org .. "/" .. slug
-  if self._slugs[key] then return self._slugs[key] end
-  local res, err, details = run_blocking(self, new_async(self,
-    self.base_url .. "/api/0/projects/" .. escape(org) .. "/" .. escape(slug) .. "/"))
-  if not res then return nil, format("project '%s': %s", slug, err), details end
-  local id = type(res) == "table" and project_id_of(res.id)
-  if not id then
-    details.kind = "unexpected_shape"
-    return nil, format("project '%s': the answer has no project id (decimal digits)", slug), details
-  end
-  self._slugs[key] = id
-  return id
+  return discovery.project_id(self, slug, org)
 end
 
--- The next page of a Link header (rel="next" with results="true"), or nil.
-local function next_page(link)
-  for part in (link or ""):gmatch("[^,]+") do
-    local url = part:match("<([^>]+)>")
-    if url and part:find('rel="next"', 1, true) and part:find('results="true"', 1, true) then
-      return url
-    end
-  end
-  return nil
-end
-
--- Why the Link header's next URL is not followed, or nil: it must be a
--- valid URL of this client's Sentry (the token goes with it).
-local function link_problem(self, url)
-  local to = origin(url)
-  if not to then
-    return format("the Link header's next page '%s' is not a valid URL", one_line(url, 120))
-  end
-  if to ~= origin(self.base_url) then
-    return format("the Link header's next page is on another origin (%s): not followed with the token",
-      one_line(to, 120))
-  end
-  return nil
-end
-
--- Why an events answer is not a list of span rows, or nil.
-local function events_problem(res)
-  if type(res) ~= "table" or not is_list(res.data) then
-    return "expected an object with a 'data' array, got " .. json_type(type(res) == "table" and res.data or res)
-  end
-  for i, row in ipairs(res.data) do
-    if type(row) ~= "table" then return format("row %d of 'data' is not an object", i) end
-  end
-  return nil
-end
-
--- client:profilers{project, stats_period = "24h" [, org]} -> the profilers
--- seen in spans (the events endpoint, dataset=spans), most recent first:
--- {{profiler_id, threads = {"1", ...}, start, finish, spans}, ...}
--- (seconds), following the Link header's pages (at most max_pages, 50).
+-- client:profilers{project, stats_period = "24h" [, org]}: see discovery.profilers.
 function Client:profilers(q)
   if getmetatable(self) ~= Client then
     error("bad argument #1 to 'profilers' (client expected; call it as client:profilers{...})", 2)
   end
-  if type(q) ~= "table" then argerror(1, "profilers", "table expected, got " .. type(q)) end
-  local org = q.org or self.org
-  if not org then return invalid("org", "no organization: pass org = ... to chunks.client or set SENTRY_ORG") end
-  if dot_segment(org) then return invalid("org", format("invalid organization '%s': not an organization slug", org)) end
-  local max_pages = q.max_pages or 50
-  if type(max_pages) ~= "number" or max_pages ~= floor(max_pages) or max_pages < 1 then
-    argerror(1, "profilers", "field 'max_pages': a positive whole number expected")
-  end
-  local project = q.project
-  if type(project) == "string" and not project:match("^%d+$") then
-    local id, err, d = self:project_id(project, org)
-    if not id then return nil, err, d end
-    project = id
-  end
-  if not is_integer(project) then return invalid("project", "project is required (an id or a slug)") end
-  local sp = q.stats_period or "24h"
-  if not tostring(sp):match("^%d+[smhdw]?$") then
-    return invalid("stats_period", "invalid stats_period: expected like '24h', got '" .. one_line(sp, 40) .. "'")
-  end
-  local url = self.base_url .. "/api/0/organizations/" .. escape(org) .. "/events/?dataset=spans"
-    .. "&field=profiler.id&field=thread.id&field=precise.start_ts&field=precise.finish_ts"
-    .. "&project=" .. format("%d", project) .. "&statsPeriod=" .. escape(sp) .. "&per_page=100"
-    .. "&query=" .. escape("has:profiler.id")
-  local by_id, list, pages = {}, {}, 0
-  while url and pages < max_pages do
-    local bad = pages > 0 and link_problem(self, url)
-    if bad then -- a bad Link ends the listing with an error, never a shorter list
-      return nil, format("page %d: %s", pages + 1, bad), { kind = "unexpected_shape", pages = pages }
-    end
-    pages = pages + 1
-    local res, err, details = run_blocking(self, new_async(self, url))
-    if not res then return nil, err, details end
-    local rows_problem = events_problem(res)
-    if rows_problem then
-      details.kind = "unexpected_shape"
-      return nil, format("page %d: unexpected answer: %s", pages, rows_problem), details
-    end
-    for _, row in ipairs(res.data) do
-      local id = row["profiler.id"]
-      if type(id) == "string" and id ~= "" then
-        local p = by_id[id]
-        if not p then
-          p = { profiler_id = id, threads = {}, spans = 0, seen = {} }
-          by_id[id] = p
-          list[#list + 1] = p
-        end
-        p.spans = p.spans + 1
-        local tid = row["thread.id"]
-        if type(tid) == "string" and not p.seen[tid] then
-          p.seen[tid] = true
-          p.threads[#p.threads + 1] = tid
-        end
-        local s, f = tonumber(row["precise.start_ts"]), tonumber(row["precise.finish_ts"])
-        if s and (not p.start or s < p.start) then p.start = s end
-        if f and (not p.finish or f > p.finish) then p.finish = f end
-      end
-    end
-    url = next_page(details.headers and details.headers.link)
-  end
-  for _, p in ipairs(list) do
-    p.seen = nil
-    table.sort(p.threads)
-  end
-  table.sort(list, function(a, b) return (a.finish or 0) > (b.finish or 0) end)
-  -- more pages than max_pages: said, not silently a shorter list
-  return list, nil, { pages = pages, truncated = url ~= nil or nil }
+  return discovery.profilers(self, q)
 end
 
--- client:fetch_url(url [, opts]) -> res | nil, message, details: the
--- profile a Sentry URL shows (chunks.parse_url). A URL with start and end
--- is fetched whole through fetch_range (opts: window, concurrency). The
--- URL must be on this client's Sentry: a token is never sent elsewhere.
+-- client:fetch_url(url [, opts]): see discovery.fetch_url.
 function Client:fetch_url(url, opts)
-  if type(url) ~= "string" then argerror(1, "fetch_url", "string expected, got " .. type(url)) end
-  local parsed, perr = require("sentry.chunks.url").parse_url(url)
-  if not parsed then return nil, perr, { kind = "invalid_argument", field = "url" } end
-  if origin(parsed.base_url) ~= origin(self.base_url) then
-    return nil, format("the URL is on %s but this client asks %s: make a client with base_url = '%s'",
-      parsed.base_url, self.base_url, parsed.base_url), { kind = "invalid_argument", field = "url" }
-  end
-  local project, err, details = self:project_id(tostring(parsed.project), parsed.org)
-  if not project then return nil, err, details end
-  local q = { org = parsed.org, project = project, profiler_id = parsed.profiler_id }
-  if parsed.start then
-    q.start, q["end"] = parsed.start, parsed["end"]
-    opts = opts or {}
-    q.window, q.concurrency = opts.window, opts.concurrency
-    return self:fetch_range(q)
-  end
-  q.stats_period = parsed.stats_period
-  if opts and opts.window and q.stats_period then -- windows of the length asked
-    q.window, q.concurrency = opts.window, opts.concurrency
-    return self:fetch_range(q)
-  end
-  return self:fetch(q)
+  return discovery.fetch_url(self, url, opts)
 end
 
 -- A window is finite: at most a year. (A window over about 49 minutes can
@@ -1282,17 +583,6 @@ function M.fetch(q)
   return default_client:fetch(q)
 end
 
--- The whole base_url check of M.new, for other transports: message or nil.
-local function base_url_problem(base)
-  if not origin(base) or not base:match("^[Hh][Tt][Tt][Pp][Ss]?://") then
-    return "an http:// or https:// URL expected"
-  end
-  if base:match("^%a[%w+.-]*://[^/?#]*@") then
-    return "credentials in the URL are not supported, use token"
-  end
-  return base_problem(base)
-end
-
 M.Client = Client
 -- For other transports of the same request (sentry.chunks.resty, on nginx's
 -- cosockets): validation, URL, error mapping and retry waits, shared so
@@ -1301,7 +591,7 @@ M._internal = {
   build_query = build_query, classify = classify, redact = redact,
   parse_headers = parse_headers, rate_limit_of = rate_limit_of,
   backoff_delay = backoff_delay, rate_limit_delay = rate_limit_delay,
-  set_token = function(cfg, token) secrets[cfg] = token end,
+  set_token = request.set_token,
   check_numbers = check_numbers, token_problem = token_problem, base_url_problem = base_url_problem,
   shape_problem = shape_problem, origin = origin,
   HTTP_VERSIONS = HTTP_VERSIONS, iso8601 = iso8601,

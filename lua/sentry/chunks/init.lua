@@ -21,7 +21,8 @@ chunks.fetch = client.fetch             -- fetch{...} through a default client
 chunks.parse_url = require("sentry.chunks.url").parse_url
 
 -- Analysis (issue 4): the helpers, also reachable one module at a time as
--- sentry.chunks.frames, .samples, .aggregate, .filter, .export.
+-- sentry.chunks.analysis.frames, .samples, .aggregate, .filter, .export
+-- (and by their old names sentry.chunks.frames, ...).
 chunks.analysis = require "sentry.chunks.analysis"
 
 -- A few lines about an answer: threads, span, samples, the top five

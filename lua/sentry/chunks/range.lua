@@ -6,7 +6,7 @@
 -- merges chunks, then deduplicated (frames and stacks repeat in every
 -- chunk). The result has the shape of one answer, so every analysis helper
 -- works on it unchanged.
-local analysis = require "sentry.chunks.analysis"
+local dedupe = require("sentry.chunks.dedupe").dedupe
 
 local M = {}
 
@@ -331,7 +331,7 @@ function M.combine(windows, results, span)
     info.truncated_windows = truncated
     info.warning = table.concat(warnings, ", ") .. ": " .. reason
   end
-  return analysis.dedupe(merged), nil, info
+  return dedupe(merged), nil, info
 end
 
 M.drop_end = drop_end

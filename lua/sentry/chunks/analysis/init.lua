@@ -1,9 +1,10 @@
 -- sentry.chunks.analysis: every analysis helper in one table, for scripts
 -- and the REPL. The modules can also be required one by one:
--- sentry.chunks.frames, .samples, .aggregate, .filter, .export.
+-- sentry.chunks.analysis.frames, .samples, .aggregate, .filter, .export
+-- (also under their old names, sentry.chunks.frames, ...).
 local M = {}
 for _, name in ipairs { "frames", "samples", "aggregate", "filter", "export" } do
-  M[name] = require("sentry.chunks." .. name)
+  M[name] = require("sentry.chunks.analysis." .. name)
 end
 local A, F, S, E, FR = M.aggregate, M.filter, M.samples, M.export, M.frames
 local report = require "sentry.chunks.report"

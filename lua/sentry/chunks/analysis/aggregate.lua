@@ -1,0 +1,908 @@
+-- sentry.chunks.aggregate: where the time goes. Top functions by self and
+-- total time, call trees, hot paths, and two profiles compared.
+--
+-- Two counting modes; every result says which one made it:
+--
+--   "sentry"   (default) the numbers Sentry itself computes (getsentry/vroom:
+--              SampleChunk.CallTrees, Node.CollectFunctions, Quantile).
+--              Samples are grouped per thread in time order; a sample
+--              weighs the time to the next sample of its thread, in
+--              integer nanoseconds (uint64(t * 1e9)); the last sample of
+--              each thread is no sample at all. A function row is one
+--              fingerprint: module, else the trimmed package, + function
+--              (frames.key), never the instruction address. Frames
+--              without a function name make no row (Sentry does not
+--              aggregate them; cocoa's `main` and unsymbolicated cocoa
+--              frames neither). Self time: the leaf's, and an in-app
+--              frame's when no in-app frame that makes a row lies below it
+--              in that stack (an in-app function's self time subtracts
+--              only its in-app descendants, a system function's all of
+--              its children). Total time is Sentry's sum of durations, so
+--              a function that recurses counts at each level, and so do
+--              its sample counts. in_app belongs to each frame occurrence
+--              (a missing or null in_app is in-app).
+--   "textbook" pprof's and speedscope's: every sample weighs its thread's
+--              sampling interval (the median gap); self time is the
+--              leaf's only; a function counts once per sample however
+--              often it recurses.
+--
+-- Work is done once per distinct stack, not once per sample: a pass over
+-- the samples adds up weight and count per stack (a 50-chunk answer has
+-- over a million samples but a few thousand distinct stacks), then each
+-- stack is walked once. Per-occurrence durations (percentiles) take one
+-- more pass, which does work only where a thread's stack changes.
+local frames = require "sentry.chunks.analysis.frames"
+local samples = require "sentry.chunks.analysis.samples"
+
+local M = {}
+
+local pairs, ipairs, type, sort, floor, ceil = pairs, ipairs, type, table.sort, math.floor, math.ceil
+local format = string.format
+local argerror = frames._argerror
+local ns = samples.ns
+
+local MODES = { sentry = true, textbook = true }
+local SORTS = { self = true, total = true }
+
+-- The options each function takes; anything else is a caller's mistake.
+local COMMON = { mode = true, threads = true, from = true, to = true, slice = true }
+local SLICE = samples.SLICE
+local OPTIONS = {
+  top = { sort = true, limit = true, durations = true, slowest = true },
+  call_trees = {},
+  hot_paths = { limit = true },
+  compare = { sort = true, limit = true },
+  per_stack = { thread_root = true, weight = true, event = true, remap = true, thread = true },
+}
+
+-- Edit distance (insertions, deletions, substitutions) of two short names.
+local function distance(x, y)
+  local prev = {}
+  for j = 0, #y do prev[j] = j end
+  for i = 1, #x do
+    local cur = { [0] = i }
+    for j = 1, #y do
+      local cost = x:byte(i) == y:byte(j) and 0 or 1
+      cur[j] = math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost)
+    end
+    prev = cur
+  end
+  return prev[#y]
+end
+
+-- The closest allowed name, for "did you mean": within two edits, or one
+-- name the start of the other ("thread" for "threads").
+local function closest(name, allowed)
+  local best, best_d
+  for k in pairs(allowed) do
+    local d = distance(name, k)
+    if k:sub(1, #name) == name or name:sub(1, #k) == k then d = math.min(d, 1) end
+    if not best_d or d < best_d or (d == best_d and k < best) then best, best_d = k, d end
+  end
+  if best_d and best_d <= 2 then return best end
+  return nil
+end
+
+local function check_opts(opts, fname, extra)
+  if opts ~= nil and type(opts) ~= "table" then argerror(2, fname, "table or nil", opts) end
+  opts = opts or {}
+  local own = OPTIONS[fname] or {}
+  for k in pairs(opts) do
+    if not COMMON[k] and not own[k] and not (extra and extra[k]) then
+      local allowed = {}
+      for n in pairs(COMMON) do allowed[n] = true end
+      for n in pairs(own) do allowed[n] = true end
+      for n in pairs(extra or {}) do allowed[n] = true end
+      local hint = type(k) == "string" and closest(k, allowed)
+      error(format("bad argument #2 to '%s' (unknown option '%s'%s)", fname, tostring(k),
+        hint and ("; did you mean '" .. hint .. "'?") or ""), 3)
+    end
+  end
+  local mode = opts.mode or "sentry"
+  if not MODES[mode] then
+    error(format("bad argument #2 to '%s' (mode must be 'sentry' or 'textbook', got '%s')",
+      fname, tostring(mode)), 3)
+  end
+  if opts.sort ~= nil and not SORTS[opts.sort] then
+    error(format("bad argument #2 to '%s' (sort must be 'self' or 'total', got '%s')",
+      fname, tostring(opts.sort)), 3)
+  end
+  if opts.limit ~= nil and (type(opts.limit) ~= "number" or opts.limit < 0 or opts.limit ~= floor(opts.limit)) then
+    error(format("bad argument #2 to '%s' (limit must be a whole number >= 0, got %s)",
+      fname, tostring(opts.limit)), 3)
+  end
+  return opts, mode
+end
+M._check_opts = check_opts
+
+-- Stacks as Sentry's call trees see them: a merged answer repeats every
+-- frame and stack once per chunk, so stacks are numbered by their sequence
+-- of node identities (frames.node_key). Returns canon[sid] = unique id,
+-- unique[u] = a stack (leaf-first frame indices) with that sequence, and
+-- node_id[frame index] = a small integer per node identity.
+function M.unique_stacks(chunk, slice)
+  local p = chunk.profile
+  local fr, stacks = p.frames, p.stacks
+  local node_id, id_text, key_id, next_id = {}, {}, {}, 0
+  local canon, unique, by_text, buf = {}, {}, {}, {}
+  for sid = 0, #stacks - 1 do
+    if slice and sid % SLICE == 0 then slice() end
+    local stack = stacks[sid + 1]
+    local n = #stack
+    for j = 1, n do
+      local idx = stack[j]
+      local text = id_text[idx]
+      if not text then
+        local key = frames.node_key(frames.at(fr, idx))
+        local id = key_id[key]
+        if not id then
+          next_id = next_id + 1
+          id = next_id
+          key_id[key] = id
+        end
+        node_id[idx] = id
+        text = tostring(id) .. ","
+        id_text[idx] = text
+      end
+      buf[j] = text
+    end
+    local text = table.concat(buf, "", 1, n)
+    local u = by_text[text]
+    if not u then
+      u = #unique + 1
+      unique[u] = stack
+      by_text[text] = u
+    end
+    canon[sid] = u
+  end
+  unique[0] = {} -- samples whose stack_id is not in the chunk
+  return canon, unique, node_id
+end
+
+-- The samples an analysis counts, per thread in time order, restricted to
+-- opts.threads and clipped to [opts.from, opts.to): {order = {tid, ...},
+-- lanes = {[tid] = {idx = sample indices, ts = timestamps (ns), w =
+-- weights in the chosen mode (ns, clipped), sw = Sentry's unclipped
+-- weights (ns), last = {[j] = true} for samples that are no sample (each
+-- thread's last, Sentry's way)}}, time = ns, samples = n, from, to (ns)}.
+-- Without a window the lanes' own arrays are used as they are.
+local function view(chunk, opts, mode, fname)
+  if opts.slice ~= nil and type(opts.slice) ~= "function" then
+    error(format("bad argument #2 to '%s' (slice must be a function, got %s)", fname, type(opts.slice)), 4)
+  end
+  local lanes = samples.lanes(chunk, opts.slice)
+  local set = samples.thread_set(chunk, opts.threads, fname)
+  local from, to = samples.seconds(opts.from, fname, "from"), samples.seconds(opts.to, fname, "to")
+  from, to = from and ns(from), to and ns(to)
+  local textbook = mode == "textbook"
+  local iv = textbook and samples.intervals(lanes)
+  local clip = samples.clip
+  local v = { order = {}, lanes = {}, time = 0, samples = 0, from = from, to = to, slice = opts.slice }
+  for _, tid in ipairs(lanes.order) do
+    if not set or set[tid] then
+      local lane = lanes[tid]
+      local idx, ts, sw, last = lane.idx, lane.ts, lane.w, lane.last
+      local w = sw
+      if textbook then
+        local tw, d = lane.tw, iv[tid]
+        w, last = {}, {} -- every sample counts
+        for j = 1, #idx do w[j] = tw and tw[j] or d end
+      end
+      if from or to then
+        local nidx, nts, nw, nsw, nlast = {}, {}, {}, {}, {}
+        for j = 1, #idx do
+          local cw = clip(ts[j], w[j], from, to)
+          if cw then
+            local k = #nidx + 1
+            nidx[k], nts[k], nw[k], nsw[k] = idx[j], ts[j], cw, sw[j]
+            if last[j] then nlast[k] = true end
+          end
+        end
+        idx, ts, w, sw, last = nidx, nts, nw, nsw, nlast
+      end
+      local n = #idx
+      if n > 0 then
+        local time, counted = 0, 0
+        for j = 1, n do
+          time = time + w[j]
+          if not last[j] then counted = counted + 1 end
+        end
+        v.order[#v.order + 1] = tid
+        v.lanes[tid] = { idx = idx, ts = ts, w = w, sw = sw, last = last }
+        v.time, v.samples = v.time + time, v.samples + counted
+      end
+    end
+  end
+  return v
+end
+
+-- Weight (ns) and sample count per unique stack (per thread when
+-- by_thread is set) over a view.
+local function stack_sums(chunk, v, canon, by_thread)
+  local ss = chunk.profile.samples
+  local weight, count = {}, {}
+  for _, tid in ipairs(v.order) do
+    local wt, ct = weight, count
+    if by_thread then
+      wt, ct = {}, {}
+      weight[tid], count[tid] = wt, ct
+    end
+    local lane = v.lanes[tid]
+    local idx, w, last = lane.idx, lane.w, lane.last
+    local slice = v.slice
+    for j = 1, #idx do
+      if slice and j % SLICE == 0 then slice() end
+      if not last[j] then
+        local u = canon[ss[idx[j]].stack_id] or 0
+        wt[u] = (wt[u] or 0) + w[j]
+        ct[u] = (ct[u] or 0) + 1
+      end
+    end
+  end
+  return weight, count
+end
+
+-- Weight and sample count per unique stack, for the exports:
+-- chunk, weight (seconds), count, total (seconds), samples, unique.
+-- opts as for top (mode, threads, from, to).
+local function per_stack(given, opts, by_thread, fname)
+  local chunk = samples.chunk_of(given, fname)
+  local mode = opts.mode or "sentry"
+  local v = view(chunk, opts, mode, fname)
+  local canon, unique = M.unique_stacks(chunk, v.slice)
+  local weight, count = stack_sums(chunk, v, canon, by_thread)
+  local function to_seconds(t) for u, x in pairs(t) do t[u] = x / 1e9 end end
+  if by_thread then
+    for _, t in pairs(weight) do to_seconds(t) end
+  else
+    to_seconds(weight)
+  end
+  return chunk, weight, count, v.time / 1e9, v.samples, unique
+end
+M._per_stack = per_stack
+
+-- The view itself, for the exports: view(chunk, opts, mode, fname).
+M._view = view
+
+-- The same frame content twice is the same frame: a key over every field.
+-- A merged chunk without its copies: sentry.chunks.dedupe (the range merger
+-- uses it too). Returns a new chunk (an answer when given one); the input is
+-- untouched.
+M.dedupe = require("sentry.chunks.dedupe").dedupe
+
+-- The function rows of a profile, one per frames.key, made on demand.
+local function function_table(chunk, mode)
+  local fr = chunk.profile.frames
+  local sentry = mode == "sentry"
+  local by_index, by_key = {}, {}
+  return function(index)
+    local e = by_index[index]
+    if e ~= nil then return e or nil end
+    local f = frames.at(fr, index)
+    if sentry and not frames.aggregated(f) then
+      by_index[index] = false
+      return nil
+    end
+    local key = frames.key(f)
+    e = by_key[key]
+    if not e then
+      e = { key = key, name = frames.name(f), frame = f,
+            ["function"] = type(f["function"]) == "string" and f["function"] or nil,
+            package = frames.module_or_package(f),
+            self = 0, total = 0, self_samples = 0, total_samples = 0,
+            root_self = 0, root_total = 0, root_samples = 0 }
+      by_key[key] = e
+    end
+    by_index[index] = e
+    return e
+  end, by_key
+end
+
+-- Nearest rank, as Sentry's metrics.Quantile: the ceil(n * q)-th smallest.
+local function quantile(sorted, q)
+  local n = #sorted
+  if n == 0 then return nil end
+  local rank = ceil(n * q)
+  if rank < 1 then rank = 1 end
+  return sorted[rank]
+end
+
+-- Sentry's function metrics, node by node, as vroom computes them: per
+-- thread, samples in time order build call trees (SampleChunk.CallTrees);
+-- a node is one frame under one path of node identities (frames.node_key),
+-- continued by a sample whose stack has the same path down to it when the
+-- node ended at that sample's timestamp; a node takes its frame, so its
+-- in_app and its row, from the sample that made it. Each node, once
+-- finished, adds to its function's row as Node.CollectFunctions does:
+-- its duration to total and to durations, its samples to samples, and its
+-- self time (an in-app node's duration less its in-app descendants' time,
+-- a system node's less all its children's). Root nodes add to root_* as
+-- well (Sentry's slowest-functions list leaves them out).
+--
+-- The engine is fed one answer after another (each thread's samples in
+-- time order, answers in time order) and keeps only aggregates: its rows,
+-- and per thread the chain of open nodes and the one sample whose weight
+-- the next answer decides. Work is done only where a thread's stack
+-- changes: while samples repeat the stack before them, the nodes of that
+-- path share one end time and count samples by a running counter.
+local Engine = {}
+Engine.__index = Engine
+
+local function new_engine(durations, from, to)
+  return setmetatable({ durations = durations, from = from, to = to, rows = {}, node_ids = {},
+    next_id = 0, paths = {}, threads = {}, order = {}, time = 0, samples = 0 }, Engine)
+end
+
+-- The row of a function (frames.key), made on first sight.
+function Engine:row(f)
+  local key = frames.key(f)
+  local e = self.rows[key]
+  if not e then
+    e = { key = key, name = frames.name(f), frame = f,
+          ["function"] = type(f["function"]) == "string" and f["function"] or nil,
+          package = frames.module_or_package(f),
+          self = 0, total = 0, self_samples = 0, total_samples = 0,
+          root_self = 0, root_total = 0, root_samples = 0,
+          durations = self.durations and {} or nil, root_durations = self.durations and {} or nil }
+    self.rows[key] = e
+  end
+  return e
+end
+
+-- What the engine needs of each stack of one answer, made on demand: the
+-- path of node identities (one shared table per distinct path, across
+-- answers), and root first, the row (or false: Sentry makes no row of that
+-- frame) and in_app of each frame; and the rows that are self in a sample
+-- of this stack (for self_samples).
+function Engine:stacks_of(chunk)
+  local p = chunk.profile
+  local fr, stacks = p.frames, p.stacks
+  local frame_id, frame_row, frame_app = {}, {}, {}
+  local infos = {}
+  local engine = self
+  local function id_of(idx)
+    local id = frame_id[idx]
+    if id then return id end
+    local f = frames.at(fr, idx)
+    local key = frames.node_key(f)
+    id = engine.node_ids[key]
+    if not id then
+      engine.next_id = engine.next_id + 1
+      id = engine.next_id
+      engine.node_ids[key] = id
+    end
+    frame_id[idx] = id
+    frame_row[idx] = frames.aggregated(f) and engine:row(f) or false
+    frame_app[idx] = frames.in_app(f)
+    return id
+  end
+  return function(sid)
+    local info = infos[sid]
+    if info then return info end
+    local stack = stacks[sid + 1] or {}
+    local n = #stack
+    local ids, rows, apps, text = {}, {}, {}, {}
+    for d = 1, n do
+      local idx = stack[n - d + 1]
+      ids[d] = id_of(idx)
+      rows[d], apps[d] = frame_row[idx], frame_app[idx]
+      text[d] = ids[d]
+    end
+    local key = table.concat(text, ",")
+    local path = engine.paths[key]
+    if not path then
+      path = ids
+      engine.paths[key] = path
+    end
+    -- Sentry's self rule, leaf to root
+    local selfs, below_app = {}, false
+    for d = n, 1, -1 do
+      local e = rows[d]
+      if e and (d == n or (apps[d] and not below_app)) then selfs[#selfs + 1] = e end
+      below_app = below_app or (e and apps[d]) or false
+    end
+    info = { path = path, rows = rows, apps = apps, selfs = selfs, count = 0 }
+    infos[sid] = info
+    return info
+  end, infos
+end
+
+-- A thread's state: the chain of last nodes, root first (identity, start,
+-- end and samples when not on the current path, the counter value at
+-- which its count started, its row, its in_app, its children's app and
+-- system time), the length of the current path, its end, the counter.
+local function new_thread()
+  return { cid = {}, cstart = {}, cend = {}, ccount = {}, kopen = {}, crow = {}, capp = {},
+           chapp = {}, chsys = {}, clen = 0, plen = 0, pend = nil, k = 0, last_path = nil }
+end
+
+-- Finishes the node at depth d of thread st (its children are finished).
+function Engine:finish(st, d)
+  local plen = st.plen
+  local count = d <= plen and (st.k - st.kopen[d]) or st.ccount[d]
+  local a, b = st.cstart[d], d <= plen and st.pend or st.cend[d]
+  local from, to = self.from, self.to
+  if from and a < from then a = from end
+  if to and b > to then b = to end
+  local dur = b > a and b - a or 0
+  local child_app, child_sys = st.chapp[d], st.chsys[d]
+  local app = child_app < dur and child_app or dur
+  local e, in_app = st.crow[d], st.capp[d]
+  if e then
+    local self_ns = 0
+    if in_app then
+      if dur > child_app then
+        self_ns = dur - child_app
+        app = app + self_ns
+      end
+    elseif dur > child_app + child_sys then
+      self_ns = dur - child_app - child_sys
+    end
+    e.total, e.total_samples, e.self = e.total + dur, e.total_samples + count, e.self + self_ns
+    if in_app then e.app_seen = true else e.system_seen = true end
+    local durations = e.durations
+    if d == 1 then
+      e.root_total, e.root_samples, e.root_self = e.root_total + dur, e.root_samples + count, e.root_self + self_ns
+      durations = e.root_durations
+    end
+    if durations then durations[#durations + 1] = dur end
+  end
+  if d > 1 then st.chapp[d - 1], st.chsys[d - 1] = st.chapp[d - 1] + app, st.chsys[d - 1] + (dur - app) end
+end
+
+-- One sample of thread st: stack info, timestamp and the end of its time
+-- (both ns).
+function Engine:sample(st, info, ts, stop)
+  local path = info.path
+  if path == st.last_path and st.pend == ts then
+    st.k = st.k + 1
+    st.pend = stop
+    return
+  end
+  local n = #path
+  local cid, plen, pend, cend = st.cid, st.plen, st.pend, st.cend
+  local m, clen = 0, st.clen
+  while m < clen and m < n and cid[m + 1] == path[m + 1] and (m + 1 <= plen and pend or cend[m + 1]) == ts do
+    m = m + 1
+  end
+  local k, kopen = st.k, st.kopen
+  -- chain nodes taken up again (only after a sample of no time)
+  for d = plen + 1, m do kopen[d] = k - st.ccount[d] end
+  -- nodes that leave the current path but stay in the chain
+  for d = m + 1, plen do st.ccount[d], cend[d] = k - kopen[d], pend end
+  if n > m then
+    for d = clen, m + 1, -1 do self:finish(st, d) end
+    local rows, apps = info.rows, info.apps
+    for d = m + 1, n do
+      cid[d], st.cstart[d], kopen[d] = path[d], ts, k
+      st.crow[d], st.capp[d] = rows[d], apps[d]
+      st.chapp[d], st.chsys[d] = 0, 0
+    end
+    st.clen = n
+  end
+  st.plen, st.pend, st.k, st.last_path = n, stop, k + 1, path
+end
+
+-- Feeds one view (aggregate's view of one answer). With carry set, each
+-- thread's last sample waits for the next answer to give its weight;
+-- without, it is no sample (Sentry's rule for one profile).
+function Engine:feed(chunk, v, carry)
+  local ss = chunk.profile.samples
+  local info_of, infos = self:stacks_of(chunk)
+  for _, tid in ipairs(v.order) do
+    local st = self.threads[tid]
+    if not st then
+      st = new_thread()
+      self.threads[tid] = st
+      self.order[#self.order + 1] = tid
+    end
+    local lane = v.lanes[tid]
+    local idx, ts, w, sw, last = lane.idx, lane.ts, lane.w, lane.sw, lane.last
+    local n = #idx
+    local pending = st.pending
+    if pending then -- the previous answer's last sample, weighed now
+      self:sample(st, pending.info, pending.ts, ts[1])
+      for _, e in ipairs(pending.info.selfs) do e.self_samples = e.self_samples + 1 end
+      self.time, self.samples = self.time + (ts[1] - pending.ts), self.samples + 1
+      st.pending = nil
+    end
+    local slice = v.slice
+    -- the fast path of Engine:sample inlined: a sample that repeats the
+    -- stack before it, at the time the path's nodes ended
+    local last_path, pend, k = st.last_path, st.pend, st.k
+    for j = 1, n do
+      if slice and j % SLICE == 0 then slice() end
+      if not last[j] then
+        local sid = ss[idx[j]].stack_id
+        local info = infos[sid] or info_of(sid)
+        local t = ts[j]
+        if info.path == last_path and pend == t then
+          k, pend = k + 1, t + sw[j]
+        else
+          st.last_path, st.pend, st.k = last_path, pend, k
+          self:sample(st, info, t, t + sw[j])
+          last_path, pend, k = st.last_path, st.pend, st.k
+        end
+        info.count = info.count + 1
+      elseif carry and j == n then -- its weight comes with the next answer
+        local sid = ss[idx[j]].stack_id
+        st.pending = { info = infos[sid] or info_of(sid), ts = ts[j] }
+      end
+    end
+    st.last_path, st.pend, st.k = last_path, pend, k
+  end
+  -- the view counted the time and samples (each thread's last is pending
+  -- or no sample)
+  self.time, self.samples = self.time + v.time, self.samples + v.samples
+  -- self_samples, per stack of this answer
+  for _, info in pairs(infos) do
+    for _, e in ipairs(info.selfs) do e.self_samples = e.self_samples + info.count end
+    info.count = 0
+  end
+end
+
+-- Per-occurrence durations, textbook way: an occurrence is a run of
+-- consecutive samples of one thread whose stacks all hold the function.
+local function run_durations(chunk, v, canon, unique, entry_of)
+  local ss = chunk.profile.samples
+  local sets = {}
+  local function set_of(u)
+    local s = sets[u]
+    if s then return s end
+    s = { list = {}, has = {} }
+    local stack = unique[u]
+    for j = 1, #stack do
+      local e = entry_of(stack[j])
+      if e and not s.has[e] then s.has[e] = true s.list[#s.list + 1] = e end
+    end
+    sets[u] = s
+    return s
+  end
+  for _, tid in ipairs(v.order) do
+    local lane = v.lanes[tid]
+    local list, w = lane.idx, lane.w
+    local open, cur, cum = {}, nil, 0
+    for j = 1, #list do
+      local s = set_of(canon[ss[list[j]].stack_id] or 0)
+      if s ~= cur then
+        if cur then
+          for _, e in ipairs(cur.list) do
+            if not s.has[e] then
+              e.durations[#e.durations + 1] = cum - open[e]
+              open[e] = nil
+            end
+          end
+        end
+        for _, e in ipairs(s.list) do
+          if not open[e] then open[e] = cum end
+        end
+        cur = s
+      end
+      cum = cum + w[j]
+    end
+    for e, start in pairs(open) do e.durations[#e.durations + 1] = cum - start end
+  end
+end
+
+local function percentiles(e, d)
+  sort(d)
+  e.occurrences = #d
+  local p75, p95, p99 = quantile(d, 0.75), quantile(d, 0.95), quantile(d, 0.99)
+  e.p75, e.p95, e.p99 = p75 and p75 / 1e9, p95 and p95 / 1e9, p99 and p99 / 1e9
+end
+
+-- The rows of top, from accumulated entries (ns): percentiles, shares of
+-- the whole time, the slowest-functions cut, sorting and the limit.
+local function rows_result(mode, by_key, time, nsamples, opts)
+  local list = {}
+  local slowest = opts.slowest and mode == "sentry"
+  for _, e in pairs(by_key) do
+    e.mark = nil
+    e.in_app = e.app_seen or false
+    if e.app_seen and e.system_seen then e.in_app_mixed = true end
+    e.app_seen, e.system_seen = nil, nil
+    local d = e.durations
+    if slowest then
+      -- Sentry's list leaves out the root frames' part
+      e.self, e.total = e.self - e.root_self, e.total - e.root_total
+      e.total_samples = e.total_samples - e.root_samples
+      e.self_samples = nil
+    elseif d then
+      for _, x in ipairs(e.root_durations) do d[#d + 1] = x end
+    end
+    if d then percentiles(e, d) end
+    e.durations, e.root_durations = nil, nil
+    e.root_self, e.root_total, e.root_samples = nil, nil, nil
+    local keep = e.total_samples > 0
+    if slowest then keep = e.in_app and e.self > 0 and e.total_samples > 1 end
+    if keep then
+      e.self_pct = time > 0 and 100 * e.self / time or 0
+      e.total_pct = time > 0 and 100 * e.total / time or 0
+      e.self, e.total = e.self / 1e9, e.total / 1e9
+      list[#list + 1] = e
+    end
+  end
+  local by = opts.sort == "total" and "total" or "self"
+  local other = by == "self" and "total" or "self"
+  sort(list, function(a, b)
+    if a[by] ~= b[by] then return a[by] > b[by] end
+    if a[other] ~= b[other] then return a[other] > b[other] end
+    return a.key < b.key
+  end)
+  local limit = opts.limit or (slowest and 100 or nil)
+  local shown = #list
+  if limit then
+    for i = #list, limit + 1, -1 do list[i] = nil end
+  end
+  return { mode = mode, time = time / 1e9, samples = nsamples, functions = list,
+           count = shown, slowest = slowest or nil }
+end
+
+-- Finishes every thread's open nodes and gives top's result.
+function Engine:result(opts)
+  for _, tid in ipairs(self.order) do
+    local st = self.threads[tid]
+    for d = st.clen, 1, -1 do self:finish(st, d) end
+    st.clen, st.plen, st.pending = 0, 0, nil
+  end
+  return rows_result("sentry", self.rows, self.time, self.samples, opts)
+end
+
+-- Top functions: opts = {mode = "sentry"|"textbook", threads = selector,
+-- from =, to = (Unix seconds or ISO-8601), sort = "self"|"total", limit =
+-- n, durations = bool, slowest = bool}. Returns {mode, time, samples,
+-- count, functions = {{key, name, function, package, in_app, frame, self,
+-- total, self_samples, total_samples, self_pct, total_pct [, occurrences,
+-- p75, p95, p99]}, ...}}; times in seconds. With slowest = true, Sentry's
+-- own "slowest functions" list: root frames left out, in-app functions
+-- only, none with zero self time or a single sample, 100 at most.
+function M.top(given, opts)
+  local mode
+  opts, mode = check_opts(opts, "top")
+  local chunk = samples.chunk_of(given, "top")
+  local v = view(chunk, opts, mode, "top")
+  if mode == "sentry" then
+    local engine = new_engine(opts.durations, v.from, v.to)
+    engine:feed(chunk, v, false)
+    return engine:result(opts)
+  end
+  local canon, unique = M.unique_stacks(chunk, v.slice)
+  local weight, count = stack_sums(chunk, v, canon, false)
+  local entry_of, by_key = function_table(chunk, mode)
+  for u, wt in pairs(weight) do
+    local cnt, stack = count[u], unique[u]
+    local n = #stack
+    if n > 0 then
+      for j = 1, n do -- once per stack however often it recurses
+        local e = entry_of(stack[j])
+        if e.mark ~= u then
+          e.mark = u
+          e.total, e.total_samples = e.total + wt, e.total_samples + cnt
+          if frames.in_app(e.frame) then e.app_seen = true else e.system_seen = true end
+        end
+      end
+      local leaf = entry_of(stack[1])
+      leaf.self, leaf.self_samples = leaf.self + wt, leaf.self_samples + cnt
+    end
+  end
+  if opts.durations then
+    for _, e in pairs(by_key) do e.durations, e.root_durations = {}, {} end
+    run_durations(chunk, v, canon, unique, entry_of)
+  end
+  return rows_result(mode, by_key, v.time, v.samples, opts)
+end
+
+-- Sentry's top functions over a range too long to hold: an accumulator
+-- that takes one answer (one window) at a time, in time order, and keeps
+-- only aggregates (its rows, each function's node durations, and per
+-- thread the open nodes and the last sample, whose weight the next window
+-- gives), so that the result equals top() on the whole range merged:
+--   local acc = aggregate.accumulator { durations = true }
+--   acc:add(answer)   -- window after window
+--   local top = acc:top { limit = 20 }   -- once, at the end
+-- Sentry counting only (textbook's intervals need the whole range).
+local Accumulator = {}
+Accumulator.__index = Accumulator
+
+local ACC_OPTIONS = { durations = true }
+
+function M.accumulator(opts)
+  if opts ~= nil and type(opts) ~= "table" then argerror(1, "accumulator", "table or nil", opts) end
+  opts = opts or {}
+  for k in pairs(opts) do
+    if not ACC_OPTIONS[k] then
+      error(format("bad argument #1 to 'accumulator' (unknown option '%s')", tostring(k)), 2)
+    end
+  end
+  return setmetatable({ engine = new_engine(opts.durations), answers = 0 }, Accumulator)
+end
+
+function Accumulator:add(answer)
+  if self.done then error("accumulator: add after top (the result is final)", 2) end
+  local chunk = samples.chunk_of(answer, "add")
+  self.engine:feed(chunk, view(chunk, {}, "sentry", "add"), true)
+  self.answers = self.answers + 1
+  return self
+end
+
+function Accumulator:top(opts)
+  if opts ~= nil and type(opts) ~= "table" then argerror(1, "top", "table or nil", opts) end
+  opts = opts or {}
+  for k in pairs(opts) do
+    if k ~= "sort" and k ~= "limit" and k ~= "slowest" then
+      error(format("bad argument #1 to 'top' (unknown option '%s')", tostring(k)), 2)
+    end
+  end
+  if self.done then error("accumulator: top called twice (the result is final)", 2) end
+  self.done = true
+  return self.engine:result(opts)
+end
+
+local function new_node(key, name, f)
+  return { key = key, name = name, frame = f, self = 0, total = 0, samples = 0,
+           children = {}, by_key = {} }
+end
+
+local function finish_tree(node)
+  node.by_key = nil
+  node.self, node.total = node.self / 1e9, node.total / 1e9
+  sort(node.children, function(a, b)
+    if a.total ~= b.total then return a.total > b.total end
+    return a.key < b.key
+  end)
+  for _, child in ipairs(node.children) do finish_tree(child) end
+end
+
+-- Call trees, root to leaf, one per thread: { [thread_id] = root }, each
+-- node {key, name, frame, self, total, samples, children = {...}
+-- (heaviest first)}. Nodes are merged by node identity (frames.node_key:
+-- as Sentry's call trees, the instruction address counts), self time by
+-- the mode's rule, as in top. opts as for top.
+function M.call_trees(given, opts)
+  local mode
+  opts, mode = check_opts(opts, "call_trees")
+  local chunk = samples.chunk_of(given, "call_trees")
+  local v = view(chunk, opts, mode, "call_trees")
+  local canon, unique = M.unique_stacks(chunk, v.slice)
+  local weight, count = stack_sums(chunk, v, canon, true)
+  local fr = chunk.profile.frames
+  local sentry = mode == "sentry"
+  local trees = {}
+  for tid, wt_by_u in pairs(weight) do
+    local root = new_node("", "root", nil)
+    for u, wt in pairs(wt_by_u) do
+      local cnt = count[tid][u]
+      local stack = unique[u]
+      local n = #stack
+      root.total, root.samples = root.total + wt, root.samples + cnt
+      -- which positions get this stack's time as self time
+      local self_at, below_app = {}, false
+      for j = 1, n do
+        local f = frames.at(fr, stack[j])
+        local in_app = frames.in_app(f)
+        if j == 1 or (sentry and in_app and not below_app) then self_at[j] = true end
+        if in_app and frames.aggregated(f) then below_app = true end
+      end
+      local node = root
+      for j = n, 1, -1 do
+        local f = frames.at(fr, stack[j])
+        local key = frames.node_key(f)
+        local child = node.by_key[key]
+        if not child then
+          child = new_node(key, frames.name(f), f)
+          node.by_key[key] = child
+          node.children[#node.children + 1] = child
+        end
+        child.total, child.samples = child.total + wt, child.samples + cnt
+        if self_at[j] then child.self = child.self + wt end
+        node = child
+      end
+      if n == 0 then root.self = root.self + wt end
+    end
+    finish_tree(root)
+    trees[tid] = root
+  end
+  return trees
+end
+
+-- The heaviest root-to-leaf paths: {{names = {root..leaf}, keys = {...},
+-- time, samples, pct}, ...}, heaviest first. opts as for top, plus limit
+-- (10 by default).
+function M.hot_paths(given, opts)
+  local mode
+  opts, mode = check_opts(opts, "hot_paths")
+  local chunk = samples.chunk_of(given, "hot_paths")
+  local v = view(chunk, opts, mode, "hot_paths")
+  local canon, unique = M.unique_stacks(chunk, v.slice)
+  local weight, count = stack_sums(chunk, v, canon, false)
+  local fr = chunk.profile.frames
+  local total = v.time
+  local paths, list = {}, {}
+  for u, wt in pairs(weight) do
+    local stack = unique[u]
+    local keys, names = {}, {}
+    for j = #stack, 1, -1 do
+      local f = frames.at(fr, stack[j])
+      keys[#keys + 1], names[#names + 1] = frames.node_key(f), frames.name(f)
+    end
+    local id = table.concat(keys, "\n")
+    local path = paths[id]
+    if not path then
+      path = { keys = keys, names = names, time = 0, samples = 0, id = id }
+      paths[id] = path
+      list[#list + 1] = path
+    end
+    path.time, path.samples = path.time + wt, path.samples + count[u]
+  end
+  for _, path in ipairs(list) do
+    path.pct = total > 0 and 100 * path.time / total or 0
+    path.time = path.time / 1e9
+  end
+  sort(list, function(a, b)
+    if a.time ~= b.time then return a.time > b.time end
+    return a.id < b.id
+  end)
+  for _, path in ipairs(list) do path.id = nil end
+  for i = #list, (opts.limit or 10) + 1, -1 do list[i] = nil end
+  return list
+end
+
+-- Two profiles side by side (two windows, two releases): every function of
+-- either side, joined in full before sorting and cutting. Returns {mode,
+-- a = {time, samples}, b = {...}, count, functions = {{key, name,
+-- function, package, in_app, self_a, self_b, self_delta, total_a,
+-- total_b, total_delta, self_pct_a, self_pct_b, total_pct_a, total_pct_b,
+-- self_pct_delta, total_pct_delta}, ...}}: seconds, and shares (%) of
+-- each side's whole time, so that ranges of different lengths compare
+-- fairly; positive deltas are slower in b. Ordered by the size of the
+-- self-time change (opts.sort = "total": of the total-time change).
+function M.compare(a, b, opts)
+  local mode
+  opts, mode = check_opts(opts, "compare")
+  local common = { mode = mode, threads = opts.threads, from = opts.from, to = opts.to, slice = opts.slice }
+  local ta, tb = M.top(a, common), M.top(b, common)
+  local rows, by_key = {}, {}
+  local function row(e)
+    local r = by_key[e.key]
+    if not r then
+      r = { key = e.key, name = e.name, ["function"] = e["function"], package = e.package,
+            in_app = e.in_app, self_a = 0, self_b = 0, total_a = 0, total_b = 0,
+            self_pct_a = 0, self_pct_b = 0, total_pct_a = 0, total_pct_b = 0 }
+      by_key[e.key] = r
+      rows[#rows + 1] = r
+    end
+    return r
+  end
+  for _, e in ipairs(ta.functions) do
+    local r = row(e)
+    r.self_a, r.total_a, r.self_pct_a, r.total_pct_a = e.self, e.total, e.self_pct, e.total_pct
+  end
+  for _, e in ipairs(tb.functions) do
+    local r = row(e)
+    r.self_b, r.total_b, r.self_pct_b, r.total_pct_b = e.self, e.total, e.self_pct, e.total_pct
+    r.in_app = r.in_app or e.in_app
+  end
+  for _, r in ipairs(rows) do
+    r.self_delta, r.total_delta = r.self_b - r.self_a, r.total_b - r.total_a
+    r.self_pct_delta, r.total_pct_delta = r.self_pct_b - r.self_pct_a, r.total_pct_b - r.total_pct_a
+  end
+  local by = opts.sort == "total" and "total_delta" or "self_delta"
+  sort(rows, function(x, y)
+    local dx, dy = math.abs(x[by]), math.abs(y[by])
+    if dx ~= dy then return dx > dy end
+    return x.key < y.key
+  end)
+  local shown = #rows
+  if opts.limit then
+    for i = #rows, opts.limit + 1, -1 do rows[i] = nil end
+  end
+  return { mode = mode, a = { time = ta.time, samples = ta.samples },
+           b = { time = tb.time, samples = tb.samples }, count = shown, functions = rows }
+end
+
+-- Microseconds as an integer, for exports and counts.
+function M.microseconds(seconds)
+  return floor(seconds * 1e6 + 0.5)
+end
+
+return M

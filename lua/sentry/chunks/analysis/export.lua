@@ -1,0 +1,729 @@
+-- sentry.chunks.export: profiles in the formats other tools read, stacks
+-- turned root first where the format wants it. Folded stacks (flamegraph.pl,
+-- inferno, speedscope's import), speedscope's own JSON, Chrome's
+-- .cpuprofile, pprof's profile.proto and perfanno.nvim's traces.
+--
+-- Every export reads the same samples with the same weights as
+-- aggregate.top (its view): opts.mode = "sentry" (default: a sample weighs
+-- the time to the next sample of its thread, and each thread's last sample
+-- is no sample) or "textbook" (every sample weighs its thread's median
+-- interval); opts.threads, opts.from and opts.to select threads and a
+-- window, and a sample that straddles a bound keeps only its time inside.
+-- Weights are integer nanoseconds; where a format wants microseconds, each
+-- sample's weight is rounded to whole microseconds before anything is
+-- added up.
+--
+-- Every export names a function as the rows of top do: one function per
+-- frames.key (module or trimmed package + function; a frame without a
+-- function name by its address), shown as frames.name of the key's first
+-- frame. Two keys that would show the same name (or the same folded name)
+-- get the key appended ("f (x) [x|f]"), so no export merges two functions
+-- and none splits one. Frame fields that are null (cjson.null) are absent.
+local frames = require "sentry.chunks.analysis.frames"
+local samples = require "sentry.chunks.analysis.samples"
+local aggregate = require "sentry.chunks.analysis.aggregate"
+
+local M = {}
+
+local format, concat, sort, pairs, ipairs, type, floor, tostring =
+  string.format, table.concat, table.sort, pairs, ipairs, type, math.floor, tostring
+
+M.SPEEDSCOPE_SCHEMA = "https://www.speedscope.app/file-format-schema.json"
+
+local EXTRA = {
+  folded = { weight = true, thread_root = true },
+  speedscope = { name = true, table = true },
+  cpuprofile = { thread = true, table = true },
+  pprof = {},
+  perfanno = { event = true, remap = true },
+}
+
+-- A non-empty string field, else nil (null, a number, "" are absent).
+local function str(v)
+  if type(v) == "string" and v ~= "" then return v end
+  return nil
+end
+
+-- A positive whole-number field (lineno, colno), else nil.
+local function whole(v)
+  if type(v) == "number" and v >= 1 and v < 2 ^ 53 and v == floor(v) then return v end
+  return nil
+end
+
+-- Integer nanoseconds to whole microseconds, half up.
+local function us(ns)
+  return floor(ns / 1000 + 0.5)
+end
+M._us = us
+
+local NO_FRAMES = "(no frames)"
+M.NO_FRAMES = NO_FRAMES
+
+local function sanitize(s)
+  return (s:gsub("[;\r\n]", " "))
+end
+
+-- The frame at a 0-based index: a placeholder (frames.at) for an index the
+-- chunk does not have or for an entry that is not an object.
+local function frame_at(fr, idx)
+  local f = type(idx) == "number" and fr[idx + 1] or nil
+  if type(f) == "table" then return f end
+  -- as frames.at's placeholder, also for an index that is not a number
+  return { ["function"] = "<missing frame " .. tostring(idx) .. ">", in_app = false, missing = true }
+end
+
+-- Names for every function of a profile: names.of_index(frame index)
+-- gives its entry {id, text, key, name, folded, frame} (id: 1, 2, ... in
+-- order of first frame; frame: the key's first frame), the same name for
+-- one key in every export and different names for different keys.
+local function namer(p)
+  local fr = type(p.frames) == "table" and p.frames or {}
+  local entries, by_key, list = {}, {}, {}
+  local used_folded = {}
+  local function add(key, f)
+    local e = { id = #list + 1, key = key, frame = f }
+    e.text = tostring(e.id) -- for stack signatures (numbers in concat are slow)
+    list[#list + 1] = e
+    by_key[key] = e
+    return e
+  end
+  for idx = 0, #fr - 1 do
+    local f = frame_at(fr, idx)
+    local key = frames.key(f)
+    local e = by_key[key] or add(key, f)
+    entries[idx] = e
+  end
+  -- which keys share a (folded) name
+  local base, count = {}, {}
+  for _, e in ipairs(list) do
+    e.raw = frames.name(e.frame)
+    base[e] = sanitize(e.raw)
+    count[base[e]] = (count[base[e]] or 0) + 1
+  end
+  local function assign(e, raw)
+    local folded = sanitize(raw)
+    local n = 1
+    local fold_try, raw_try = folded, raw
+    while used_folded[fold_try] do
+      n = n + 1
+      fold_try, raw_try = folded .. " #" .. n, raw .. " #" .. n
+    end
+    used_folded[fold_try] = true
+    e.name, e.folded = raw_try, fold_try
+  end
+  -- names of their own first, then the disambiguated ones
+  for _, e in ipairs(list) do
+    if count[base[e]] == 1 then assign(e, e.raw) end
+  end
+  for _, e in ipairs(list) do
+    if count[base[e]] > 1 then assign(e, e.raw .. " [" .. e.key .. "]") end
+  end
+  local function of_index(idx)
+    local e = entries[idx]
+    if e then return e end
+    -- an index the chunk does not have: a placeholder function
+    local f = frame_at(fr, idx)
+    local key = frames.key(f)
+    e = by_key[key]
+    if not e then
+      e = add(key, f)
+      e.raw = frames.name(f)
+      assign(e, e.raw)
+    end
+    if type(idx) == "number" and idx == idx then entries[idx] = e end
+    return e
+  end
+  -- the pseudo-function of a sample whose stack is empty (a thread caught
+  -- outside any frame it could read), for the formats that need a frame
+  local none
+  local function empty()
+    if not none then
+      none = add("", { ["function"] = NO_FRAMES })
+      assign(none, NO_FRAMES)
+    end
+    return none
+  end
+  return { of_index = of_index, list = list, empty = empty, entries = entries }
+end
+
+-- aggregate's view (dense arrays per thread) keyed by sample index, as the
+-- exports read it: by[tid] = sample indices in time order, and per sample
+-- index its weight (ns, clipped), start (ns) and whether it is counted.
+local function indexed(v)
+  local weight, start, counted, by = {}, {}, {}, {}
+  for _, tid in ipairs(v.order) do
+    local lane = v.lanes[tid]
+    local idx, w, ts, last = lane.idx, lane.w, lane.ts, lane.last
+    by[tid] = idx
+    for j = 1, #idx do
+      local i = idx[j]
+      weight[i], start[i], counted[i] = w[j], ts[j], not last[j]
+    end
+  end
+  return { order = v.order, by = by, weight = weight, start = start, counted = counted,
+           time = v.time, samples = v.samples, from = v.from, to = v.to, slice = v.slice }
+end
+
+-- What every export starts from: the chunk, the mode, the view of
+-- aggregate (samples per thread in time order with their clipped weights
+-- in ns, counted or not), the names, and stacks as lists of name entries
+-- (leaf first) with a signature string per distinct list.
+local function prepare(given, opts, fname)
+  local chunk = samples.chunk_of(given, fname)
+  local p = chunk.profile
+  local mode = opts.mode or "sentry"
+  local v = indexed(aggregate._view(chunk, opts, mode, fname))
+  local names = namer(p)
+  local stacks = type(p.stacks) == "table" and p.stacks or {}
+  local cache, sig_cache, buf = {}, {}, {}
+  local entries, of_index = names.entries, names.of_index
+  local EMPTY = { sig = "" }
+  -- the name entries of a stack id, leaf first, with .sig; one table per
+  -- distinct signature (merged chunks repeat every stack once per chunk)
+  local function stack(sid)
+    local st = cache[sid]
+    if st then return st end
+    local raw = type(sid) == "number" and stacks[sid + 1] or nil
+    if type(raw) ~= "table" or #raw == 0 then
+      st = EMPTY
+    else
+      local n = #raw
+      for j = 1, n do buf[j] = (entries[raw[j]] or of_index(raw[j])).text end
+      local sig = concat(buf, ",", 1, n)
+      st = sig_cache[sig]
+      if not st then
+        st = { sig = sig }
+        for j = 1, n do st[j] = entries[raw[j]] or of_index(raw[j]) end
+        sig_cache[sig] = st
+      end
+    end
+    if sid ~= nil and sid == sid then cache[sid] = st end
+    return st
+  end
+  return { chunk = chunk, p = p, mode = mode, v = v, names = names, stack = stack }
+end
+
+-- The name every export gives each function of a profile: {[frames.key]
+-- = name}, the same names pprof, speedscope and .cpuprofile write (folded
+-- lines have ';' and newlines as spaces).
+function M.function_names(given)
+  local chunk = samples.chunk_of(given, "function_names")
+  local names, out = namer(chunk.profile), {}
+  for _, e in ipairs(names.list) do out[e.key] = e.name end
+  return out
+end
+
+-- Thread labels: the thread's name (a name several threads share gets the
+-- id appended), else fallback(id).
+local function thread_labels(p, tids, fallback)
+  local meta = type(p.thread_metadata) == "table" and p.thread_metadata or {}
+  local function name_of(tid)
+    local tm = meta[tid]
+    return type(tm) == "table" and str(tm.name) or nil
+  end
+  local seen = {}
+  for _, tid in ipairs(tids) do
+    local n = name_of(tid)
+    if n then seen[n] = (seen[n] or 0) + 1 end
+  end
+  local labels = {}
+  for _, tid in ipairs(tids) do
+    local n = name_of(tid)
+    if n and seen[n] > 1 then n = n .. " (" .. tostring(tid) .. ")" end
+    labels[tid] = n or fallback(tid)
+  end
+  return labels
+end
+
+local function sorted_tids(order)
+  local tids = {}
+  for i, tid in ipairs(order) do tids[i] = tid end
+  sort(tids, function(x, y) return tostring(x) < tostring(y) end)
+  return tids
+end
+
+-- JSON text with integers written digit for digit (%d: cjson keeps only 14
+-- significant digits, which moves a Unix time in microseconds), keys in
+-- sorted order, tables marked ARRAY written as arrays even when empty.
+local ARRAY = {}
+M._ARRAY = ARRAY
+local ESCAPES = { ['"'] = '\\"', ["\\"] = "\\\\", ["\b"] = "\\b", ["\f"] = "\\f",
+                  ["\n"] = "\\n", ["\r"] = "\\r", ["\t"] = "\\t" }
+local function escape(c) return ESCAPES[c] or format("\\u%04x", c:byte()) end
+
+local function encode(value)
+  local out, n, memo = {}, 0, {}
+  local function put(s) n = n + 1 out[n] = s end
+  local function enc(v)
+    local t = type(v)
+    if t == "string" then
+      put('"' .. v:gsub('[%c"\\]', escape) .. '"')
+    elseif t == "number" then
+      if v ~= v or v == math.huge or v == -math.huge then put("null")
+      elseif v == floor(v) and v > -2 ^ 53 and v < 2 ^ 53 then put(format("%d", v))
+      else put(format("%.17g", v)) end
+    elseif t == "boolean" then
+      put(v and "true" or "false")
+    elseif t == "table" then
+      local text = memo[v]
+      if text then put(text) return end
+      local start = n + 1
+      if getmetatable(v) == ARRAY or v[1] ~= nil then
+        put("[")
+        for i = 1, #v do
+          if i > 1 then put(",") end
+          enc(v[i])
+        end
+        put("]")
+      else
+        local keys = {}
+        for k in pairs(v) do keys[#keys + 1] = tostring(k) end
+        sort(keys)
+        put("{")
+        for i, k in ipairs(keys) do
+          if i > 1 then put(",") end
+          enc(k)
+          put(":")
+          enc(v[k])
+        end
+        put("}")
+      end
+      -- a table written twice (a stack shared by many samples) is
+      -- encoded once
+      if getmetatable(v) == ARRAY then
+        memo[v] = concat(out, "", start, n)
+        for i = n, start + 1, -1 do out[i] = nil end
+        n = start
+        out[n] = memo[v]
+      end
+    else
+      put("null")
+    end
+  end
+  enc(value)
+  return concat(out, "", 1, n)
+end
+M._encode = encode
+
+local function array(t) return setmetatable(t or {}, ARRAY) end
+
+-- Folded stacks: one line per distinct stack, "root;caller;leaf count",
+-- with integer counts: samples (default) or, with opts.weight =
+-- "microseconds", time in µs, each sample's weight rounded to whole µs
+-- before the sum (inferno truncates decimals and speedscope skips such
+-- lines). opts.mode, threads, from, to as for top; opts.thread_root puts
+-- the thread's name as the outermost frame. A sample with an empty stack
+-- is the one frame "(no frames)", so the lines add up to top's time.
+-- Lines come in the order their stacks first appear; lines of 0 are left
+-- out.
+function M.folded(given, opts)
+  opts = aggregate._check_opts(opts, "folded", EXTRA.folded)
+  local by_time = opts.weight == "microseconds"
+  if opts.weight ~= nil and not by_time and opts.weight ~= "samples" then
+    error("bad argument #2 to 'folded' (weight must be 'samples' or 'microseconds')", 2)
+  end
+  local cx = prepare(given, opts, "folded")
+  local v, ss = cx.v, cx.p.samples
+  local paths = {}
+  local function path_of(st)
+    local path = paths[st]
+    if not path then
+      local parts, k = {}, 0
+      for j = #st, 1, -1 do k = k + 1 parts[k] = st[j].folded end
+      path = concat(parts, ";", 1, k)
+      paths[st] = path
+    end
+    return path
+  end
+  local lines, index_of, values = {}, {}, {}
+  local function add(tid, prefix)
+    local list, line_of = v.by[tid], {} -- stack_id -> line, for this thread
+    for j = 1, #list do
+      local i = list[j]
+      if v.counted[i] then
+        local sid = ss[i].stack_id
+        local keyable = sid ~= nil and sid == sid -- not nil, not NaN
+        local k = keyable and line_of[sid]
+        if not k then
+          local path = path_of(cx.stack(sid))
+          if path == "" then path = cx.names.empty().folded end
+          if prefix then path = prefix .. ";" .. path end
+          k = index_of[path]
+          if not k then
+            k = #lines + 1
+            lines[k], values[k], index_of[path] = path, 0, k
+          end
+          if keyable then line_of[sid] = k end
+        end
+        values[k] = values[k] + (by_time and us(v.weight[i]) or 1)
+      end
+    end
+  end
+  if opts.thread_root then
+    local tids = sorted_tids(v.order)
+    local labels = thread_labels(cx.p, tids, function(tid) return "thread " .. tostring(tid) end)
+    for _, tid in ipairs(tids) do add(tid, sanitize(labels[tid])) end
+  else
+    for _, tid in ipairs(v.order) do add(tid, nil) end
+  end
+  local out = {}
+  for k = 1, #lines do
+    if values[k] > 0 then out[#out + 1] = format("%s %d", lines[k], values[k]) end
+  end
+  if #out == 0 then return "" end
+  return concat(out, "\n") .. "\n"
+end
+
+-- The parts of a frame the file formats carry: a file, a line, a column.
+local function file_of(f) return str(f.abs_path) or str(f.filename) end
+
+-- A speedscope document (https://www.speedscope.app/file-format-schema.json):
+-- one "sampled" profile per thread (named as the thread), frames shared
+-- (one per function, named as top names it, with file and line), samples
+-- root first in time order, weights in whole microseconds (each sample's
+-- weight rounded); consecutive samples with the same stack are merged, and
+-- a sample with an empty stack is an empty sample (time the thread spent
+-- outside any frame). opts.mode, threads, from, to as for top. Returns the
+-- JSON text, or nil and a message for a profile with no samples;
+-- opts.table = true returns the table instead.
+function M.speedscope(given, opts)
+  opts = aggregate._check_opts(opts, "speedscope", EXTRA.speedscope)
+  local cx = prepare(given, opts, "speedscope")
+  local v, ss, chunk = cx.v, cx.p.samples, cx.chunk
+  local shared, frame_index = array(), {}
+  local function frame_id(e)
+    local id = frame_index[e]
+    if not id then
+      local f = e.frame
+      local entry = { name = e.name, file = file_of(f), line = whole(f.lineno), col = whole(f.colno) }
+      shared[#shared + 1] = entry
+      id = #shared - 1
+      frame_index[e] = id
+    end
+    return id
+  end
+  local root_first = {}
+  local function stack_of(st)
+    local r = root_first[st]
+    if not r then
+      r = array()
+      for j = #st, 1, -1 do r[#r + 1] = frame_id(st[j]) end
+      root_first[st] = r
+    end
+    return r
+  end
+  local labels = thread_labels(cx.p, v.order, function(tid) return "thread " .. tostring(tid) end)
+  local profiles = array()
+  for _, tid in ipairs(v.order) do
+    local list = v.by[tid]
+    local psamples, weights, total, last = array(), array(), 0, nil
+    for j = 1, #list do
+      local i = list[j]
+      if v.counted[i] then
+        local st = cx.stack(ss[i].stack_id)
+        local w = us(v.weight[i])
+        if st == last then
+          weights[#weights] = weights[#weights] + w
+        else
+          psamples[#psamples + 1] = stack_of(st)
+          weights[#weights + 1] = w
+          last = st
+        end
+        total = total + w
+      end
+    end
+    if #psamples > 0 then
+      profiles[#profiles + 1] = {
+        type = "sampled", name = labels[tid], unit = "microseconds", startValue = 0, endValue = total,
+        samples = psamples, weights = weights,
+      }
+    end
+  end
+  if #profiles == 0 then return nil, "nothing to export: the profile has no samples" end
+  local doc = {
+    ["$schema"] = M.SPEEDSCOPE_SCHEMA, shared = { frames = shared }, profiles = profiles,
+    name = opts.name or ("sentry profile " .. tostring(str(chunk.profiler_id) or str(chunk.chunk_id) or "")),
+    activeProfileIndex = 0, exporter = "sentry-chunks",
+  }
+  if opts.table then return doc end
+  return encode(doc)
+end
+
+-- A Chrome .cpuprofile (Chrome DevTools, speedscope and Firefox's profiler
+-- import it): one thread (opts.thread: an id or a name; default the main
+-- thread), a node tree merged by function (frames.key), samples as leaf
+-- node ids in time order, 0-based line and column numbers. Times are whole
+-- microseconds written digit for digit: a sample's time is the thread's
+-- first (clipped) time plus the weights before it, rounded, so the time
+-- to the next sample is the sample's weight in the chosen mode (in
+-- "sentry" mode, the real timeline; the thread's last sample is no sample
+-- and the profile ends at it) and startTime + sum(timeDeltas) <= endTime.
+-- opts.mode, from, to as for top. Returns the JSON text (opts.table: the
+-- table), or nil and a message when the thread has no samples.
+function M.cpuprofile(given, opts)
+  opts = aggregate._check_opts(opts, "cpuprofile", EXTRA.cpuprofile)
+  local chunk = samples.chunk_of(given, "cpuprofile")
+  local thread = opts.thread
+  if thread == nil then thread = opts.threads end
+  if thread == nil then thread = samples.main_thread(chunk) end
+  if thread == nil then return nil, "nothing to export: the profile has no samples" end
+  local sub = {}
+  for k, x in pairs(opts) do sub[k] = x end
+  sub.thread, sub.table, sub.threads = nil, nil, thread
+  local cx = prepare(chunk, sub, "cpuprofile")
+  local v, ss = cx.v, cx.p.samples
+  if #v.order > 1 then
+    local asked = thread
+    if type(thread) == "table" then
+      local parts = {}
+      for i, x in ipairs(thread) do parts[i] = tostring(x) end
+      asked = concat(parts, ", ")
+    end
+    return nil, format("nothing to export: '%s' names %d threads; give one thread id", tostring(asked), #v.order)
+  end
+  local list = {}
+  for _, i in ipairs(v.order[1] and v.by[v.order[1]] or {}) do
+    if v.counted[i] then list[#list + 1] = i end
+  end
+  if #list == 0 then return nil, "nothing to export: no samples for thread " .. tostring(thread) end
+  local nodes = array { { id = 1, hitCount = 0, callFrame = { functionName = "(root)", scriptId = "0",
+    url = "", lineNumber = -1, columnNumber = -1 } } }
+  local children_of, leaf_of = { [1] = {} }, {}
+  local function child(parent, e)
+    local id = children_of[parent][e]
+    if id then return id end
+    local f = e.frame
+    id = #nodes + 1
+    nodes[id] = { id = id, hitCount = 0, callFrame = {
+      functionName = e.name, scriptId = "0", url = file_of(f) or "",
+      lineNumber = whole(f.lineno) and f.lineno - 1 or -1,
+      columnNumber = whole(f.colno) and f.colno - 1 or -1 } }
+    children_of[parent][e] = id
+    children_of[id] = {}
+    local kids = nodes[parent].children or array()
+    kids[#kids + 1] = id
+    nodes[parent].children = kids
+    return id
+  end
+  -- positions: the first sample's clipped start plus the weights so far,
+  -- added in ns and rounded once per position. The start (about 1.8e18
+  -- ns, past a double's 2^53) is split into whole µs and a rest: fmod is
+  -- exact on integers and on doubles, and (a - rest) / 1000 is a whole
+  -- number that rounding finds again; the rest plus the weights is small.
+  local first = list[1]
+  local a = v.start[first]
+  if v.from and a < v.from then a = v.from end
+  local rest = math.fmod(a, 1000)
+  if rest < 0 then rest = rest + 1000 end
+  local base = floor((a - rest) / 1000 + 0.5)
+  local function position(rel) return base + us(rest + rel) end
+  local out_samples, deltas, rel, prev = array(), array(), 0, nil
+  for j = 1, #list do
+    local i = list[j]
+    local st = cx.stack(ss[i].stack_id)
+    local leaf = leaf_of[st]
+    if not leaf then
+      leaf = 1
+      for k = #st, 1, -1 do leaf = child(leaf, st[k]) end
+      leaf_of[st] = leaf
+    end
+    nodes[leaf].hitCount = nodes[leaf].hitCount + 1
+    out_samples[j] = leaf
+    local pos = position(rel)
+    deltas[j] = prev and pos - prev or 0
+    prev = pos
+    rel = rel + v.weight[i]
+  end
+  local doc = { nodes = nodes, samples = out_samples, timeDeltas = deltas,
+    startTime = position(0), endTime = position(rel) }
+  if opts.table then return doc end
+  return encode(doc)
+end
+
+-- perfanno.nvim's load_traces table: { [event] = { {count = N, frames =
+-- {{symbol =, file =, linenr =}, ...}}, ... } }, frames root first, symbols
+-- named as top names functions, integer counts (opts.event: "samples", the
+-- default, counts samples; "microseconds" weighs them, each sample rounded
+-- to whole µs), files remapped by opts.remap ({from =, to =} rules, as
+-- filter.remap_paths). opts.mode, threads, from, to as for top; samples
+-- with an empty stack have no trace. perfanno then annotates the files.
+function M.perfanno(given, opts)
+  opts = aggregate._check_opts(opts, "perfanno", EXTRA.perfanno)
+  local event = opts.event or "samples"
+  if event ~= "samples" and event ~= "microseconds" then
+    error("bad argument #2 to 'perfanno' (event must be 'samples' or 'microseconds')", 2)
+  end
+  if opts.remap then given = require("sentry.chunks.analysis.filter").remap_paths(given, opts.remap) end
+  local cx = prepare(given, opts, "perfanno")
+  local v, ss = cx.v, cx.p.samples
+  local order, value = {}, {}
+  for _, tid in ipairs(v.order) do
+    local list = v.by[tid]
+    for j = 1, #list do
+      local i = list[j]
+      if v.counted[i] then
+        local st = cx.stack(ss[i].stack_id)
+        if #st > 0 then
+          if not value[st] then value[st] = 0 order[#order + 1] = st end
+          value[st] = value[st] + (event == "samples" and 1 or us(v.weight[i]))
+        end
+      end
+    end
+  end
+  local traces = {}
+  for _, st in ipairs(order) do
+    if value[st] > 0 then
+      local fr = {}
+      for j = #st, 1, -1 do
+        local f = st[j].frame
+        -- the line of this occurrence's frame would differ between copies;
+        -- the trace takes the key's first frame, as every export does
+        fr[#fr + 1] = { symbol = st[j].name, file = file_of(f), linenr = whole(f.lineno) }
+      end
+      traces[#traces + 1] = { count = value[st], frames = fr }
+    end
+  end
+  return { [event] = traces }
+end
+
+-- pprof's profile.proto, uncompressed (`go tool pprof` reads it), written
+-- with a small protobuf encoder of our own. Sample types samples/count and
+-- cpu/nanoseconds (the mode's weights); one sample per (stack, thread),
+-- labelled thread = the thread's name (or id) and thread_id = its id;
+-- locations leaf first, one per (function, line); one Function per
+-- frames.key, named as top names it (system_name: the bare function name,
+-- filename: abs_path or filename). A sample with an empty stack has the
+-- one location "(no frames)" (pprof drops samples without a location from
+-- its -tags and -traces). opts.mode, threads, from, to as for top.
+
+-- A varint, exact also for a 64-bit integer on 5.3/5.4 (where v /
+-- 128 goes through a double): the quotient is fixed up by the remainder.
+local function varint(out, v)
+  while v >= 128 do
+    local q = floor(v / 128)
+    local low = v - q * 128
+    while low < 0 do q, low = q - 1, low + 128 end
+    while low >= 128 do q, low = q + 1, low - 128 end
+    out[#out + 1] = string.char(low + 128)
+    v = q
+  end
+  out[#out + 1] = string.char(v)
+end
+
+-- field with wire type 0 (varint) / 2 (length-delimited)
+local function put_varint(out, field, v)
+  varint(out, field * 8)
+  varint(out, v)
+end
+
+local function put_bytes(out, field, data)
+  varint(out, field * 8 + 2)
+  varint(out, #data)
+  out[#out + 1] = data
+end
+
+local function packed(values)
+  local b = {}
+  for i = 1, #values do varint(b, values[i]) end
+  return concat(b)
+end
+
+function M.pprof(given, opts)
+  opts = aggregate._check_opts(opts, "pprof", EXTRA.pprof)
+  local cx = prepare(given, opts, "pprof")
+  local v, ss = cx.v, cx.p.samples
+  local strings, string_id = { "" }, { [""] = 0 }
+  local function str_id(s)
+    local id = string_id[s]
+    if not id then
+      strings[#strings + 1] = s
+      id = #strings - 1
+      string_id[s] = id
+    end
+    return id
+  end
+  local functions, function_of, locations, location_of = {}, {}, {}, {}
+  local function function_id(e)
+    local fid = function_of[e]
+    if fid then return fid end
+    local f, m = e.frame, {}
+    fid = #functions + 1
+    put_varint(m, 1, fid)
+    put_varint(m, 2, str_id(e.name))
+    put_varint(m, 3, str_id(str(f["function"]) or e.name))
+    put_varint(m, 4, str_id(file_of(f) or ""))
+    functions[fid] = concat(m)
+    function_of[e] = fid
+    return fid
+  end
+  local function location(e)
+    local fid = function_id(e)
+    local line = whole(e.frame.lineno) or 0
+    local lkey = fid .. ":" .. line
+    local loc = location_of[lkey]
+    if loc then return loc end
+    local ln, l = {}, {}
+    put_varint(ln, 1, fid)
+    if line > 0 then put_varint(ln, 2, line) end
+    loc = #locations + 1
+    put_varint(l, 1, loc)
+    put_bytes(l, 4, concat(ln))
+    locations[loc] = concat(l)
+    location_of[lkey] = loc
+    return loc
+  end
+  local out = {}
+  local function value_type(t, unit)
+    local b = {}
+    put_varint(b, 1, str_id(t))
+    put_varint(b, 2, str_id(unit))
+    return concat(b)
+  end
+  put_bytes(out, 1, value_type("samples", "count"))
+  put_bytes(out, 1, value_type("cpu", "nanoseconds"))
+  local labels = thread_labels(cx.p, v.order, tostring)
+  local key_thread, key_thread_id = str_id("thread"), str_id("thread_id")
+  local first, last = nil, nil
+  for _, tid in ipairs(sorted_tids(v.order)) do
+    local list, order, count, ns = v.by[tid], {}, {}, {}
+    for j = 1, #list do
+      local i = list[j]
+      if v.counted[i] then
+        local st = cx.stack(ss[i].stack_id)
+        if not count[st] then count[st], ns[st] = 0, 0 order[#order + 1] = st end
+        count[st], ns[st] = count[st] + 1, ns[st] + v.weight[i]
+        local a = v.start[i]
+        if v.from and a < v.from then a = v.from end
+        if not first or a < first then first = a end
+        if not last or a + v.weight[i] > last then last = a + v.weight[i] end
+      end
+    end
+    local l1, l2 = {}, {}
+    put_varint(l1, 1, key_thread)
+    put_varint(l1, 2, str_id(labels[tid]))
+    put_varint(l2, 1, key_thread_id)
+    put_varint(l2, 2, str_id(tostring(tid)))
+    local label = { concat(l1), concat(l2) }
+    for _, st in ipairs(order) do
+      local locs, sample = {}, {}
+      for j = 1, #st do locs[j] = location(st[j]) end
+      if #locs == 0 then locs[1] = location(cx.names.empty()) end
+      put_bytes(sample, 1, packed(locs))
+      put_bytes(sample, 2, packed({ count[st], ns[st] }))
+      put_bytes(sample, 3, label[1])
+      put_bytes(sample, 3, label[2])
+      put_bytes(out, 2, concat(sample))
+    end
+  end
+  for _, l in ipairs(locations) do put_bytes(out, 4, l) end
+  for _, f in ipairs(functions) do put_bytes(out, 5, f) end
+  for _, s in ipairs(strings) do put_bytes(out, 6, s) end
+  if first then
+    put_varint(out, 9, first)          -- time_nanos
+    put_varint(out, 10, last - first)  -- duration_nanos
+  end
+  put_bytes(out, 11, value_type("cpu", "nanoseconds"))
+  return concat(out)
+end
+
+return M

@@ -1,0 +1,436 @@
+-- sentry.chunks.samples: samples with their weights, threads and windows.
+--
+-- Weights are Sentry's: samples are grouped per thread and ordered by time;
+-- a sample weighs the time to the next sample of its thread (seconds), the
+-- last sample of a thread weighs 0. A sample that carries a `weight` field
+-- (samples kept by a filter) keeps that weight, so that dropping samples
+-- does not stretch the ones left. Nothing here mutates its input.
+local frames = require "sentry.chunks.analysis.frames"
+local url = require "sentry.chunks.url"
+
+local M = {}
+
+local type, ipairs, pairs, sort, floor = type, ipairs, pairs, table.sort, math.floor
+
+-- Work between two calls of an analysis's `slice` hook (samples or
+-- stacks): a host loop (Neovim, OpenResty) can yield there.
+local SLICE = 16384
+M.SLICE = SLICE
+local argerror = frames._argerror
+
+-- The chunk of an answer ({chunk = ...}) or a chunk itself.
+function M.chunk_of(x, fname)
+  if type(x) ~= "table" then argerror(1, fname or "chunk_of", "table", x) end
+  if type(x.chunk) == "table" then x = x.chunk end
+  if type(x.profile) ~= "table" or type(x.profile.samples) ~= "table" then
+    error(string.format("bad argument #1 to '%s' (a decoded answer or chunk expected: no profile.samples)",
+      fname or "chunk_of"), 3)
+  end
+  return x
+end
+
+-- Sample indices per thread, in time order: by_thread[tid] = {i, ...}, and
+-- the thread ids in order of first appearance. Chunks come tick by tick,
+-- so a thread's samples are usually in order already and are sorted only
+-- when they are not.
+function M.by_thread(chunk, slice)
+  local samples = M.chunk_of(chunk, "by_thread").profile.samples
+  local by, order = {}, {}
+  for i = 1, #samples do
+    if slice and i % SLICE == 0 then slice() end
+    local tid = samples[i].thread_id
+    local list = by[tid]
+    if not list then
+      list = {}
+      by[tid] = list
+      order[#order + 1] = tid
+    end
+    list[#list + 1] = i
+  end
+  for _, tid in ipairs(order) do
+    local list, prev, sorted = by[tid], -math.huge, true
+    for j = 1, #list do
+      local t = samples[list[j]].timestamp
+      if t < prev then sorted = false break end
+      prev = t
+    end
+    if not sorted then
+      sort(list, function(a, b)
+        local ta, tb = samples[a].timestamp, samples[b].timestamp
+        if ta ~= tb then return ta < tb end
+        return a < b
+      end)
+    end
+  end
+  return by, order
+end
+
+-- A Unix time in Sentry's integer nanoseconds: vroom converts every
+-- timestamp with uint64(t * 1e9), and weights are differences of those.
+local function ns(t)
+  return floor(t * 1e9)
+end
+M.ns = ns
+
+-- The k-th smallest of list (1-based), in linear expected time; reorders
+-- list (a scratch copy).
+local function select_kth(list, k)
+  local lo, hi = 1, #list
+  while lo < hi do
+    local pivot = list[floor((lo + hi) / 2)]
+    local i, j = lo, hi
+    while i <= j do
+      while list[i] < pivot do i = i + 1 end
+      while list[j] > pivot do j = j - 1 end
+      if i <= j then list[i], list[j] = list[j], list[i] i, j = i + 1, j - 1 end
+    end
+    if k <= j then hi = j elseif k >= i then lo = i else return list[k] end
+  end
+  return list[lo]
+end
+
+-- Each thread's samples in time order, as dense arrays (the analysis's
+-- hot loops run over these): lanes.order = thread ids; lanes[tid] = {
+--   idx = sample indices, ts = timestamps in ns,
+--   w = Sentry's weights in ns (the time to the next sample of the
+--       thread; 0 for the thread's last sample, which Sentry does not
+--       count as a sample at all: last[j] = true),
+--   tw = textbook weights in ns where a sample carries its own (nil
+--       otherwise: the thread's interval, see M.interval) }.
+-- Samples kept by a filter carry weight_ns, interval_ns and last from the
+-- profile they came from, and keep them; a sample with a hand-set
+-- `weight` (seconds) weighs that in both modes.
+function M.lanes(chunk, slice)
+  chunk = M.chunk_of(chunk, "lanes")
+  local samples = chunk.profile.samples
+  -- samples kept by a filter (or weighed by hand) carry their weights
+  local first = samples[1]
+  local weighted = chunk.profile.weighted or (first ~= nil and (first.weight_ns ~= nil or first.weight ~= nil))
+  -- one pass: each thread's sample indices and timestamps (ns), in the
+  -- order they come; a thread found out of time order is sorted after
+  local lanes, order, count, prev, unsorted = {}, {}, {}, {}, nil
+  for i = 1, #samples do
+    if slice and i % SLICE == 0 then slice() end
+    local s = samples[i]
+    local tid = s.thread_id
+    local lane = lanes[tid]
+    local t = floor(s.timestamp * 1e9) -- ns(t), inlined: the hottest loop
+    if not lane then
+      lane = { idx = {}, ts = {}, w = {}, last = {} }
+      lanes[tid], count[tid], prev[tid] = lane, 0, t
+      order[#order + 1] = tid
+    end
+    local n = count[tid] + 1
+    count[tid] = n
+    lane.idx[n], lane.ts[n] = i, t
+    if t < prev[tid] then unsorted = unsorted or {} unsorted[tid] = true end
+    prev[tid] = t
+  end
+  for tid in pairs(unsorted or {}) do
+    local lane = lanes[tid]
+    local list = lane.idx
+    sort(list, function(a, b)
+      local ta, tb = samples[a].timestamp, samples[b].timestamp
+      if ta ~= tb then return ta < tb end
+      return a < b
+    end)
+    for j = 1, #list do lane.ts[j] = floor(samples[list[j]].timestamp * 1e9) end
+  end
+  lanes.order = order
+  for _, tid in ipairs(order) do
+    local lane = lanes[tid]
+    local list, ts, w, last, tw = lane.idx, lane.ts, lane.w, lane.last, nil
+    local n = #list
+    if not weighted then
+      for j = 1, n - 1 do w[j] = ts[j + 1] - ts[j] end
+      if n > 0 then w[n], last[n] = 0, true end
+    else
+      for j = 1, n do
+        if slice and j % SLICE == 0 then slice() end
+        local s = samples[list[j]]
+        if s.weight_ns then
+          w[j] = s.weight_ns
+          if s.last then last[j] = true end
+          if s.interval_ns then tw = tw or {} tw[j] = s.interval_ns end
+        elseif s.weight then
+          w[j] = floor(s.weight * 1e9 + 0.5)
+          tw = tw or {}
+          tw[j] = w[j]
+        elseif j < n then
+          w[j] = ts[j + 1] - ts[j]
+        else
+          w[j], last[j] = 0, true
+        end
+      end
+    end
+    lane.tw = tw
+  end
+  return lanes
+end
+
+-- The median of the gaps between a lane's samples (ns), nil without any.
+local function lane_median(lane)
+  local gaps, w, last = {}, lane.w, lane.last
+  for j = 1, #w do
+    if not last[j] then gaps[#gaps + 1] = w[j] end
+  end
+  if #gaps == 0 then return nil end
+  return select_kth(gaps, floor((#gaps + 1) / 2)), gaps
+end
+
+-- Each thread's sampling interval (ns), as pprof reads a profile: the
+-- median gap between its samples; a thread with one sample takes the
+-- median over the whole profile. Returns {[tid] = ns}.
+function M.intervals(lanes)
+  local out, all = {}, {}
+  for _, tid in ipairs(lanes.order) do
+    local m, gaps = lane_median(lanes[tid])
+    out[tid] = m
+    if gaps then for k = 1, #gaps do all[#all + 1] = gaps[k] end end
+  end
+  local fallback = #all > 0 and select_kth(all, floor((#all + 1) / 2)) or 0
+  for _, tid in ipairs(lanes.order) do out[tid] = out[tid] or fallback end
+  return out
+end
+
+-- Every sample's weight in integer nanoseconds, both ways of counting,
+-- indexed by sample: {sentry = {[i] = ns}, textbook = {[i] = ns}, last =
+-- {[i] = true}, by, order}: Sentry's (the time to the next sample of its
+-- thread; 0 and last for the thread's last sample) and pprof's (the
+-- thread's sampling interval, M.intervals).
+function M.timeline(chunk)
+  chunk = M.chunk_of(chunk, "timeline")
+  local lanes = M.lanes(chunk)
+  local iv = M.intervals(lanes)
+  local sentry, textbook, last, by = {}, {}, {}, {}
+  for _, tid in ipairs(lanes.order) do
+    local lane = lanes[tid]
+    local idx, w, tw = lane.idx, lane.w, lane.tw
+    by[tid] = idx
+    for j = 1, #idx do
+      local i = idx[j]
+      sentry[i] = w[j]
+      textbook[i] = tw and tw[j] or iv[tid]
+      if lane.last[j] then last[i] = true end
+    end
+  end
+  return { sentry = sentry, textbook = textbook, last = last, by = by, order = lanes.order }
+end
+
+-- weights[i] (seconds) for every sample i, Sentry's way, and the
+-- by_thread grouping.
+function M.weights(chunk)
+  chunk = M.chunk_of(chunk, "weights")
+  local tl = M.timeline(chunk)
+  local w = {}
+  for i, v in pairs(tl.sentry) do w[i] = v / 1e9 end
+  return w, tl.by, tl.order
+end
+
+local function thread_name(chunk, tid)
+  local meta = chunk.profile.thread_metadata
+  if type(meta) == "table" and type(meta[tid]) == "table" then
+    local name = meta[tid].name
+    if type(name) == "string" then return name end
+  end
+  return nil
+end
+
+-- The threads: {id, name, samples, first, last, time}, most samples first.
+function M.threads(chunk)
+  chunk = M.chunk_of(chunk, "threads")
+  local samples = chunk.profile.samples
+  local w, by, order = M.weights(chunk)
+  local out = {}
+  for _, tid in ipairs(order) do
+    local list, time = by[tid], 0
+    for j = 1, #list do time = time + w[list[j]] end
+    out[#out + 1] = {
+      id = tid, name = thread_name(chunk, tid), samples = #list, time = time,
+      first = samples[list[1]].timestamp, last = samples[list[#list]].timestamp,
+    }
+  end
+  sort(out, function(a, b)
+    if a.samples ~= b.samples then return a.samples > b.samples end
+    return tostring(a.id) < tostring(b.id)
+  end)
+  return out
+end
+
+-- The main thread's id: the one named like "MainThread" or "main", else the
+-- thread with the most samples; nil for an empty profile.
+function M.main_thread(chunk)
+  local threads = M.threads(chunk)
+  for _, t in ipairs(threads) do
+    if t.name and (t.name:lower():find("^main") or t.name:lower() == "ui") then return t.id end
+  end
+  return threads[1] and threads[1].id
+end
+
+-- A thread selector (an id, a name, "main", or a list of those) as a set of
+-- thread ids; nil selects every thread.
+function M.thread_set(chunk, selector, fname)
+  if selector == nil then return nil end
+  chunk = M.chunk_of(chunk, fname or "thread_set")
+  local list = type(selector) == "table" and selector or { selector }
+  local set, names, ids = {}, {}, {}
+  local by, order = M.by_thread(chunk)
+  for tid in pairs(by) do
+    local name = thread_name(chunk, tid)
+    if name then names[name] = names[name] or {} table.insert(names[name], tid) end
+  end
+  for _, want in ipairs(list) do
+    want = tostring(want)
+    local found = false
+    if want == "main" then
+      local main = M.main_thread(chunk)
+      if main then set[main], found = true, true end
+    end
+    if by[want] then set[want], found = true, true end
+    for _, tid in ipairs(names[want] or {}) do set[tid], found = true, true end
+    if not found and #order > 0 then
+      for i, tid in ipairs(order) do
+        local name = thread_name(chunk, tid)
+        ids[i] = name and (tid .. " (" .. name .. ")") or tid
+      end
+      error(string.format("bad argument #2 to '%s' (no thread '%s' in this profile; its threads: %s)",
+        fname or "thread_set", want, table.concat(ids, ", ")), 0)
+    end
+  end
+  return set
+end
+
+-- A time given as Unix seconds or as ISO-8601 text, in Unix seconds; nil
+-- stays nil. Raises for anything else (a caller's mistake), naming opt.
+local function seconds(v, fname, opt)
+  if v == nil or type(v) == "number" then return v end
+  local t = type(v) == "string" and (tonumber(v) or url.iso_to_unix(v))
+  if not t then
+    error(string.format("bad argument #2 to '%s' (%s must be Unix seconds or ISO-8601, got '%s')",
+      fname, opt, tostring(v)), 4)
+  end
+  return t
+end
+M.seconds = seconds
+
+-- The part of a sample's weight that lies in the window [from, to) (in
+-- ns; nil bounds are open): a sample that straddles a bound keeps only its
+-- time inside. Returns nil when the sample lies wholly outside (a sample
+-- of weight 0 is inside when its timestamp is).
+local function clip(t, w, from, to)
+  if not from and not to then return w end
+  local a, b = t, t + w
+  if from and a < from then a = from end
+  if to and b > to then b = to end
+  if b > a then return b - a end
+  if (not from or t >= from) and (not to or t < to) then return 0 end
+  return nil
+end
+M.clip = clip
+
+-- A new chunk with only the samples of the selected threads that lie in
+-- [from, to): opts = {threads = selector, from = t, to = t} (Unix seconds
+-- or ISO-8601). Samples keep the weights they had in the whole profile,
+-- clipped to the window. Stacks and frames are shared (read only).
+function M.restrict(given, opts)
+  local chunk = M.chunk_of(given, "restrict")
+  opts = opts or {}
+  local set = M.thread_set(chunk, opts.threads, "restrict")
+  local from, to = seconds(opts.from, "restrict", "from"), seconds(opts.to, "restrict", "to")
+  from, to = from and ns(from), to and ns(to)
+  return M.same_shape(given, M.keep(chunk, function(s, _, w, iv)
+    if set and not set[s.thread_id] then return false end
+    local t = ns(s.timestamp)
+    local cw, ci = clip(t, w, from, to), clip(t, iv, from, to)
+    if not cw and not ci then return false end
+    return true, cw or 0, ci or 0
+  end))
+end
+
+-- A new chunk with the samples for which keep(sample, stack_id,
+-- weight_ns, interval_ns) is true, each carrying its weights (those of the
+-- profile it came from, or the two numbers keep returns after true), the
+-- mark of a thread's last sample, and its index in the original samples.
+function M.keep(chunk, keep)
+  chunk = M.chunk_of(chunk, "keep")
+  local samples = chunk.profile.samples
+  local tl = M.timeline(chunk)
+  local kept = {}
+  for i = 1, #samples do
+    local s = samples[i]
+    local ok, w, iv = keep(s, s.stack_id, tl.sentry[i], tl.textbook[i])
+    if ok then
+      w, iv = w or tl.sentry[i], iv or tl.textbook[i]
+      kept[#kept + 1] = { stack_id = s.stack_id, thread_id = s.thread_id, timestamp = s.timestamp,
+                          weight = w / 1e9, weight_ns = w, interval_ns = iv, last = tl.last[i],
+                          index = s.index or i }
+    end
+  end
+  return M.with_profile(chunk, { samples = kept, weighted = true })
+end
+
+-- What a filter returns: the new chunk in the shape it was given (an
+-- answer {chunk = ...} stays an answer).
+function M.same_shape(given, chunk)
+  if type(given.chunk) ~= "table" then return chunk end
+  local copy = {}
+  for k, v in pairs(given) do copy[k] = v end
+  copy.chunk = chunk
+  return copy
+end
+
+-- A shallow copy of chunk whose profile has the given fields replaced.
+function M.with_profile(chunk, fields)
+  local copy, profile = {}, {}
+  for k, v in pairs(chunk) do copy[k] = v end
+  for k, v in pairs(chunk.profile) do profile[k] = v end
+  for k, v in pairs(fields) do profile[k] = v end
+  copy.profile = profile
+  return copy
+end
+
+-- The frames of a stack (0-based stack_id), leaf first, or root first when
+-- root_first is true; missing frames become placeholders (frames.at).
+function M.stack_frames(chunk, stack_id, root_first)
+  local p = chunk.profile
+  local stack = p.stacks[stack_id + 1] or {}
+  local out, n = {}, #stack
+  for j = 1, n do
+    out[root_first and (n - j + 1) or j] = frames.at(p.frames, stack[j])
+  end
+  return out
+end
+
+-- for i, sample, frames, weight in samples.each(chunk [, opts]): samples
+-- in time order per thread, threads one after the other, with their frames
+-- (opts.root_first) and weights; opts.threads, from, to as in restrict. i
+-- is the sample's index in the chunk given.
+function M.each(chunk, opts)
+  chunk = M.chunk_of(chunk, "each")
+  opts = opts or {}
+  if opts.threads or opts.from or opts.to then chunk = M.chunk_of(M.restrict(chunk, opts)) end
+  local samples = chunk.profile.samples
+  local w, by, order = M.weights(chunk)
+  local cache = {}
+  local t, j = 1, 0
+  return function()
+    while order[t] do
+      j = j + 1
+      local list = by[order[t]]
+      if j <= #list then
+        local i = list[j]
+        local s = samples[i]
+        local fr = cache[s.stack_id]
+        if not fr then
+          fr = M.stack_frames(chunk, s.stack_id, opts.root_first)
+          cache[s.stack_id] = fr
+        end
+        return s.index or i, s, fr, w[i]
+      end
+      t, j = t + 1, 0
+    end
+    return nil
+  end
+end
+
+return M
