@@ -165,11 +165,14 @@ describe("sentry counting on the real profiles", function()
 end)
 
 describe("sentry counting, row by row against Sentry's algorithm", function()
-  it("on generated data", function()
-    local cs = {}
-    for k = 0, 2 do cs[#cs + 1] = gen.chunk_table { index = k, threads = 4, hz = 101, seed = 7 } end
-    local answer = gen.answer(cs, gen.T0, gen.T0 + 180)
-    assert.is_true(assert_matches_reference(answer, "generated") > 10)
+  it("on generated data of each platform (python; cocoa: addresses, unsymbolicated frames, main)", function()
+    for _, platform in ipairs { "python", "cocoa" } do
+      local cs = {}
+      for k = 0, 2 do cs[#cs + 1] = gen.chunk_table { index = k, threads = 4, hz = 101, seed = 7, platform = platform } end
+      local answer = gen.answer(cs, gen.T0, gen.T0 + 180)
+      assert.equal(platform, answer.chunk.platform)
+      assert.is_true(assert_matches_reference(answer, "generated " .. platform) > 10)
+    end
   end)
 
   it("on 200 hostile profiles", function()
