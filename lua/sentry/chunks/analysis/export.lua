@@ -146,24 +146,10 @@ local function namer(p)
   return { of_index = of_index, list = list, empty = empty, entries = entries }
 end
 
--- aggregate's view (dense arrays per thread) keyed by sample index, as the
--- exports read it: by[tid] = sample indices in time order, and per sample
--- index its weight (ns, clipped), start (ns) and whether it is counted.
-local function indexed(v)
-  local weight, start, counted, by = {}, {}, {}, {}
-  for _, tid in ipairs(v.order) do
-    local lane = v.lanes[tid]
-    local idx, w, ts, last = lane.idx, lane.w, lane.ts, lane.last
-    by[tid] = idx
-    for j = 1, #idx do
-      local i = idx[j]
-      weight[i], start[i], counted[i] = w[j], ts[j], not last[j]
-    end
-  end
-  return { order = v.order, by = by, weight = weight, start = start, counted = counted,
-           time = v.time, samples = v.samples, from = v.from, to = v.to, slice = v.slice }
-end
-
+-- aggregate's view as the exports read it: per thread (v.order), its
+-- lane v.lanes[tid] = {idx = sample indices in time order, and at the same
+-- positions w = weights (ns, clipped), ts = starts (ns), last = true where
+-- a sample is not counted}.
 -- What every export starts from: the chunk, the mode, the view of
 -- aggregate (samples per thread in time order with their clipped weights
 -- in ns, counted or not), the names, and stacks as lists of name entries
@@ -172,7 +158,7 @@ local function prepare(given, opts, fname)
   local chunk = samples.chunk_of(given, fname)
   local p = chunk.profile
   local mode = opts.mode or "sentry"
-  local v = indexed(aggregate._view(chunk, opts, mode, fname))
+  local v = aggregate._view(chunk, opts, mode, fname)
   local names = namer(p)
   local stacks = type(p.stacks) == "table" and p.stacks or {}
   local cache, sig_cache, buf = {}, {}, {}
@@ -337,10 +323,11 @@ function M.folded(given, opts)
   end
   local lines, index_of, values = {}, {}, {}
   local function add(tid, prefix)
-    local list, line_of = v.by[tid], {} -- stack_id -> line, for this thread
+    local lane, line_of = v.lanes[tid], {} -- stack_id -> line, for this thread
+    local list, lw, llast = lane.idx, lane.w, lane.last
     for j = 1, #list do
       local i = list[j]
-      if v.counted[i] then
+      if not llast[j] then
         local sid = ss[i].stack_id
         local keyable = sid ~= nil and sid == sid -- not nil, not NaN
         local k = keyable and line_of[sid]
@@ -355,7 +342,7 @@ function M.folded(given, opts)
           end
           if keyable then line_of[sid] = k end
         end
-        values[k] = values[k] + (by_time and us(v.weight[i]) or 1)
+        values[k] = values[k] + (by_time and us(lw[j]) or 1)
       end
     end
   end
@@ -415,13 +402,14 @@ function M.speedscope(given, opts)
   local labels = thread_labels(cx.p, v.order, function(tid) return "thread " .. tostring(tid) end)
   local profiles = array()
   for _, tid in ipairs(v.order) do
-    local list = v.by[tid]
+    local lane = v.lanes[tid]
+    local list, lw, llast = lane.idx, lane.w, lane.last
     local psamples, weights, total, last = array(), array(), 0, nil
     for j = 1, #list do
       local i = list[j]
-      if v.counted[i] then
+      if not llast[j] then
         local st = cx.stack(ss[i].stack_id)
-        local w = us(v.weight[i])
+        local w = us(lw[j])
         if st == last then
           weights[#weights] = weights[#weights] + w
         else
@@ -481,9 +469,10 @@ function M.cpuprofile(given, opts)
     end
     return nil, format("nothing to export: '%s' names %d threads; give one thread id", tostring(asked), #v.order)
   end
-  local list = {}
-  for _, i in ipairs(v.order[1] and v.by[v.order[1]] or {}) do
-    if v.counted[i] then list[#list + 1] = i end
+  local lane = v.order[1] and v.lanes[v.order[1]] or { idx = {}, w = {}, ts = {}, last = {} }
+  local list = {} -- positions in the lane of the counted samples
+  for j = 1, #lane.idx do
+    if not lane.last[j] then list[#list + 1] = j end
   end
   if #list == 0 then return nil, "nothing to export: no samples for thread " .. tostring(thread) end
   local nodes = array { { id = 1, hitCount = 0, callFrame = { functionName = "(root)", scriptId = "0",
@@ -510,8 +499,7 @@ function M.cpuprofile(given, opts)
   -- ns, past a double's 2^53) is split into whole µs and a rest: fmod is
   -- exact on integers and on doubles, and (a - rest) / 1000 is a whole
   -- number that rounding finds again; the rest plus the weights is small.
-  local first = list[1]
-  local a = v.start[first]
+  local a = lane.ts[list[1]]
   if v.from and a < v.from then a = v.from end
   local rest = math.fmod(a, 1000)
   if rest < 0 then rest = rest + 1000 end
@@ -519,7 +507,7 @@ function M.cpuprofile(given, opts)
   local function position(rel) return base + us(rest + rel) end
   local out_samples, deltas, rel, prev = array(), array(), 0, nil
   for j = 1, #list do
-    local i = list[j]
+    local i = lane.idx[list[j]]
     local st = cx.stack(ss[i].stack_id)
     local leaf = leaf_of[st]
     if not leaf then
@@ -532,7 +520,7 @@ function M.cpuprofile(given, opts)
     local pos = position(rel)
     deltas[j] = prev and pos - prev or 0
     prev = pos
-    rel = rel + v.weight[i]
+    rel = rel + lane.w[list[j]]
   end
   local doc = { nodes = nodes, samples = out_samples, timeDeltas = deltas,
     startTime = position(0), endTime = position(rel) }
@@ -558,14 +546,15 @@ function M.perfanno(given, opts)
   local v, ss = cx.v, cx.p.samples
   local order, value = {}, {}
   for _, tid in ipairs(v.order) do
-    local list = v.by[tid]
+    local lane = v.lanes[tid]
+    local list, lw, llast = lane.idx, lane.w, lane.last
     for j = 1, #list do
       local i = list[j]
-      if v.counted[i] then
+      if not llast[j] then
         local st = cx.stack(ss[i].stack_id)
         if #st > 0 then
           if not value[st] then value[st] = 0 order[#order + 1] = st end
-          value[st] = value[st] + (event == "samples" and 1 or us(v.weight[i]))
+          value[st] = value[st] + (event == "samples" and 1 or us(lw[j]))
         end
       end
     end
@@ -685,17 +674,19 @@ function M.pprof(given, opts)
   local key_thread, key_thread_id = str_id("thread"), str_id("thread_id")
   local first, last = nil, nil
   for _, tid in ipairs(sorted_tids(v.order)) do
-    local list, order, count, ns = v.by[tid], {}, {}, {}
+    local lane, order, count, ns = v.lanes[tid], {}, {}, {}
+    local list, lw, lts, llast = lane.idx, lane.w, lane.ts, lane.last
     for j = 1, #list do
       local i = list[j]
-      if v.counted[i] then
+      if not llast[j] then
         local st = cx.stack(ss[i].stack_id)
+        local w = lw[j]
         if not count[st] then count[st], ns[st] = 0, 0 order[#order + 1] = st end
-        count[st], ns[st] = count[st] + 1, ns[st] + v.weight[i]
-        local a = v.start[i]
+        count[st], ns[st] = count[st] + 1, ns[st] + w
+        local a = lts[j]
         if v.from and a < v.from then a = v.from end
         if not first or a < first then first = a end
-        if not last or a + v.weight[i] > last then last = a + v.weight[i] end
+        if not last or a + w > last then last = a + w end
       end
     end
     local l1, l2 = {}, {}
