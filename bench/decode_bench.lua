@@ -7,6 +7,7 @@
 -- process and prints its peak RSS growth (for the memory figures).
 local chunks = require "sentry.chunks"
 local cjson = require "cjson"
+local targets = require "targets"
 local unpack = table.unpack or unpack
 
 local path, arg2, arg3 = arg[1], arg[2], arg[3]
@@ -125,8 +126,10 @@ for _, r in ipairs(results) do base[r[1]] = r[2] end
 for _, r in ipairs(results) do
   print(string.format("  %-22s %7.3f s %8.1f MB/s", r[1], r[2], mb / r[2]))
 end
-print(string.format("  ratio chunks.decode / cjson.decode throughput: %.2fx (target >= 2.5x)",
-  base["cjson.decode"] / base["chunks.decode"]))
+local vs_cjson = base["cjson.decode"] / base["chunks.decode"]
+print(string.format("  ratio chunks.decode / cjson.decode throughput: %.2fx (target >= 2.5x)", vs_cjson))
+targets.add(string.format("decode, rows: %s vs cjson (%s)", path:match("[^/]*$"), targets.runtime()),
+  string.format("%.2fx", vs_cjson), ">= 2.5x", vs_cjson >= 2.5)
 print(string.format("  ratio chunks.decode / plain-Lua floor time:    %.2f (target <= 1.0)",
   base["chunks.decode"] / base["plain-Lua floor"]))
 print(string.format("  16 KB pieces vs whole string:                 %+.1f%% (target within 10%%)",

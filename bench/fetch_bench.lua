@@ -92,6 +92,7 @@ end
 local server = require "support.server"
 local core = require "sentry.chunks.core"
 local chunks = require "sentry.chunks"
+local targets = require "targets"
 local repeats = tonumber(arg[2]) or 3
 
 local function interpreter()
@@ -159,5 +160,14 @@ print(string.format("  curl+cjson peak RSS / its result:         %.2fx", rss("cu
 print(string.format("  gzip: fetch / (gunzip + decode):          %.2fx wall", ratio("fetch_gzip", "memory_gzip")))
 print(string.format("  gzip: curl+cjson / fetch:                 %.2fx wall", ratio("curl_cjson_gzip", "fetch_gzip")))
 print(string.format("  gzip: fetch peak RSS / result:            %.2fx", rss("fetch_gzip")))
+local rt = targets.runtime()
+targets.add("fetch / decode from memory, plain (" .. rt .. ")", string.format("%.2fx", ratio("fetch", "memory")),
+  "<= 1.15x", ratio("fetch", "memory") <= 1.15)
+targets.add("fetch / decode from memory, gzip (" .. rt .. ")", string.format("%.2fx", ratio("fetch_gzip", "memory_gzip")),
+  "<= 1.15x", ratio("fetch_gzip", "memory_gzip") <= 1.15)
+targets.add("curl + cjson / fetch, plain (" .. rt .. ")", string.format("%.2fx", ratio("curl_cjson", "fetch")),
+  ">= 2x", ratio("curl_cjson", "fetch") >= 2)
+targets.add("curl + cjson / fetch, gzip (" .. rt .. ")", string.format("%.2fx", ratio("curl_cjson_gzip", "fetch_gzip")),
+  ">= 2x", ratio("curl_cjson_gzip", "fetch_gzip") >= 2)
 srv.stop()
 local _ = chunks and core

@@ -4,6 +4,7 @@
 local chunks = require "sentry.chunks"
 local core = require "sentry.chunks.core"
 local server = require "support.server"
+local targets = require "targets"
 
 local srv = server.start()
 local function run(concurrency)
@@ -21,3 +22,5 @@ local par, n4 = run(4)
 srv.stop()
 print(string.format("  6 windows, 200 ms latency each: one at a time %.2f s, four at a time %.2f s: ratio %.2f (target < 0.5); %d = %d samples",
   seq, par, par / seq, n1, n4))
+targets.add("fetch_range: 6 windows, four at a time / one at a time", string.format("%.2f", par / seq), "< 0.5",
+  par / seq < 0.5)

@@ -31,6 +31,10 @@
 --                                       chunks over [T0, T0 + 1 h)
 --     3b9e1d7c5a2f4e6b8d0c1a3e5f7b9d2c  light: 1 thread, 5 Hz, 240 chunks
 --                                       over [T0, T0 + 4 h) (cheap cap tests)
+--     da7da7da7da7da7da7da7da7da7da7da  day: python, 4 threads, 101 Hz, 1,440
+--                                       chunks over [T0, T0 + 24 h) (about
+--                                       3 GB of JSON: make bench's day, with
+--                                       --disk-cache); not listed
 --     c0ffee00c0ffee00c0ffee00c0ffee00  one small chunk, 2 threads, 10 Hz,
 --                                       [T0 + 600, T0 + 660)
 --     dead0000dead0000dead0000dead0000  one chunk at [T0, T0 + 60) that is
@@ -42,6 +46,10 @@
 --                                       stats_period against the real
 --                                       clock); not listed by the events
 --                                       endpoint
+--   --disk-cache DIR  keep every 200 chunks answer as a file in DIR and
+--             stream it from there (this run and later ones): the day's
+--             windows are generated once, and the server holds none of
+--             them in memory
 --   now       --now, default T0 + 4 h (1779969600): statsPeriod and the
 --             default 90-day window end there. Rate-limit Reset headers use
 --             the real clock, because clients sleep until them.
@@ -119,6 +127,7 @@ local PROFILERS = {
   ["5e7a1c9d3b6f4a2e8c0d7b5a3f1e9c64"] = { first = 0, count = 60, threads = 10, hz = 101 },
   ["a9c3e5f7b1d24680a2c4e6f8b0d21357"] = { first = 0, count = 60, threads = 8, hz = 101, platform = "cocoa" },
   ["3b9e1d7c5a2f4e6b8d0c1a3e5f7b9d2c"] = { first = 0, count = 240, threads = 1, hz = 5 },
+  ["da7da7da7da7da7da7da7da7da7da7da"] = { first = 0, count = 1440, threads = 4, hz = 101, unlisted = true },
   ["c0ffee00c0ffee00c0ffee00c0ffee00"] = { first = 10, count = 1, threads = 2, hz = 10 },
   ["dead0000dead0000dead0000dead0000"] = { first = 0, count = 1, threads = 1, hz = 5, missing = true },
 }
@@ -281,11 +290,32 @@ local function cache_put(key, value)
   answer_cache[key] = value
 end
 
+-- With --disk-cache: the file that holds (or will hold) the answer of key.
+local function disk_path(key)
+  if not opts["disk-cache"] then return nil end
+  return opts["disk-cache"] .. "/" .. key:gsub("[^%w%.]", "_") .. ".json"
+end
+
+local function file_size(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local size = f:seek("end")
+  f:close()
+  return size
+end
+
 -- The merged answer for one profiler and window, or an error response.
 local function chunks_answer(profiler_id, start, end_, noids)
   local key = format("%s|%.6f|%.6f|%s", profiler_id, start, end_, noids and "noids" or "")
   local cached = answer_cache[key]
   if cached then return cached end
+  local path = disk_path(key)
+  local size = path and file_size(path)
+  if size then
+    cached = { status = 200, file = path, size = size, ctype = JSON }
+    cache_put(key, cached)
+    return cached
+  end
   local p = PROFILERS[profiler_id]
   local picked = {}
   if p then
@@ -314,6 +344,13 @@ local function chunks_answer(profiler_id, start, end_, noids)
     list = nil
     result = { status = 200, body = gen.encode(answer), ctype = JSON }
     answer = nil
+    if path then -- written whole, then renamed: a file there is complete
+      local f = assert(io.open(path .. ".part", "wb"))
+      assert(f:write(result.body))
+      f:close()
+      assert(os.rename(path .. ".part", path))
+      result = { status = 200, file = path, size = #result.body, ctype = JSON }
+    end
     collectgarbage()
   end
   cache_put(key, result)
@@ -527,6 +564,13 @@ end
 -- Writes one response, shaped by the body faults.
 local function send(stream, response, faults, entry)
   local status, body = response.status, response.body or ""
+  local plain = not (faults.gzip or faults.deflate or faults.chunked or faults.reset or faults.cut
+    or faults.stall or faults.slow)
+  if response.file and not plain then -- faults shape a body held in memory
+    local f = assert(io.open(response.file, "rb"))
+    body = f:read("*a")
+    f:close()
+  end
   local headers = http_headers.new()
   headers:append(":status", tostring(status))
   rate_headers(headers, response.limited)
@@ -555,6 +599,21 @@ local function send(stream, response, faults, entry)
     cache.deflate = cache.deflate or compress(body, 15)
     body = cache.deflate
     headers:append("content-encoding", "deflate")
+  end
+
+  if response.file and plain then -- streamed from the disk cache, 1 MB at a time
+    headers:append("content-length", tostring(response.size))
+    stream:write_headers(headers, false)
+    local f = assert(io.open(response.file, "rb"))
+    local sent = 0
+    while sent < response.size do
+      local piece = f:read(1048576)
+      if not piece then break end
+      sent = sent + #piece
+      stream:write_chunk(piece, sent >= response.size)
+    end
+    f:close()
+    return
   end
 
   local streamed = faults.chunked or faults.reset

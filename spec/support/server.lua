@@ -29,6 +29,7 @@ M.PROFILER_IDS = {
   single = "c0ffee00c0ffee00c0ffee00c0ffee00",    -- one chunk, [T0+600, T0+660)
   missing = "dead0000dead0000dead0000dead0000",   -- its chunk is missing: 404
   recent = "4ece0700000000000000000000000000",    -- like light, the 4 h before `now`
+  day = "da7da7da7da7da7da7da7da7da7da7da",       -- python, 4 threads, 1,440 chunks (24 h)
 }
 
 local START_TIMEOUT = 10
@@ -98,7 +99,8 @@ local function make_certificates(dir)
 end
 
 -- options: tls (false), now (epoch; the server's default is the data's end),
--- idle (seconds without a request before the server leaves; 120).
+-- idle (seconds without a request before the server leaves; 120),
+-- disk_cache (a folder where 200 answers are kept as files and served from).
 function M.start(options)
   options = options or {}
   local dir = make_temp_dir()
@@ -119,6 +121,7 @@ function M.start(options)
   end
   if options.now then args[#args + 1] = "--now " .. string.format("%d", options.now) end
   if options.idle then args[#args + 1] = "--idle " .. string.format("%d", options.idle) end
+  if options.disk_cache then args[#args + 1] = "--disk-cache " .. shell_quote(options.disk_cache) end
   args[#args + 1] = "</dev/null >" .. shell_quote(log_file) .. " 2>&1"
   local pipe = assert(io.popen(table.concat(args, " "), "r"))
 

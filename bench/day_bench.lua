@@ -1,0 +1,91 @@
+-- A day of one 4-thread profiler (1,440 generated chunks, about 3 GB of
+-- JSON), served by the test server in 36 windows of 40 minutes, analysed
+-- window by window through aggregate.accumulator as `sentry-chunks top
+-- --period 24h` does: peak RSS and wall time, against decoding the same
+-- bytes from memory one window at a time.
+--   lua bench/day_bench.lua warm DIR   generate the windows into DIR once
+--   lua bench/day_bench.lua run DIR    the measured run (a fresh process)
+-- Target (issue 13): peak RSS under 1 GB, wall time at most 1.3x the
+-- decode. Prints; asserts nothing.
+local chunks = require "sentry.chunks"
+local core = require "sentry.chunks.core"
+local analysis = require "sentry.chunks.analysis"
+local server = require "support.server"
+local targets = require "targets"
+
+local what, dir = arg[1], arg[2]
+assert((what == "warm" or what == "run") and dir, "usage: day_bench.lua warm|run DIR")
+
+local function vm_kb(field)
+  local f = io.open("/proc/self/status")
+  if not f then return 0 end
+  local s = f:read("*a")
+  f:close()
+  return tonumber(s:match(field .. ":%s*(%d+)")) or 0
+end
+
+local DAY = server.PROFILER_IDS.day
+local srv = server.start { disk_cache = dir, idle = 600 }
+local client = chunks.client { token = srv.token, org = srv.org, base_url = srv.url, timeout = 600,
+  low_speed_time = 600 } -- the warm-up generates a window before its first byte
+local query = { project = 1, profiler_id = DAY, start = server.T0, ["end"] = server.T0 + 86400 }
+
+if what == "warm" then
+  local t0 = core.monotime()
+  query.concurrency = 1 -- the server generates one window at a time anyway
+  query.each = function(_, w)
+    io.stderr:write(string.format("\r  generating window %d of %d", w.index, w.count))
+  end
+  local ok, err = client:fetch_range(query)
+  io.stderr:write("\n")
+  client:close()
+  srv.stop()
+  if not ok then print("  warm-up failed: " .. tostring(err)) os.exit(1) end
+  local f = assert(io.open(dir .. "/complete", "w"))
+  f:close()
+  print(string.format("  generated 1,440 chunks in %.0f s (kept in %s for later runs)", core.monotime() - t0, dir))
+  return
+end
+
+collectgarbage()
+local rss0 = vm_kb("VmRSS")
+local acc = analysis.aggregate.accumulator()
+local t0 = core.monotime()
+query.each = function(answer) acc:add(answer) end
+local ok, err, info = client:fetch_range(query)
+local top = ok and acc:top { limit = 10 }
+local wall = core.monotime() - t0
+local peak = vm_kb("VmHWM")
+client:close()
+srv.stop()
+if not ok then print("  fetch failed: " .. tostring(err)) os.exit(1) end
+
+-- The baseline: the same bytes (the server's files) decoded from memory,
+-- one window at a time, reading not counted.
+local files = {}
+local ls = io.popen("ls " .. dir .. "/" .. DAY .. "*.json")
+for line in ls:lines() do files[#files + 1] = line end
+ls:close()
+local decode, bytes = 0, 0
+for _, path in ipairs(files) do
+  local f = assert(io.open(path, "rb"))
+  local text = f:read("*a")
+  f:close()
+  bytes = bytes + #text
+  collectgarbage()
+  local d0 = os.clock()
+  local v = assert(chunks.decode(text))
+  decode = decode + (os.clock() - d0)
+  v, text = nil, nil -- luacheck: ignore
+  collectgarbage()
+end
+
+print(string.format("  %s: %d windows, %.2f GB of JSON, %d samples; %d functions, top: %s %.1f s self",
+  _VERSION .. (jit and " (" .. jit.version .. ")" or ""), info.windows, bytes / 1e9, top.samples,
+  top.count, top.functions[1] and top.functions[1].name or "-", top.functions[1] and top.functions[1].self or 0))
+print(string.format("  fetch + top (accumulator) %.1f s wall; decoding the same bytes from memory %.1f s: %.2fx (target <= 1.3)",
+  wall, decode, wall / decode))
+print(string.format("  peak RSS %.0f MB (%.0f MB above start; target < 1024 MB)", peak / 1024, (peak - rss0) / 1024))
+local label = targets.runtime()
+targets.add("24 h range: top, peak RSS (" .. label .. ")", string.format("%.0f MB", peak / 1024), "< 1024 MB", peak < 1024 * 1024)
+targets.add("24 h range: top, wall / decode (" .. label .. ")", string.format("%.2fx", wall / decode), "<= 1.3x", wall / decode <= 1.3)
