@@ -52,7 +52,8 @@ describe("Neovim", function()
     assert.is_nil(r.error)
     assert.equal("1", r.windows)
     assert.equal("false", r.truncated) -- 50 chunks, and the first sample at the start
-    local blocking = assert(chunks.client { token = srv.token, org = "test-org", base_url = srv.url }:fetch {
+    local blocking = assert(chunks.client { token = srv.token, org = "test-org", base_url = srv.url,
+      low_speed_time = 120 }:fetch {
       project = 1, profiler_id = server.PROFILER_IDS.realistic, start = start, ["end"] = stop, split = false })
     assert.equal(#blocking.chunk.profile.samples, tonumber(r.samples))
     assert.is_true(tonumber(r.ticks_during) > 10, "timer ticks during the transfer: " .. tostring(r.ticks_during))
