@@ -143,6 +143,30 @@ describe("fetch_range with each (window by window, nothing kept)", function()
     end
   end)
 
+  it("holds at most `concurrency` windows while an earlier one is still arriving", function()
+    local function chunk_requests()
+      local p = io.popen("env -u LD_PRELOAD curl -sS -m 30 '" .. srv.url .. "/_test/log'")
+      local text = p:read("*a")
+      p:close()
+      local n = 0
+      for line in text:gmatch("[^\n]+") do
+        if line:find("/profiling/chunks/", 1, true) then n = n + 1 end
+      end
+      return n
+    end
+    local before = chunk_requests()
+    -- window 1 holds the realistic profile's last 10 chunks (the slowest to
+    -- make and to send); windows 2 to 6 are empty and answer at once
+    local t1 = server.T0 + 4 * 3600 - 600
+    local requested
+    local ok, err = client:fetch_range { project = 1, profiler_id = server.PROFILER_IDS.realistic,
+      start = t1, ["end"] = t1 + 6 * 600, window = 600, concurrency = 2,
+      each = function(_, w) if w.index == 1 then requested = chunk_requests() - before end end }
+    assert.is_nil(err)
+    assert.is_true(ok)
+    assert.is_true(requested <= 2, "windows requested before the first was handed over: " .. tostring(requested))
+  end)
+
   it("ends the fetch when the callback fails, naming the window", function()
     local res, err, details = client:fetch_range { project = 1, profiler_id = server.PROFILER_IDS.light,
       start = server.T0, ["end"] = server.T0 + 3600, window = 1800, each = function() error("disk full") end }

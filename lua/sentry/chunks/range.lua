@@ -337,7 +337,8 @@ end
 M.drop_end = drop_end
 
 -- With q.each: hands the finished windows over in time order, each once,
--- and forgets them (so memory holds at most the windows in flight). The
+-- and forgets them (so memory holds at most `concurrency` windows: Range:step
+-- starts no window past that many beyond the next one to hand over). The
 -- callback's error ends the fetch (kind "callback").
 local function deliver(self)
   local windows, each = self.windows, self.q.each
@@ -391,7 +392,13 @@ end
 function Range:step()
   check_range(self, "step")
   if self.done then return true end
-  while #self.running < self.concurrency and self.next_window <= #self.windows do
+  -- With each, a window finished out of order waits for the ones before
+  -- it: at most `concurrency` windows are held between the next one to
+  -- hand over and the next one to start, so memory stays bounded however
+  -- slow one window is.
+  local each = self.q.each
+  while #self.running < self.concurrency and self.next_window <= #self.windows
+    and not (each and self.next_window - self.next_deliver >= self.concurrency) do
     local ok, err, details = launch(self, self.next_window)
     if not ok then return fail(self, err, details) end
     self.next_window = self.next_window + 1
@@ -461,7 +468,8 @@ Range.__close = Range.cancel
 function Range:wait()
   check_range(self, "wait")
   if self.done then return { sockets = {}, timeout = 0, ready = true } end
-  local ready, timeout = #self.running < self.concurrency and self.next_window <= #self.windows, nil
+  local ready, timeout = #self.running < self.concurrency and self.next_window <= #self.windows
+    and not (self.q.each and self.next_window - self.next_deliver >= self.concurrency), nil
   for _, r in ipairs(self.running) do
     local w = r.req:wait()
     if w.ready then ready = true end

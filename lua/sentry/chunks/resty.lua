@@ -486,7 +486,7 @@ end
 
 -- Windows fetched on up to `concurrency` light threads (ngx.thread), merged
 -- as client:fetch_range merges them, or handed to each(answer, window) in
--- time order and not kept.
+-- time order and not kept (at most `concurrency` windows held at once).
 local function fetch_windows(self, q, span, window, concurrency, each)
   local windows = range.split(span.start, span["end"], window)
   local results, failure, next_i, next_deliver = {}, nil, 1, 1
@@ -512,6 +512,11 @@ local function fetch_windows(self, q, span, window, concurrency, each)
   end
   local function worker()
     while not failure and next_i <= #windows do
+      -- with each, at most `concurrency` windows are held between the next
+      -- one to hand over and the next one to start (bounded memory however
+      -- slow one window is): wait for the one that holds the others back
+      while each and not failure and next_i - next_deliver >= concurrency do ngx.sleep(0.005) end
+      if failure or next_i > #windows then return end
       local i = next_i
       next_i = i + 1
       local w = windows[i]
