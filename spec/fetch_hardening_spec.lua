@@ -277,6 +277,15 @@ describe("limits and error kinds #asan", function()
     assert.same({ "0" }, res.debug_chunk_ids)
   end)
 
+  it("the default max_bytes (512 MB) applies: a longer announced body is too_large at once", function()
+    -- (the body past 512 MB itself takes ~20 s to send: checked by hand with bomb=600)
+    local raw = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 600000000\r\n\r\n{}"
+    local res, msg, d = client("raw=" .. require("sentry.chunks.client").escape(raw), { retries = 0 }):fetch(SINGLE)
+    assert.is_nil(res)
+    assert.equal("too_large", d.kind, msg)
+    assert.truthy(msg:find("536870912 bytes", 1, true), msg)
+  end)
+
   it("an answer without a status line (HTTP/0.9): network, not invalid_url", function()
     local res, msg, d = client("http09", { retries = 0 }):fetch(SINGLE)
     assert.is_nil(res)
