@@ -327,6 +327,43 @@ describe("limits and error kinds #asan", function()
   end)
 end)
 
+describe("the stall bound is what it says (issue 10, item 11) #asan", function()
+  -- stall=5: headers and 100 bytes, then 5 s of silence, then the server
+  -- closes. A stall check that fires after low_speed_time (1 s) says
+  -- timeout; libcurl's own check notices only ~6 s later (its speed is a
+  -- 5 s average), after the server has closed: kind network.
+  it("a stall after data arrived: timeout, not the server's close", function()
+    local res, msg, d = client("stall=5", { low_speed_time = 1, retries = 0 }):fetch(SINGLE)
+    assert.is_nil(res)
+    assert.equal("timeout", d.kind, msg)
+    assert.truthy(msg:find("too slow", 1, true), msg)
+  end)
+
+  it("the engine takes a sub-second low_speed_time as it is, never as 0 (off)", function()
+    local multi = core.multi()
+    local req = multi:request { url = api_url("stall=5"), token = srv.token, low_speed_time = 0.5,
+      low_speed_limit = 0.5 }
+    while not req:step() do multi:poll(0.05, req) end
+    local v, kind, msg = req:result()
+    assert.is_nil(v)
+    assert.equal("timeout", kind, msg)
+    multi:close()
+  end)
+
+  it("a request paused with a full buffer is not stalled: the bytes wait for the caller", function()
+    local multi = core.multi()
+    local req = multi:request { url = api_url(nil, "project=1&profiler_id=" .. IDS.light .. "&statsPeriod=1h"),
+      token = srv.token, low_speed_time = 1, buffer_size = 4096 }
+    assert.is_false(req:step())
+    while req:progress() == 0 do multi:poll(0.05, req) assert.is_false(req:step()) end
+    core.sleep(2.5) -- nobody steps: the transfer sits paused
+    while not req:step() do multi:poll(0.05, req) end
+    local v, kind, msg = req:result()
+    assert(v, tostring(kind) .. ": " .. tostring(msg))
+    multi:close()
+  end)
+end)
+
 describe("a max_bytes past the decoder's own 1 GiB default", function()
   it("is the only limit on the body: 1.1 GB inflated goes through with max_bytes = 2 GiB", function()
     local res, msg, d = client("bomb=1100", { max_bytes = 2 ^ 31, retries = 0 }):fetch(SINGLE)
