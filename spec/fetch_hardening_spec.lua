@@ -277,6 +277,15 @@ describe("limits and error kinds #asan", function()
     assert.same({ "0" }, res.debug_chunk_ids)
   end)
 
+  it("the default max_bytes (512 MB) applies: a longer announced body is too_large at once", function()
+    -- (the body past 512 MB itself takes ~20 s to send: checked by hand with bomb=600)
+    local raw = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 600000000\r\n\r\n{}"
+    local res, msg, d = client("raw=" .. require("sentry.chunks.client").escape(raw), { retries = 0 }):fetch(SINGLE)
+    assert.is_nil(res)
+    assert.equal("too_large", d.kind, msg)
+    assert.truthy(msg:find("536870912 bytes", 1, true), msg)
+  end)
+
   it("an answer without a status line (HTTP/0.9): network, not invalid_url", function()
     local res, msg, d = client("http09", { retries = 0 }):fetch(SINGLE)
     assert.is_nil(res)
@@ -315,6 +324,43 @@ describe("limits and error kinds #asan", function()
     assert.is_false(multi:closed())
     multi:close()
     assert.is_true(multi:closed())
+  end)
+end)
+
+describe("the stall bound is what it says (issue 10, item 11) #asan", function()
+  -- stall=5: headers and 100 bytes, then 5 s of silence, then the server
+  -- closes. A stall check that fires after low_speed_time (1 s) says
+  -- timeout; libcurl's own check notices only ~6 s later (its speed is a
+  -- 5 s average), after the server has closed: kind network.
+  it("a stall after data arrived: timeout, not the server's close", function()
+    local res, msg, d = client("stall=5", { low_speed_time = 1, retries = 0 }):fetch(SINGLE)
+    assert.is_nil(res)
+    assert.equal("timeout", d.kind, msg)
+    assert.truthy(msg:find("too slow", 1, true), msg)
+  end)
+
+  it("the engine takes a sub-second low_speed_time as it is, never as 0 (off)", function()
+    local multi = core.multi()
+    local req = multi:request { url = api_url("stall=5"), token = srv.token, low_speed_time = 0.5,
+      low_speed_limit = 0.5 }
+    while not req:step() do multi:poll(0.05, req) end
+    local v, kind, msg = req:result()
+    assert.is_nil(v)
+    assert.equal("timeout", kind, msg)
+    multi:close()
+  end)
+
+  it("a request paused with a full buffer is not stalled: the bytes wait for the caller", function()
+    local multi = core.multi()
+    local req = multi:request { url = api_url(nil, "project=1&profiler_id=" .. IDS.light .. "&statsPeriod=1h"),
+      token = srv.token, low_speed_time = 1, buffer_size = 4096 }
+    assert.is_false(req:step())
+    while req:progress() == 0 do multi:poll(0.05, req) assert.is_false(req:step()) end
+    core.sleep(2.5) -- nobody steps: the transfer sits paused
+    while not req:step() do multi:poll(0.05, req) end
+    local v, kind, msg = req:result()
+    assert(v, tostring(kind) .. ": " .. tostring(msg))
+    multi:close()
   end)
 end)
 

@@ -94,6 +94,7 @@ describe("Neovim", function()
     assert.matches("refused=network|network error: [^\n]*%(after 2 retries%)\n", results)
     assert.matches("reset=network|network error", results)
     assert.matches("progress_error=aborted|fetch failed: [^\n]*boom in on_progress", results)
+    assert.matches("bad_location=redirect|HTTP 302: refused to follow a redirect to 'http://h:1:2/'", results)
     assert.is_nil(results:find("gave_up", 1, true), results)
   end)
 

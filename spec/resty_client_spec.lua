@@ -96,6 +96,28 @@ describe("sentry.chunks.resty clients (nginx + Lua module)", function()
       run("fetch", { profiler = SINGLE, base = srv.url .. "/_test/raw=" .. escape(raw) }))
   end)
 
+  it("bounded by default as the libcurl client is (issue 10, item 10): 512 MB body, 64 KB error body", function()
+    -- no max_bytes given: the 512 MB default, as for client:fetch (was nil:
+    -- only the decoder's own 1 GiB limit, reported as invalid_json); an
+    -- announced length past it fails at once, as libcurl's does (that
+    -- max_bytes bounds the bytes read and inflated is the spec above)
+    local raw = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 600000000\r\n\r\n{}"
+    local base = srv.url .. "/_test/raw=" .. escape(raw)
+    local _, msg, d = chunks.client { token = srv.token, org = "test-org", retries = 0,
+      base_url = base }:fetch { project = 1, profiler_id = SINGLE }
+    assert.equal("too_large", d.kind, msg)
+    assert.truthy(msg:find("536870912 bytes", 1, true), msg)
+    assert.matches("^err too_large 200 answer too large: more than 536870912 bytes\n$",
+      run("fetch", { profiler = SINGLE, retries = 0, base = base }))
+    -- an error body past 64 KB is too_large with the limit, as client:fetch says
+    -- (was cut to 64 KB silently and reported as an HTTP 500)
+    local want = select(2, chunks.client { token = srv.token, org = "test-org", retries = 0,
+      base_url = srv.url .. "/_test/bigerror" }:fetch { project = 1, profiler_id = SINGLE })
+    assert.truthy(want:find("65536 bytes", 1, true), want)
+    assert.matches("^err too_large 500 .*65536 bytes", run("fetch", { profiler = SINGLE, retries = 0,
+      base = srv.url .. "/_test/bigerror" }))
+  end)
+
   it("logs each retry with ngx.log, never the token", function()
     local out = run("fetch", { profiler = SINGLE, retries = 2, base = srv.url .. "/_test/503x1,tag=log" .. os.time() })
     assert.matches("^ok %d+ 200\n$", out)

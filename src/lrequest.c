@@ -75,6 +75,8 @@ typedef struct lsc_request {
   size_t tlen;
   long long text_total;
   long long max_bytes;
+  double low_speed_limit;  /* for the stall message */
+  long low_speed_ms;
   int busy;           /* a step runs on it */
   int close_pending;  /* closed during that step: release at its end */
 } lsc_request;
@@ -365,6 +367,7 @@ static int has_content_encoding(const lsc_request *r) {
 static const char *kind_of(CURLcode rc, int failcode, const char *errbuf) {
   if (failcode == SC_FAIL_TOO_LARGE) return "too_large";
   if (failcode == SC_FAIL_HEADERS) return "too_large";
+  if (failcode == SC_FAIL_STALLED) return "timeout";
   if (failcode == SC_FAIL_DETACHED || failcode == SC_FAIL_ABORTED) return "aborted";
   switch (rc) {
   case CURLE_COULDNT_RESOLVE_HOST:
@@ -412,6 +415,10 @@ static void settle(lua_State *L, lsc_request *r) {
     } else if (fc == SC_FAIL_HEADERS) {
       snprintf(msg, sizeof msg, "the response headers are larger than %d bytes",
                (int)SC_HEADER_CAP);
+      e = msg;
+    } else if (fc == SC_FAIL_STALLED) {
+      snprintf(msg, sizeof msg, "Operation too slow. Less than %.15g bytes/sec transferred the last %.15g seconds",
+               r->low_speed_limit, (double)r->low_speed_ms / 1000.0);
       e = msg;
     } else if (fc == SC_FAIL_DETACHED) {
       e = "the client was closed during the transfer";
@@ -490,8 +497,8 @@ static int l_request(lua_State *L) {
   o.user_agent = opt_string(L, 2, "user_agent");
   o.timeout_ms = seconds_ms(opt_number(L, 2, "timeout", 0, MAX_SECONDS));
   o.connect_timeout_ms = seconds_ms(opt_number(L, 2, "connect_timeout", 0, MAX_SECONDS));
-  o.low_speed_time = (long)opt_number(L, 2, "low_speed_time", 0, MAX_SECONDS);
-  o.low_speed_limit = (long)opt_number(L, 2, "low_speed_limit", 1, 2147483647.0);
+  o.low_speed_ms = seconds_ms(opt_number(L, 2, "low_speed_time", 0, MAX_SECONDS));
+  o.low_speed_limit = opt_number(L, 2, "low_speed_limit", 1, 2147483647.0);
   o.max_bytes = (long long)opt_number(L, 2, "max_bytes", 0, 9007199254740992.0);
   if (o.max_bytes <= 0) o.max_bytes = SC_DEFAULT_BODY_MAX;
   o.buffer_size = (size_t)opt_number(L, 2, "buffer_size", 0, 1073741824.0);
@@ -500,6 +507,8 @@ static int l_request(lua_State *L) {
   memset(r, 0, sizeof *r);
   r->multi_ref = r->decoder_ref = r->value_ref = LUA_NOREF;
   r->max_bytes = o.max_bytes;
+  r->low_speed_limit = o.low_speed_limit > 0 ? o.low_speed_limit : 1;
+  r->low_speed_ms = o.low_speed_ms;
   luaL_getmetatable(L, SC_REQUEST_MT);
   lua_setmetatable(L, -2);
   r->t = sc_transfer_new(&o, err, sizeof err);

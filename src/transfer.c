@@ -7,6 +7,8 @@
 
 #include <sys/select.h>
 
+#include <time.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +35,10 @@ struct sc_transfer {
   long long received;         /* body bytes accepted (decoded) */
   long long max_bytes;
   size_t step;                /* the most bytes sc_transfer_data gives */
+  double low_speed_limit;     /* the stall check (on_progress) */
+  long low_speed_ms;
+  double win_start;           /* ms: the stall window's start, 0: none yet */
+  curl_off_t win_bytes;       /* wire bytes at the window's start */
   char errbuf[CURL_ERROR_SIZE];
 };
 
@@ -237,6 +243,40 @@ static size_t on_write(char *p, size_t size, size_t n, void *ud) {
   return len;
 }
 
+static double now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
+}
+
+/* The stall check: fewer than low_speed_limit * low_speed_ms / 1000 bytes
+   since the window began, low_speed_ms ago, is a stall. The window starts
+   again whenever that many bytes have come, and while the transfer is
+   paused (its bytes wait for the caller, not for the server). Plain C. */
+static int on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow,
+                       curl_off_t ultotal, curl_off_t ulnow) {
+  sc_transfer *t = ud;
+  double now = now_ms(), need;
+  (void)dltotal; (void)ultotal; (void)ulnow;
+  if (t->paused || t->win_start == 0 || dlnow < t->win_bytes) {
+    t->win_start = now;
+    t->win_bytes = dlnow;
+    return 0;
+  }
+  need = t->low_speed_limit * (double)t->low_speed_ms / 1000.0;
+  if (need < 1) need = 1;
+  if ((double)(dlnow - t->win_bytes) >= need) {
+    t->win_start = now;
+    t->win_bytes = dlnow;
+    return 0;
+  }
+  if (now - t->win_start >= (double)t->low_speed_ms) {
+    t->fail = SC_FAIL_STALLED;
+    return 1; /* CURLE_ABORTED_BY_CALLBACK */
+  }
+  return 0;
+}
+
 /* Transfers ------------------------------------------------------------------ */
 
 #define SETOPT(opt, val)                                        \
@@ -308,9 +348,17 @@ sc_transfer *sc_transfer_new(const sc_transfer_opts *o, char *err, size_t errlen
                                                               : "sentry-chunks/0.1 libcurl");
   if (o->timeout_ms > 0) SETOPT(CURLOPT_TIMEOUT_MS, o->timeout_ms);
   if (o->connect_timeout_ms > 0) SETOPT(CURLOPT_CONNECTTIMEOUT_MS, o->connect_timeout_ms);
-  if (o->low_speed_time > 0) {
-    SETOPT(CURLOPT_LOW_SPEED_LIMIT, o->low_speed_limit > 0 ? o->low_speed_limit : 1L);
-    SETOPT(CURLOPT_LOW_SPEED_TIME, o->low_speed_time);
+  if (o->low_speed_ms > 0) {
+    t->low_speed_limit = o->low_speed_limit > 0 ? o->low_speed_limit : 1;
+    t->low_speed_ms = o->low_speed_ms;
+    SETOPT(CURLOPT_XFERINFOFUNCTION, on_progress);
+    SETOPT(CURLOPT_XFERINFODATA, (void *)t);
+    SETOPT(CURLOPT_NOPROGRESS, 0L);
+    /* libcurl's own check stays as a backstop (it fires later than ours)
+       and keeps a 1 s timer armed while nothing arrives */
+    SETOPT(CURLOPT_LOW_SPEED_LIMIT, (long)t->low_speed_limit +
+                                    ((double)(long)t->low_speed_limit < t->low_speed_limit));
+    SETOPT(CURLOPT_LOW_SPEED_TIME, (o->low_speed_ms + 999) / 1000);
   }
   if (o->max_bytes > 0) SETOPT(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)o->max_bytes);
   SETOPT(CURLOPT_HEADERFUNCTION, on_header);
@@ -375,6 +423,7 @@ void sc_transfer_consume(sc_transfer *t, size_t n) {
   t->len = 0;
   if (t->paused && t->m && !t->done) {
     t->paused = 0;
+    t->win_start = 0; /* the stall window starts again once resumed */
     curl_easy_pause(t->easy, CURLPAUSE_CONT); /* may call on_write now */
   }
 }

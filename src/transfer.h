@@ -37,7 +37,8 @@ enum {
   SC_FAIL_TOO_LARGE,   /* the body went past max_bytes */
   SC_FAIL_ABORTED,     /* sc_transfer_abort (decoder error, cancel) */
   SC_FAIL_DETACHED,    /* its multi was freed first */
-  SC_FAIL_HEADERS      /* the header block went past its cap */
+  SC_FAIL_HEADERS,     /* the header block went past its cap */
+  SC_FAIL_STALLED      /* under low_speed_limit B/s for low_speed_ms */
 };
 
 typedef struct sc_transfer_opts {
@@ -47,8 +48,10 @@ typedef struct sc_transfer_opts {
   const char *user_agent;   /* NULL: a default */
   long timeout_ms;          /* whole transfer; 0: none */
   long connect_timeout_ms;
-  long low_speed_limit;     /* bytes/s ... */
-  long low_speed_time;      /* ... for this many seconds: a stall; 0: off */
+  double low_speed_limit;   /* bytes/s ... */
+  long low_speed_ms;        /* ... for this long: a stall; 0: off. Checked
+                               here (libcurl's own check is a 5 s average:
+                               it noticed a stall ~6 s late) */
   long long max_bytes;      /* body bytes (decoded, as libcurl hands them
                                over); 0: no limit */
   size_t buffer_size;       /* the bounded buffer; 0: SC_TRANSFER_BUFFER */

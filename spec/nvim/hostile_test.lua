@@ -1,5 +1,6 @@
 -- Run by spec/nvim_spec.lua inside `nvim --headless`: fetches that fail
--- (a refused connection, retried; a reset; an error raised by on_progress)
+-- (a refused connection, retried; a reset; an error raised by on_progress;
+-- a redirect to a bad URL)
 -- through sentry.chunks.nvim, one after the other; writes "name=kind|err"
 -- for each callback to $SC_OUT and quits. stderr is kept by the spec: it
 -- must stay empty (no "EBADF: bad file descriptor" from luv).
@@ -16,6 +17,11 @@ local cases = {
   { "refused", { base_url = "http://127.0.0.1:1", retries = 2, backoff = 0.05 } },
   { "reset", { base_url = url .. "/_test/reset", retries = 0 } },
   { "progress_error", { base_url = url, on_progress = function() error("boom in on_progress") end } },
+  -- a redirect to a URL with a bad port (issue 10, item 6: origin() raised
+  -- and the callback never fired)
+  { "bad_location", { base_url = url .. "/_test/raw="
+    .. "HTTP%2F1.1%20302%20Found%0D%0ALocation%3A%20http%3A%2F%2Fh%3A1%3A2%2F%0D%0AContent-Length%3A%200%0D%0A%0D%0A",
+    retries = 0 } },
 }
 
 local function run(i)

@@ -101,8 +101,8 @@ local function number_text(v)
 end
 
 -- The numeric options: {min, max, lower bound excluded?, how to round}.
--- curl takes whole seconds for the stall time and whole bytes/s for its
--- limit, so a fraction is rounded up (0.5 s must not become 0: off).
+-- The stall time and its limit are kept whole, a fraction rounded up
+-- (0.5 s must never become 0: off; the engine itself takes fractions).
 local NUMERIC_OPTIONS = {
   timeout = { 0, 2e6, open = true }, connect_timeout = { 0, 2e6, open = true },
   retries = { 0, 1000, whole = true }, max_wait = { 0, 2e6 }, backoff = { 0, 2e6 },

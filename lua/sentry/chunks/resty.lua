@@ -10,7 +10,7 @@
 --
 --   local sc = require "sentry.chunks.resty"
 --   local c = sc.new { token = ..., org = ..., base_url = "https://sentry.io",
---     timeout = 60, connect_timeout = 10, retries = 3, max_bytes = nil,
+--     timeout = 60, connect_timeout = 10, retries = 3, max_bytes = 512 MB,
 --     ssl_verify = true, max_wait = 60, backoff = 0.5,
 --     keepalive = { timeout = 60, pool_size = 30 } }   -- or keepalive = false
 --   local res, err, details = c:fetch { project = 1, profiler_id = "...", stats_period = "1h" }
@@ -46,7 +46,8 @@ local M = {}
 local format, concat, floor, tonumber = string.format, table.concat, math.floor, tonumber
 local PIECE = 16384
 local INFLATE_PIECE = 1024  -- compressed bytes inflated at a time (bounds one inflated piece)
-local TEXT_CAP = 65536
+local TEXT_CAP = 65536      -- a body kept as text (an error answer), at most: past it, too_large
+local DEFAULT_MAX_BYTES = 512 * 1024 * 1024 -- max_bytes by default (the libcurl engine's too)
 
 local has_zlib, zlib = pcall(require, "zlib")
 if not has_zlib then zlib = nil end
@@ -284,7 +285,7 @@ local function attempt_once(self, token, url, deadline)
   end
   local json = status >= 200 and status < 300 and ctype and ctype:lower():find("json", 1, true)
   local d, text, received, inflated, failure = json and chunks.decoder() or nil, {}, 0, 0, nil
-  local max = self.max_bytes
+  local max = self.max_bytes or DEFAULT_MAX_BYTES
   local function take(piece)
     if d then
       local fed, derr = d:feed(piece)
@@ -292,14 +293,25 @@ local function attempt_once(self, token, url, deadline)
         failure = { kind = "invalid_json", message = derr }
         return false
       end
-    elseif inflated - #piece < TEXT_CAP then
+    elseif inflated > TEXT_CAP then -- as the libcurl engine: never cut silently
+      failure = { kind = "too_large", message = format(
+        "the answer (HTTP %d, not JSON to decode) is larger than %d bytes", status, TEXT_CAP) }
+      return false
+    else
       text[#text + 1] = piece
     end
     return true
   end
+  -- an announced length past max_bytes fails at once, as libcurl's does
+  local cl = tonumber((headers["content-length"] or ""):match("^%s*(%d+)%s*$"))
+  if cl and cl > max and not (headers["transfer-encoding"] or ""):lower():find("chunked", 1, true) then
+    sock:close()
+    return nil, { kind = "too_large", message = format("more than %d bytes", max), status = status,
+      headers = header_block }
+  end
   local ok_body, kind, msg = read_body(r, headers, function(piece)
     received = received + #piece
-    if max and received > max then
+    if received > max then
       failure = { kind = "too_large", message = format("more than %d bytes", max) }
       return false
     end
@@ -312,7 +324,7 @@ local function attempt_once(self, token, url, deadline)
       piece = plain
     end
     inflated = inflated + #piece
-    if max and inflated > max then -- max_bytes bounds the inflated bytes too
+    if inflated > max then -- max_bytes bounds the inflated bytes too
       failure = { kind = "too_large", message = format("more than %d bytes once inflated", max) }
       return false
     end
@@ -344,7 +356,7 @@ local function attempt_once(self, token, url, deadline)
     end
     return value, info
   end
-  info.body = concat(text):sub(1, TEXT_CAP)
+  info.body = concat(text)
   return nil, info
 end
 
