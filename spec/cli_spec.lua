@@ -76,6 +76,25 @@ describe("sentry-chunks", function()
     assert.equal(6, select(2, out:gsub("\n", "")))
   end)
 
+  it("refuses range options beside a SOURCE instead of ignoring them", function()
+    local out, err, code = cli("fetch --project 1 --profiler " .. SINGLE .. " " .. WINDOW .. " -o " .. q(dir .. "/r.json"))
+    assert.equal(0, code, err)
+    -- --start/--end on a saved answer used to be dropped without a word: the
+    -- whole answer was analysed
+    for _, extra in ipairs { "--start 1 --end 2", "--period 1h", "--profiler " .. SINGLE, "--window 600" } do
+      out, err, code = cli("top " .. q(dir .. "/r.json") .. " " .. extra)
+      assert.equal(2, code, extra)
+      assert.equal("", out)
+      assert.matches("^sentry%-chunks: " .. extra:match("^(%-%-%a+)"):gsub("%-", "%%-")
+        .. "[^\n]* a saved answer is analysed whole", err)
+    end
+    local url = srv.url .. "/organizations/test-org/profiling/profile/1/flamegraph/?profilerId=" .. SINGLE
+      .. "&start=2026-05-28T08:10:00Z&end=2026-05-28T08:11:00Z"
+    out, err, code = cli("threads " .. q(url) .. " --period 2h")
+    assert.equal(2, code)
+    assert.matches("^sentry%-chunks: %-%-period[^\n]* the URL names its own range", err)
+  end)
+
   it("speedscope writes a file that passes the schema's required fields", function()
     local _, err, code = cli("speedscope --project backend --profiler " .. SINGLE .. " " .. WINDOW
       .. " -o " .. q(dir .. "/s.json"))

@@ -216,6 +216,34 @@ describe("analysis options", function()
     assert.has_error(function() analysis.top(tiny(), { sort = "name" }) end)
   end)
 
+  it("restrict and each check their options too: a misspelt one is not ignored", function()
+    -- restrict{thread = ...} used to hand back the whole profile, unfiltered
+    assert.has_error(function() analysis.restrict(tiny(), { thread = "main" }) end,
+      "bad argument #2 to 'restrict' (unknown option 'thread'; did you mean 'threads'?)")
+    assert.has_error(function() analysis.each(tiny(), { root_frist = true }) end,
+      "bad argument #2 to 'each' (unknown option 'root_frist'; did you mean 'root_first'?)")
+    assert.has_error(function() analysis.each(tiny(), { bogus = 1 }) end,
+      "bad argument #2 to 'each' (unknown option 'bogus')")
+    assert.has_error(function() analysis.each(tiny(), { threads = "Nope" }) end,
+      "bad argument #2 to 'each' (no thread 'Nope' in this profile; its threads: 1 (MainThread), 2 (Worker))")
+  end)
+
+  it("compare names itself in the errors of its options", function()
+    assert.has_error(function() analysis.compare(tiny(), tiny(), { threads = "Nope" }) end,
+      "bad argument #2 to 'compare' (no thread 'Nope' in this profile; its threads: 1 (MainThread), 2 (Worker))")
+    assert.has_error(function() analysis.compare(tiny(), tiny(), { from = "yesterday" }) end,
+      "bad argument #2 to 'compare' (from must be Unix seconds or ISO-8601, got 'yesterday')")
+  end)
+
+  it("a bad time is the same error from every analysis, without a position inside the library", function()
+    for _, name in ipairs { "top", "call_trees", "hot_paths", "folded", "speedscope", "cpuprofile", "pprof",
+        "perfanno", "restrict" } do
+      local ok, err = pcall(analysis[name], tiny(), { to = "soon" })
+      assert.is_false(ok)
+      assert.equal("bad argument #2 to '" .. name .. "' (to must be Unix seconds or ISO-8601, got 'soon')", err)
+    end
+  end)
+
   it("a thread that does not exist is an error listing the threads there are", function()
     assert.has_error(function() analysis.top(tiny(), { threads = "Nope" }) end,
       "bad argument #2 to 'top' (no thread 'Nope' in this profile; its threads: 1 (MainThread), 2 (Worker))")

@@ -55,33 +55,7 @@ local OPTIONS = {
   per_stack = { thread_root = true, weight = true, event = true, remap = true, thread = true },
 }
 
--- Edit distance (insertions, deletions, substitutions) of two short names.
-local function distance(x, y)
-  local prev = {}
-  for j = 0, #y do prev[j] = j end
-  for i = 1, #x do
-    local cur = { [0] = i }
-    for j = 1, #y do
-      local cost = x:byte(i) == y:byte(j) and 0 or 1
-      cur[j] = math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost)
-    end
-    prev = cur
-  end
-  return prev[#y]
-end
-
--- The closest allowed name, for "did you mean": within two edits, or one
--- name the start of the other ("thread" for "threads").
-local function closest(name, allowed)
-  local best, best_d
-  for k in pairs(allowed) do
-    local d = distance(name, k)
-    if k:sub(1, #name) == name or name:sub(1, #k) == k then d = math.min(d, 1) end
-    if not best_d or d < best_d or (d == best_d and k < best) then best, best_d = k, d end
-  end
-  if best_d and best_d <= 2 then return best end
-  return nil
-end
+local closest = samples.closest
 
 local function check_opts(opts, fname, extra)
   if opts ~= nil and type(opts) ~= "table" then argerror(2, fname, "table or nil", opts) end
@@ -656,11 +630,11 @@ end
 -- p75, p95, p99]}, ...}}; times in seconds. With slowest = true, Sentry's
 -- own "slowest functions" list: root frames left out, in-app functions
 -- only, none with zero self time or a single sample, 100 at most.
-function M.top(given, opts)
+local function top(given, opts, fname) -- fname: the caller's name in errors
   local mode
-  opts, mode = check_opts(opts, "top")
-  local chunk = samples.chunk_of(given, "top")
-  local v = view(chunk, opts, mode, "top")
+  opts, mode = check_opts(opts, fname)
+  local chunk = samples.chunk_of(given, fname)
+  local v = view(chunk, opts, mode, fname)
   if mode == "sentry" then
     local engine = new_engine(opts.durations, v.from, v.to)
     engine:feed(chunk, v, false)
@@ -690,6 +664,10 @@ function M.top(given, opts)
     run_durations(chunk, v, canon, unique, entry_of)
   end
   return rows_result(mode, by_key, v.time, v.samples, opts)
+end
+
+function M.top(given, opts)
+  return top(given, opts, "top")
 end
 
 -- Sentry's top functions over a range too long to hold: an accumulator
@@ -860,7 +838,7 @@ function M.compare(a, b, opts)
   local mode
   opts, mode = check_opts(opts, "compare")
   local common = { mode = mode, threads = opts.threads, from = opts.from, to = opts.to, slice = opts.slice }
-  local ta, tb = M.top(a, common), M.top(b, common)
+  local ta, tb = top(a, common, "compare"), top(b, common, "compare")
   local rows, by_key = {}, {}
   local function row(e)
     local r = by_key[e.key]

@@ -307,7 +307,7 @@ local function seconds(v, fname, opt)
   local t = type(v) == "string" and (tonumber(v) or url.iso_to_unix(v))
   if not t then
     error(string.format("bad argument #2 to '%s' (%s must be Unix seconds or ISO-8601, got '%s')",
-      fname, opt, tostring(v)), 4)
+      fname, opt, tostring(v)), 0)
   end
   return t
 end
@@ -328,15 +328,60 @@ local function clip(t, w, from, to)
 end
 M.clip = clip
 
+-- Edit distance (insertions, deletions, substitutions) of two short names.
+local function distance(x, y)
+  local prev = {}
+  for j = 0, #y do prev[j] = j end
+  for i = 1, #x do
+    local cur = { [0] = i }
+    for j = 1, #y do
+      local cost = x:byte(i) == y:byte(j) and 0 or 1
+      cur[j] = math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost)
+    end
+    prev = cur
+  end
+  return prev[#y]
+end
+
+-- The closest allowed name, for "did you mean": within two edits, or one
+-- name the start of the other ("thread" for "threads").
+function M.closest(name, allowed)
+  local best, best_d
+  for k in pairs(allowed) do
+    local d = distance(name, k)
+    if k:sub(1, #name) == name or name:sub(1, #k) == k then d = math.min(d, 1) end
+    if not best_d or d < best_d or (d == best_d and k < best) then best, best_d = k, d end
+  end
+  if best_d and best_d <= 2 then return best end
+  return nil
+end
+
+-- Raises for an option of opts that allowed does not name (a misspelt
+-- option is never ignored).
+local function check_keys(opts, allowed, fname)
+  if opts ~= nil and type(opts) ~= "table" then argerror(2, fname, "table or nil", opts) end
+  for k in pairs(opts or {}) do
+    if not allowed[k] then
+      local hint = type(k) == "string" and M.closest(k, allowed)
+      error(string.format("bad argument #2 to '%s' (unknown option '%s'%s)", fname, tostring(k),
+        hint and ("; did you mean '" .. hint .. "'?") or ""), 0)
+    end
+  end
+  return opts or {}
+end
+
+local RESTRICT_OPTIONS = { threads = true, from = true, to = true }
+local EACH_OPTIONS = { threads = true, from = true, to = true, root_first = true }
+
 -- A new chunk with only the samples of the selected threads that lie in
 -- [from, to): opts = {threads = selector, from = t, to = t} (Unix seconds
 -- or ISO-8601). Samples keep the weights they had in the whole profile,
 -- clipped to the window. Stacks and frames are shared (read only).
-function M.restrict(given, opts)
-  local chunk = M.chunk_of(given, "restrict")
-  opts = opts or {}
-  local set = M.thread_set(chunk, opts.threads, "restrict")
-  local from, to = seconds(opts.from, "restrict", "from"), seconds(opts.to, "restrict", "to")
+local function restrict(given, opts, fname) -- fname: the caller's name in errors
+  local chunk = M.chunk_of(given, fname)
+  opts = check_keys(opts, fname == "each" and EACH_OPTIONS or RESTRICT_OPTIONS, fname)
+  local set = M.thread_set(chunk, opts.threads, fname)
+  local from, to = seconds(opts.from, fname, "from"), seconds(opts.to, fname, "to")
   from, to = from and ns(from), to and ns(to)
   return M.same_shape(given, M.keep(chunk, function(s, _, w, iv)
     if set and not set[s.thread_id] then return false end
@@ -345,6 +390,10 @@ function M.restrict(given, opts)
     if not cw and not ci then return false end
     return true, cw or 0, ci or 0
   end))
+end
+
+function M.restrict(given, opts)
+  return restrict(given, opts, "restrict")
 end
 
 -- A new chunk with the samples for which keep(sample, stack_id,
@@ -407,8 +456,8 @@ end
 -- is the sample's index in the chunk given.
 function M.each(chunk, opts)
   chunk = M.chunk_of(chunk, "each")
-  opts = opts or {}
-  if opts.threads or opts.from or opts.to then chunk = M.chunk_of(M.restrict(chunk, opts)) end
+  opts = check_keys(opts, EACH_OPTIONS, "each")
+  if opts.threads or opts.from or opts.to then chunk = M.chunk_of(restrict(chunk, opts, "each")) end
   local samples = chunk.profile.samples
   local w, by, order = M.weights(chunk)
   local cache = {}
