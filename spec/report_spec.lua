@@ -50,6 +50,8 @@ describe("printing answers and results", function()
     for _, e in ipairs(top.functions) do assert.truthy(s:find(e.name, 1, true), e.name) end
     assert.equal(9, select(2, s:gsub("\n", ""))) -- 2 lines, 2 of header, a column line, 5 rows: 10 lines
     assert.has_error(function() chunks.summary(nil) end, "bad argument #1 to 'summary' (table expected, got nil)")
+    local one = chunks.decode(gen.encode(gen.answer { gen.chunk_table { index = 0, threads = 1, seed = 3 } }))
+    assert.matches(" samples in 1 thread, ", chunks.summary(one), 1, true)
   end)
 
   it("tostring of analysis results is the CLI's text; they stay plain tables", function()
