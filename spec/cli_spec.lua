@@ -586,7 +586,14 @@ describe("sentry-chunks for people and scripts", function()
     _, err, code = cli("top --project nosuch --profiler " .. SINGLE)
     assert.equal(1, code)
     assert.matches("^sentry%-chunks: project 'nosuch': HTTP 404", err)
-    for _, e in ipairs { err } do
+    local errs = { err }
+    -- a directory given as the saved answer: the system's words, no line of the script
+    _, err, code = cli("top " .. q(dir))
+    assert.equal(1, code)
+    assert.equal("sentry-chunks: " .. dir .. ": Is a directory\n", err)
+    errs[#errs + 1] = err
+    for _, e in ipairs(errs) do
+      assert.is_nil(e:find(":%d+: "))
       assert.is_nil(e:find("%.lua:%d"))
       assert.is_nil(e:find("chunks.client", 1, true))
     end
