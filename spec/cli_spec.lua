@@ -86,13 +86,13 @@ describe("sentry-chunks", function()
       assert.equal(2, code, extra)
       assert.equal("", out)
       assert.matches("^sentry%-chunks: " .. extra:match("^(%-%-%a+)"):gsub("%-", "%%-")
-        .. "[^\n]* a saved answer is analysed whole", err)
+        .. " does nothing with a saved answer", err)
     end
     local url = srv.url .. "/organizations/test-org/profiling/profile/1/flamegraph/?profilerId=" .. SINGLE
       .. "&start=2026-05-28T08:10:00Z&end=2026-05-28T08:11:00Z"
     out, err, code = cli("threads " .. q(url) .. " --period 2h")
     assert.equal(2, code)
-    assert.matches("^sentry%-chunks: %-%-period[^\n]* the URL names its own range", err)
+    assert.matches("^sentry%-chunks: %-%-period does nothing with a profile URL: the URL names the profile, its range", err)
   end)
 
   it("speedscope writes a file that passes the schema's required fields", function()
@@ -323,7 +323,7 @@ describe("sentry-chunks for people and scripts", function()
     local n_whole = tonumber((whole:match("showing %d+ of ([%d,]+) functions"):gsub(",", "")))
     local n_focus = tonumber((focused:match("showing %d+ of ([%d,]+) functions"):gsub(",", "")))
     assert.is_true(n_focus < n_whole)
-    assert.matches("^%-%-focus '[^\n]+': kept [%d,]+ of [%d,]+ samples\n", focused)
+    assert.matches("^a?:? ?%-%-focus '[^\n]+': kept [%d,]+ of [%d,]+ samples[^\n]*\n", focused)
     assert.not_equal(whole, app)
     -- folded --thread: only that thread's stacks
     local threads = chunks.analysis.threads(answer(file))
@@ -341,6 +341,57 @@ describe("sentry-chunks for people and scripts", function()
     assert.equal(0, c3, e3)
     assert.equal("", out)
     assert.equal(cli("top " .. q(file) .. " -n 3"), read(dir .. "/top.txt"))
+  end)
+
+  it("options that choose what to fetch are a usage error with a saved answer or a profile URL", function()
+    for _, o in ipairs { "--period 1h", "-p 1", "--profiler " .. SINGLE, "--start 1779955800", "--end 1779955860",
+                         "--window 600", "--org test-org", "--url " .. q(srv.url) } do
+      local out, err, code = cli("top " .. q(file) .. " -n 1 " .. o)
+      assert.equal(2, code, o)
+      assert.equal("", out)
+      assert.matches("^sentry%-chunks: %-%-[%a]+ does nothing with a saved answer: it chooses what to fetch\n$", err)
+    end
+    local _, err, code = cli("diff " .. q(file) .. " " .. q(file2) .. " --window 600")
+    assert.equal(2, code)
+    assert.equal("sentry-chunks: --window does nothing with a saved answer: it chooses what to fetch\n", err)
+    local url = srv.url .. "/organizations/test-org/profiling/profile/backend/flamegraph/?profilerId=" .. SINGLE
+      .. "&start=2026-05-28T08:10:00Z&end=2026-05-28T08:11:00Z"
+    _, err, code = cli("top " .. q(url) .. " -n 1 --period 1h")
+    assert.equal(2, code)
+    assert.equal("sentry-chunks: --period does nothing with a profile URL: the URL names the profile, its range "
+      .. "and its organization\n", err)
+    local out
+    out, err, code = cli("top " .. q(url) .. " -n 1 --window 600 --url " .. q(srv.url)) -- these a URL uses
+    assert.equal(0, code, err)
+    assert.matches("showing 1 of", out)
+  end)
+
+  it("diff says what each filter kept of both sides; hot shows a path of empty stacks as such", function()
+    local out, err, code = cli("diff " .. q(file) .. " " .. q(file2) .. " --focus shopapi -n 1")
+    assert.equal(0, code, err)
+    local ka, na, kb, nb = out:match("^a: %-%-focus 'shopapi': kept ([%d,]+) of ([%d,]+) samples; b: kept ([%d,]+) of ([%d,]+) samples\n")
+    assert.truthy(ka, out)
+    local function n(s) return tonumber((s:gsub(",", ""))) end
+    local report = chunks.analysis.report
+    local fa, fb = chunks.analysis.focus(answer(file), "shopapi"), chunks.analysis.focus(answer(file2), "shopapi")
+    assert.equal(report.count(#fa.chunk.profile.samples), ka)
+    assert.equal(report.count(#fb.chunk.profile.samples), kb)
+    assert.equal(#answer(file).chunk.profile.samples, n(na))
+    assert.equal(#answer(file2).chunk.profile.samples, n(nb))
+    -- a thread whose samples have no frames (a JVM's GC thread does this)
+    write(dir .. "/empty.json", '{"chunk":{"chunk_id":"0123456789abcdef0123456789abcdef",'
+      .. '"profiler_id":"fedcba9876543210fedcba9876543210","platform":"python","profile":{'
+      .. '"frames":[{"function":"main","module":"app","in_app":true}],"stacks":[[],[0]],'
+      .. '"samples":[{"stack_id":0,"thread_id":"1","timestamp":10.0},{"stack_id":0,"thread_id":"1","timestamp":10.5},'
+      .. '{"stack_id":1,"thread_id":"1","timestamp":11.0},{"stack_id":1,"thread_id":"1","timestamp":11.1}],'
+      .. '"thread_metadata":{"1":{"name":"main"}}}}}')
+    out, err, code = cli("hot " .. q(dir .. "/empty.json"))
+    assert.equal(0, code, err)
+    assert.equal("the 2 heaviest paths (sentry counting), root first\n"
+      .. "#1  1.00s  90.9%  2 samples\n"
+      .. "      (no frames: these samples' stacks are empty)\n"
+      .. "#2  100.00ms  9.1%  1 sample\n"
+      .. "      main (app)\n", out)
   end)
 
   it("top: scaled durations, flat% and sum%, a header saying what was counted and shown", function()
@@ -554,7 +605,14 @@ describe("sentry-chunks for people and scripts", function()
     _, err, code = cli("top --project nosuch --profiler " .. SINGLE)
     assert.equal(1, code)
     assert.matches("^sentry%-chunks: project 'nosuch': HTTP 404", err)
-    for _, e in ipairs { err } do
+    local errs = { err }
+    -- a directory given as the saved answer: the system's words, no line of the script
+    _, err, code = cli("top " .. q(dir))
+    assert.equal(1, code)
+    assert.equal("sentry-chunks: " .. dir .. ": Is a directory\n", err)
+    errs[#errs + 1] = err
+    for _, e in ipairs(errs) do
+      assert.is_nil(e:find(":%d+: "))
       assert.is_nil(e:find("%.lua:%d"))
       assert.is_nil(e:find("chunks.client", 1, true))
     end

@@ -50,6 +50,8 @@ describe("printing answers and results", function()
     for _, e in ipairs(top.functions) do assert.truthy(s:find(e.name, 1, true), e.name) end
     assert.equal(9, select(2, s:gsub("\n", ""))) -- 2 lines, 2 of header, a column line, 5 rows: 10 lines
     assert.has_error(function() chunks.summary(nil) end, "bad argument #1 to 'summary' (table expected, got nil)")
+    local one = chunks.decode(gen.encode(gen.answer { gen.chunk_table { index = 0, threads = 1, seed = 3 } }))
+    assert.matches(" samples in 1 thread, ", chunks.summary(one), 1, true)
   end)
 
   it("tostring of analysis results is the CLI's text; they stay plain tables", function()
@@ -137,5 +139,41 @@ describe("client:fetch at a REPL", function()
       "bad argument #1 to 'fetch' (unknown field 'zzz')")
     assert.has_error(function() c:fetch { project = 1, profiler_id = SINGLE, statsPeriod = "1h", stats_period = "1h" } end,
       "bad argument #1 to 'fetch' (give stats_period or statsPeriod, not both)")
+  end)
+
+  it("fetch_range, profilers, fetch_async and chunks.client check their fields too, at the caller's line", function()
+    local c = client()
+    local function raised(f)
+      local line = debug.getinfo(2, "l").currentline
+      local ok, err = pcall(f)
+      assert.is_false(ok)
+      return err, line
+    end
+    local here = debug.getinfo(1, "S").short_src:match("[^/]+$")
+    local err, line = raised(function() local r = c:fetch { project = 1, profiler_id = SINGLE, stats_perod = "1h" } return r end)
+    assert.equal(here .. ":" .. line .. ": bad argument #1 to 'fetch' (unknown field 'stats_perod'; did you mean 'stats_period'?)",
+      err:match("[^/]+$"))
+    err, line = raised(function() local r = c:fetch { project = 1, profiler_id = 5 } return r end)
+    assert.equal(here .. ":" .. line .. ": bad argument #1 to 'fetch' (field 'profiler_id': string expected, got number)",
+      err:match("[^/]+$"))
+    err, line = raised(function() local r = c:fetch_async { project = 1, profiler_id = SINGLE, windw = 60 } return r end)
+    assert.equal(here .. ":" .. line .. ": bad argument #1 to 'fetch_async' (unknown field 'windw')", err:match("[^/]+$"))
+    err, line = raised(function() local r = c:fetch_range { project = 1, profiler_id = SINGLE, stats_period = "1h", windw = 60 } return r end)
+    assert.equal(here .. ":" .. line .. ": bad argument #1 to 'fetch_range' (unknown field 'windw'; did you mean 'window'?)",
+      err:match("[^/]+$"))
+    err, line = raised(function() local r = c:profilers { project = 1, stats_perid = "1h" } return r end)
+    assert.equal(here .. ":" .. line .. ": bad argument #1 to 'profilers' (unknown field 'stats_perid'; did you mean 'stats_period'?)",
+      err:match("[^/]+$"))
+    err = raised(function() local r = c:profilers { project = 1, profiler_id = SINGLE } return r end)
+    assert.matches("(unknown field 'profiler_id')", err, 1, true)
+    err = raised(function() local r = chunks.client { tokn = "x" } return r end)
+    assert.matches("bad argument #1 to 'client' (unknown option 'tokn'; did you mean 'token'?)", err, 1, true)
+    -- profilers takes statsPeriod as stats_period (a bad one is its error, not the 24 h default)
+    local list, perr, details = c:profilers { project = 1, statsPeriod = "soon" }
+    assert.is_nil(list)
+    assert.equal("stats_period", details.field, perr)
+    assert(c:profilers { project = 1, statsPeriod = "7d" })
+    err = raised(function() local r = c:profilers { project = 1, statsPeriod = "1h", stats_period = "1h" } return r end)
+    assert.matches("give stats_period or statsPeriod, not both", err, 1, true)
   end)
 end)

@@ -138,7 +138,10 @@ function M.new(opts)
   if type(opts) ~= "table" then argerror(1, "client", "table expected, got " .. type(opts)) end
   for k, v in pairs(opts) do
     local want = OPTION_TYPES[k]
-    if not want then argerror(1, "client", format("unknown option '%s'", tostring(k))) end
+    if not want then
+      local hint = type(k) == "string" and require("sentry.chunks.report").closest(k, OPTION_TYPES)
+      argerror(1, "client", format("unknown option '%s'%s", tostring(k), hint and ("; did you mean '" .. hint .. "'?") or ""))
+    end
     if type(v) ~= want then
       argerror(1, "client", format("option '%s': %s expected, got %s", k, want, type(v)))
     end
@@ -429,6 +432,7 @@ function Client:fetch_async(q)
   if type(q) ~= "table" then
     argerror(1, "fetch_async", "table expected, got " .. type(q))
   end
+  request.check_fields(q, "fetch_async", 2)
   q = resolved(self, q, "fetch_async", false)
   local url, err, details = build_query(self, q)
   if not url then return nil, err, details end
@@ -484,6 +488,7 @@ function Client:fetch(q)
   if type(q) ~= "table" then
     argerror(1, "fetch", "table expected, got " .. type(q))
   end
+  request.check_fields(q, "fetch", 2)
   local rq, rerr, rdetails = resolved(self, q, "fetch", true)
   if not rq then return nil, rerr, rdetails end
   local req, err, details = self:fetch_async(rq)
@@ -508,6 +513,10 @@ end
 function Client:profilers(q)
   if getmetatable(self) ~= Client then
     error("bad argument #1 to 'profilers' (client expected; call it as client:profilers{...})", 2)
+  end
+  if type(q) == "table" then
+    request.check_fields(q, "profilers", 2)
+    q = resolved(self, q, "profilers", false)
   end
   return discovery.profilers(self, q)
 end
@@ -560,6 +569,7 @@ function Client:fetch_range(q)
   end
   local bad, details = range_problem(q)
   if bad then return nil, bad, details end
+  request.check_fields(q, "fetch_range", 2)
   if type(q) == "table" then
     local rq, rerr, rdetails = resolved(self, q, "fetch_range", true)
     if not rq then return nil, rerr, rdetails end

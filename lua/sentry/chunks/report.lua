@@ -228,8 +228,10 @@ function M.hot(paths, opts)
   opts = opts or {}
   local out = {}
   for i, p in ipairs(paths) do
-    out[#out + 1] = format("#%d  %s  %s  %s samples", i, M.duration(p.time), pct(p.pct), M.count(p.samples))
+    out[#out + 1] = format("#%d  %s  %s  %s sample%s", i, M.duration(p.time), pct(p.pct), M.count(p.samples),
+      p.samples == 1 and "" or "s")
     local names = p.names
+    if #names == 0 then out[#out + 1] = "      (no frames: these samples' stacks are empty)" end
     local from = 1
     if opts.frames and #names > opts.frames then
       from = #names - opts.frames + 1
@@ -379,9 +381,9 @@ function M.summary(answer)
     if type(t.last) == "number" and (not last or t.last > last) then last = t.last end
   end
   local out = {}
-  out[1] = format("profile chunk%s: %s samples in %d threads, %s from %s to %s",
+  out[1] = format("profile chunk%s: %s samples in %d thread%s, %s from %s to %s",
     type(chunk.profiler_id) == "string" and (" of profiler " .. chunk.profiler_id) or "",
-    M.count(#profile.samples), #threads, first and M.duration(last - first) or "0", iso(first), iso(last))
+    M.count(#profile.samples), #threads, #threads == 1 and "" or "s", first and M.duration(last - first) or "0", iso(first), iso(last))
   local names = {}
   for i, t in ipairs(threads) do
     if i > 5 then names[#names + 1] = format("and %d more", #threads - 5) break end

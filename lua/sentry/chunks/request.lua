@@ -40,6 +40,45 @@ local function argerror(n, fname, msg)
   error(format("bad argument #%d to '%s' (%s)", n, fname, msg), 3)
 end
 
+-- The fields each client method takes besides QUERY_TYPES' (statsPeriod,
+-- the web UI's spelling, is stats_period everywhere).
+local EXTRA_FIELDS = {
+  fetch = { statsPeriod = { string = true } },
+  fetch_async = { statsPeriod = { string = true } },
+  fetch_range = { statsPeriod = { string = true }, window = true, concurrency = true, retries = true,
+                  each = true, on_progress = true },
+  profilers = { statsPeriod = { string = true }, max_pages = true },
+}
+local NOT_IN = { profilers = { profiler_id = true, start = true, ["end"] = true, split = true },
+                 fetch_range = { split = true } }
+
+-- request.check_fields(q, fname, level): raises, at `level` as error()
+-- counts it from the caller of check_fields (2: that caller's caller), on
+-- a field the method fname does not take ("did you mean" for a near miss)
+-- or a value of the wrong type. Called first by each client method, so
+-- the message names the line of the code that called the method.
+function M.check_fields(q, fname, level)
+  local extra, not_in = EXTRA_FIELDS[fname] or {}, NOT_IN[fname] or {}
+  local names = {}
+  for k in pairs(QUERY_TYPES) do if not not_in[k] then names[#names + 1] = k end end
+  for k in pairs(extra) do if k ~= "statsPeriod" then names[#names + 1] = k end end -- hint the canonical name
+  for k, v in pairs(q) do
+    local allowed = extra[k] or (not not_in[k] and QUERY_TYPES[k])
+    if not allowed then
+      local hint = type(k) == "string" and require("sentry.chunks.report").closest(k, names)
+      error(format("bad argument #1 to '%s' (unknown field '%s'%s)", fname, tostring(k),
+        hint and ("; did you mean '" .. hint .. "'?") or ""), level + 1)
+    end
+    if type(allowed) == "table" and not allowed[type(v)] then
+      local tnames = {}
+      for tname in pairs(allowed) do tnames[#tnames + 1] = tname end
+      table.sort(tnames)
+      error(format("bad argument #1 to '%s' (field '%s': %s expected, got %s)", fname, k,
+        concat(tnames, " or "), type(v)), level + 1)
+    end
+  end
+end
+
 local function env(name)
   local v = os.getenv(name)
   if v == nil or v == "" then return nil end
