@@ -262,6 +262,10 @@ describe("limits and error kinds #asan", function()
     assert.equal("too_large", d.kind)
     assert.equal(500, d.status)
     assert.truthy(msg:find("65536 bytes", 1, true), msg)
+    -- with a max_bytes of the caller's, the message still names the limit that was hit
+    msg = select(2, client("bigerror", { max_bytes = 10 ^ 7 }):fetch(SINGLE))
+    assert.truthy(msg:find("65536 bytes", 1, true), msg)
+    assert.falsy(msg:find("max_bytes", 1, true), msg)
   end)
 
   it("a compression bomb stays bounded: too_large at max_bytes, never libcurl's out of memory", function()

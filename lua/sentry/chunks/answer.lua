@@ -248,9 +248,8 @@ local function classify(self, info, url, attempts)
       d.headers = parse_headers(info.headers)
       d.rate_limit = rate_limit_of(d.headers)
     end
-    if k == "too_large" and self.max_bytes then
-      msg = msg .. format(" (max_bytes = %d)", self.max_bytes)
-    end
+    -- (a too_large message names its own limit: max_bytes, the headers'
+    -- or the error body's)
     -- connection failures (nothing answered) are retried, half-done bodies not
     local retry = kind == "connect" or (k == "network" and (info.status or 0) == 0)
     return msg, d, retry and "backoff" or nil
