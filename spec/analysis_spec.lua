@@ -220,6 +220,27 @@ describe("comparison", function()
     assert.same({ "handle (app.web)", 0.5, 0.25, -0.25 }, { first.name, first.self_a, first.self_b, first.self_delta })
     assert.same({ "query (db)", -0.25 }, { cmp.functions[2].name, cmp.functions[2].self_delta })
   end)
+
+  it("names the argument that is not a profile", function()
+    assert.has_error(function() analysis.compare(tiny(), {}) end,
+      "bad argument #2 to 'compare' (a decoded answer or chunk expected: no profile.samples)")
+    assert.has_error(function() analysis.compare(nil, tiny()) end, "bad argument #1 to 'compare' (table expected, got nil)")
+  end)
+end)
+
+describe("threads", function()
+  it("with equal sample counts, come in the order of their numeric ids (2 before 12)", function()
+    local samples, stacks = {}, { { 0 } }
+    for _, tid in ipairs { "12", "2", "0", "1" } do
+      samples[#samples + 1] = { stack_id = 0, thread_id = tid, timestamp = 1 }
+      samples[#samples + 1] = { stack_id = 0, thread_id = tid, timestamp = 2 }
+    end
+    local ids = {}
+    for i, t in ipairs(analysis.threads { profile = { samples = samples, stacks = stacks, frames = { { ["function"] = "f" } } } }) do
+      ids[i] = t.id
+    end
+    assert.same({ "0", "1", "2", "12" }, ids)
+  end)
 end)
 
 describe("filters", function()

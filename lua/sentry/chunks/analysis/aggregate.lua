@@ -837,6 +837,8 @@ end
 function M.compare(a, b, opts)
   local mode
   opts, mode = check_opts(opts, "compare")
+  samples.chunk_of(a, "compare", 1)
+  samples.chunk_of(b, "compare", 2)
   local common = { mode = mode, threads = opts.threads, from = opts.from, to = opts.to, slice = opts.slice }
   local ta, tb = top(a, common, "compare"), top(b, common, "compare")
   local rows, by_key = {}, {}

@@ -18,13 +18,15 @@ local SLICE = 16384
 M.SLICE = SLICE
 local argerror = frames._argerror
 
--- The chunk of an answer ({chunk = ...}) or a chunk itself.
-function M.chunk_of(x, fname)
-  if type(x) ~= "table" then argerror(1, fname or "chunk_of", "table", x) end
+-- The chunk of an answer ({chunk = ...}) or a chunk itself; argn: the
+-- argument's position in fname's errors (1).
+function M.chunk_of(x, fname, argn)
+  argn = argn or 1
+  if type(x) ~= "table" then argerror(argn, fname or "chunk_of", "table", x) end
   if type(x.chunk) == "table" then x = x.chunk end
   if type(x.profile) ~= "table" or type(x.profile.samples) ~= "table" then
-    error(string.format("bad argument #1 to '%s' (a decoded answer or chunk expected: no profile.samples)",
-      fname or "chunk_of"), 3)
+    error(string.format("bad argument #%d to '%s' (a decoded answer or chunk expected: no profile.samples)",
+      argn, fname or "chunk_of"), 3)
   end
   return x
 end
@@ -252,6 +254,8 @@ function M.threads(chunk)
   end
   sort(out, function(a, b)
     if a.samples ~= b.samples then return a.samples > b.samples end
+    local x, y = tonumber(a.id), tonumber(b.id) -- ids are integers as text: 2 before 12
+    if x and y and x ~= y then return x < y end
     return tostring(a.id) < tostring(b.id)
   end)
   return out
