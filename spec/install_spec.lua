@@ -71,4 +71,20 @@ describe("the install", function()
     assert.matches("built for another Lua", err, 1, true)
     assert.equal("", out)
   end)
+
+  it("the rockspec installs every library module (the Neovim plugin's own come with the plugin)", function()
+    local f = assert(io.open(repo .. "/sentry-chunks-scm-1.rockspec"))
+    local spec = f:read("*a")
+    f:close()
+    local listed = {}
+    for path in spec:gmatch('"(lua/[^"]+%.lua)"') do listed[path] = true end
+    local p = io.popen("cd " .. q(repo) .. " && find lua/sentry/chunks -name '*.lua' | sort")
+    local missing = {}
+    for path in p:lines() do
+      local plugin_only = path:match("^lua/sentry/chunks/nvim/") and path ~= "lua/sentry/chunks/nvim/analyze.lua"
+      if not plugin_only and not listed[path] then missing[#missing + 1] = path end
+    end
+    p:close()
+    assert.same({}, missing)
+  end)
 end)
