@@ -104,6 +104,71 @@ local function convert(t, want_columns, is_profile)
   return out or t
 end
 
+local KNOWN = { stack_id = true, thread_id = true, timestamp = true, n = true }
+-- samples in rows -> {columns, n, first row, last row}: the columns are
+-- built again when the array's length or its end rows change
+local built = setmetatable({}, { __mode = "k" })
+
+-- columns_of(samples) -> the samples in columns: {n =, stack_id =,
+-- thread_id =, timestamp =, [any other key of a sample] = ...}. Samples in
+-- columns come back as they are; samples in rows are read once into new
+-- columns, cached while the rows live (so they are read as immutable: an
+-- array whose length or end rows change is read again). The one way the
+-- analysis, the range merger and dedupe read samples. Read only.
+function M.columns_of(ss)
+  if is_columns(ss) then return ss end
+  local n = #ss
+  local b = built[ss]
+  if b and b[2] == n and b[3] == ss[1] and b[4] == ss[n] then return b[1] end
+  local sid, tid, ts = {}, {}, {}
+  local c = { n = n, stack_id = sid, thread_id = tid, timestamp = ts }
+  for i = 1, n do
+    local s = ss[i]
+    sid[i], tid[i], ts[i] = s.stack_id, s.thread_id, s.timestamp
+    for k, v in next, s do
+      if not KNOWN[k] then
+        local col = c[k]
+        if col == nil then col = {} c[k] = col end
+        col[i] = v
+      end
+    end
+  end
+  built[ss] = { c, n, ss[1], ss[n] }
+  return c
+end
+
+-- row(c, i) -> sample i of columns c as a new table.
+function M.row(c, i)
+  local s = {}
+  for k, col in next, c do
+    if k ~= "n" then s[k] = col[i] end
+  end
+  return s
+end
+
+-- pick(ss, from, to [, list]) -> samples ss[list[from]] .. ss[list[to]]
+-- (list: indices; without it from .. to), new, in the layout of ss (rows
+-- share their sample tables).
+function M.pick(ss, from, to, list)
+  local out = {}
+  if is_columns(ss) then
+    local n = 0
+    for k, col in next, ss do
+      if k ~= "n" then
+        local o = {}
+        n = 0
+        for j = from, to do n = n + 1 o[n] = col[list and list[j] or j] end
+        out[k] = o
+      end
+    end
+    out.n = to >= from and to - from + 1 or 0
+  else
+    local n = 0
+    for j = from, to do n = n + 1 out[n] = ss[list and list[j] or j] end
+  end
+  return out
+end
+
 local function check(v, fname)
   if type(v) ~= "table" then
     error(("bad argument #1 to '%s' (table expected, got %s)"):format(fname, type(v)), 3)

@@ -381,7 +381,7 @@ function M.summary(answer)
   local out = {}
   out[1] = format("profile chunk%s: %s samples in %d threads, %s from %s to %s",
     type(chunk.profiler_id) == "string" and (" of profiler " .. chunk.profiler_id) or "",
-    M.count(#profile.samples), #threads, first and M.duration(last - first) or "0", iso(first), iso(last))
+    M.count(analysis.samples.columns_of(chunk).n), #threads, first and M.duration(last - first) or "0", iso(first), iso(last))
   local names = {}
   for i, t in ipairs(threads) do
     if i > 5 then names[#names + 1] = format("and %d more", #threads - 5) break end
