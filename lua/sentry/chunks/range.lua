@@ -317,7 +317,7 @@ end
 local function launch(self, i)
   local w, q = self.windows[i], self.q
   local req, err, details = self.client:fetch_async { project = q.project, profiler_id = q.profiler_id,
-    org = q.org, start = w.start, ["end"] = w["end"], split = false }
+    org = q.org, start = w.start, ["end"] = w["end"], split = false, layout = q.layout }
   if not req then return nil, err, details end
   local on_progress = self.client.on_progress
   if on_progress then
@@ -530,6 +530,10 @@ function M.start(client, q, span)
   local window, concurrency, retries = q.window or M.DEFAULT_WINDOW, q.concurrency or 4, q.retries or 2
   if q.each ~= nil and type(q.each) ~= "function" then
     error(format("bad argument #1 to 'fetch_range' (field 'each': function expected, got %s)", type(q.each)), 3)
+  end
+  if q.layout ~= nil and q.layout ~= "rows" and q.layout ~= "columns" then
+    error(format("bad argument #1 to 'fetch_range' (field 'layout': 'rows' or 'columns' expected, got %s)",
+      type(q.layout) == "string" and ("'" .. q.layout:gsub("%c", "?"):sub(1, 40) .. "'") or type(q.layout)), 3)
   end
   for name, v in pairs { window = window, concurrency = concurrency, retries = retries } do
     if type(v) ~= "number" or v ~= v or v < (name == "retries" and 0 or 1) then

@@ -129,6 +129,11 @@ function M.prepare(res, remap, slice)
   return { res = res, chunk = chunk, threads = threads, main = main }
 end
 
+-- How many samples a chunk has, in either layout.
+function M.sample_count(chunk)
+  return columns_of(chunk).n
+end
+
 -- The thread ids a selector names ("main", "all", an id or a name):
 -- set, label | nil, message (the selector is the user's input).
 function M.select(entry, selector)
