@@ -153,6 +153,30 @@ static int on_end_object(void *ud) {
   return attach(b);
 }
 
+/* Whether columns that grew from `hint` to n rows waste more than a quarter
+   of their array: past its hint, a Lua array grows by doubling. */
+static int slack(int hint, int n) {
+  double cap = hint;
+  if (n > hint) for (cap = 1; cap < n; cap *= 2) {}
+  return (double)n < cap * 0.75;
+}
+
+/* Replaces column i of the holder at h (at h+1+i) by a copy of its n rows
+   in an array of exactly n slots: a third of the memory of a column that
+   doubled past its size is otherwise empty. */
+static void exact_copy(lua_State *L, int h, int i, int n) {
+  int r, col = h + 1 + i;
+  lua_createtable(L, n, 0);
+  for (r = 1; r <= n; r++) {
+    lua_rawgeti(L, col, r);
+    lua_rawseti(L, -2, r);
+  }
+  lua_replace(L, col);
+  lua_pushstring(L, COLUMN_NAMES[i]);
+  lua_pushvalue(L, col);
+  lua_rawset(L, h);
+}
+
 static int on_end_array(void *ud) {
   sc_builder *b = ud;
   lua_State *L = b->L;
@@ -160,6 +184,13 @@ static int on_end_array(void *ud) {
   int n = sc_shapes_close(&b->shapes);
   if (kind == K_HOLDER) { /* holder, stack_id, thread_id, timestamp */
     int i;
+    if (n > 0 && slack(b->cols_hint, n)) {
+      if (!lua_checkstack(L, 4)) {
+        sc_decoder_fail(b->dec, "nesting too deep for the Lua stack");
+        return 1;
+      }
+      for (i = 0; i < 3; i++) exact_copy(L, lua_gettop(L) - 3, i, n);
+    }
     if (n == 0) {
       for (i = 1; i <= 3; i++) { /* keeps [] apart from {} */
         lua_pushvalue(L, MT_IDX(b));
