@@ -136,6 +136,14 @@ describe("sentry.chunks.resty clients (nginx + Lua module)", function()
     assert.matches("^raise bad argument #1 to 'fetch_range' %(field 'window'", run("range", q))
   end)
 
+  it("layout = 'columns': fetch and fetch_range decode samples in columns", function()
+    local q = { profiler = server.PROFILER_IDS.service, start = server.T0, stop = server.T0 + 180 }
+    local want = #blocking { project = 1, profiler_id = q.profiler, start = q.start, ["end"] = q.stop }.chunk.profile.samples
+    assert.equal(("cols %d same top same range %d same\n"):format(want, want), run("columns", q))
+    q.base = srv.url .. "/_test/gzip"
+    assert.equal(("cols %d same top same range %d same\n"):format(want, want), run("columns", q))
+  end)
+
   it("fetch_url and profilers answer as the libcurl client's", function()
     local c = chunks.client { token = srv.token, org = "test-org", base_url = srv.url }
     local url = srv.url .. "/organizations/test-org/profiling/profile/backend/flamegraph/?profilerId=" .. SINGLE

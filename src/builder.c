@@ -18,10 +18,26 @@
 #define CACHE_IDX(b) ((b)->base + 1)
 #define MT_IDX(b) ((b)->base + 2)
 
+/* Level kinds (sc_shape_level.kind), in the columns layout only. */
+enum {
+  K_PLAIN = 0,
+  K_PROFILE, /* an object under key "profile" */
+  K_HOLDER,  /* its "samples" array: aux = the holder's stack index */
+  K_ROW      /* an element of it: aux = its row (1-based) */
+};
+/* What the key just seen names, for the next container. */
+enum { KEY_OTHER = 0, KEY_PROFILE, KEY_SAMPLES };
+
+/* The three columns every holder has, at holder+1 .. holder+3. */
+static const char *const COLUMN_NAMES[3] = {"stack_id", "thread_id", "timestamp"};
+
 void sc_builder_init(sc_builder *b, sc_decoder *dec, unsigned slots) {
   b->L = NULL;
   b->base = 0;
   b->dec = dec;
+  b->columns = 0;
+  b->last_key_kind = KEY_OTHER;
+  b->cols_hint = 0;
   sc_shapes_init(&b->shapes, slots);
 }
 
@@ -49,28 +65,80 @@ static int push_string(sc_builder *b, const char *s, size_t n) {
   return slot;
 }
 
+static int not_a_sample(sc_builder *b) {
+  sc_decoder_fail(b->dec, "columns layout: a sample is not an object");
+  return 1;
+}
+
 /* Puts the value on top of the stack into the enclosing container. */
 static int attach(sc_builder *b) {
   sc_shape_level *lv;
   if (b->shapes.depth == 0) return 0; /* the top-level value stays put */
   lv = sc_shapes_top(&b->shapes);
-  if (lv->is_object) lua_rawset(b->L, -3);
-  else lua_rawseti(b->L, -2, ++lv->count);
+  if (lv->kind == K_ROW) { /* column, value: column[row] = value */
+    lua_rawseti(b->L, -2, lv->aux);
+    lua_pop(b->L, 1);
+  } else if (lv->kind == K_HOLDER) {
+    return not_a_sample(b);
+  } else if (lv->is_object) {
+    lua_rawset(b->L, -3);
+  } else {
+    lua_rawseti(b->L, -2, ++lv->count);
+  }
   return 0;
 }
 
+/* Pushes a samples holder {stack_id =, thread_id =, timestamp =} (n is set
+   when it closes) and its three columns above it, presized to the rows of
+   the previous holder. */
+static void open_holder(sc_builder *b) {
+  lua_State *L = b->L;
+  int i, h;
+  lua_createtable(L, 0, 4);
+  h = lua_gettop(L);
+  for (i = 0; i < 3; i++) {
+    lua_pushstring(L, COLUMN_NAMES[i]);
+    lua_createtable(L, b->cols_hint, 0);
+    lua_pushvalue(L, -1);
+    lua_insert(L, -3); /* column, name, column */
+    lua_rawset(L, h);
+  }
+}
+
 static int open_container(sc_builder *b, int is_object) {
-  int narr, nrec;
-  /* Two slots: the table, and above it a key (objects) or an element. */
-  if (!lua_checkstack(b->L, 3)) {
+  int narr, nrec, kind = K_PLAIN;
+  sc_shape_level *lv;
+  /* Two slots: the table, and above it a key (objects) or an element; a
+     holder takes four (itself and its columns) below those. */
+  if (!lua_checkstack(b->L, 6)) {
     sc_decoder_fail(b->dec, "nesting too deep for the Lua stack");
     return 1;
+  }
+  if (b->columns && b->shapes.depth > 0) {
+    lv = sc_shapes_top(&b->shapes);
+    if (lv->kind == K_HOLDER) {
+      if (!is_object) return not_a_sample(b);
+      kind = K_ROW;
+    } else if (lv->is_object) {
+      if (b->last_key_kind == KEY_PROFILE && is_object) kind = K_PROFILE;
+      else if (b->last_key_kind == KEY_SAMPLES && !is_object && lv->kind == K_PROFILE)
+        kind = K_HOLDER;
+    }
   }
   if (sc_shapes_open(&b->shapes, is_object, &narr, &nrec)) {
     sc_decoder_fail(b->dec, "out of memory");
     return 1;
   }
-  lua_createtable(b->L, narr, nrec);
+  lv = sc_shapes_top(&b->shapes);
+  lv->kind = kind;
+  if (kind == K_ROW) { /* no table: its values go to the columns */
+    lv->aux = ++b->shapes.levels[b->shapes.depth - 2].count;
+  } else if (kind == K_HOLDER) {
+    open_holder(b);
+    lv->aux = lua_gettop(b->L) - 3;
+  } else {
+    lua_createtable(b->L, narr, nrec);
+  }
   return 0;
 }
 
@@ -79,21 +147,108 @@ static int on_begin_array(void *ud) { return open_container(ud, 0); }
 
 static int on_end_object(void *ud) {
   sc_builder *b = ud;
+  int kind = sc_shapes_top(&b->shapes)->kind;
   sc_shapes_close(&b->shapes);
+  if (kind == K_ROW) return 0; /* nothing on the stack */
   return attach(b);
+}
+
+/* Whether columns that grew from `hint` to n rows waste more than a quarter
+   of their array: past its hint, a Lua array grows by doubling. */
+static int slack(int hint, int n) {
+  double cap = hint;
+  if (n > hint) for (cap = 1; cap < n; cap *= 2) {}
+  return (double)n < cap * 0.75;
+}
+
+/* Replaces column i of the holder at h (at h+1+i) by a copy of its n rows
+   in an array of exactly n slots: a third of the memory of a column that
+   doubled past its size is otherwise empty. */
+static void exact_copy(lua_State *L, int h, int i, int n) {
+  int r, col = h + 1 + i;
+  lua_createtable(L, n, 0);
+  for (r = 1; r <= n; r++) {
+    lua_rawgeti(L, col, r);
+    lua_rawseti(L, -2, r);
+  }
+  lua_replace(L, col);
+  lua_pushstring(L, COLUMN_NAMES[i]);
+  lua_pushvalue(L, col);
+  lua_rawset(L, h);
 }
 
 static int on_end_array(void *ud) {
   sc_builder *b = ud;
-  if (sc_shapes_close(&b->shapes) == 0) { /* keeps [] apart from {} */
-    lua_pushvalue(b->L, MT_IDX(b));
-    lua_setmetatable(b->L, -2);
+  lua_State *L = b->L;
+  int kind = sc_shapes_top(&b->shapes)->kind;
+  int n = sc_shapes_close(&b->shapes);
+  if (kind == K_HOLDER) { /* holder, stack_id, thread_id, timestamp */
+    int i;
+    if (n > 0 && slack(b->cols_hint, n)) {
+      if (!lua_checkstack(L, 4)) {
+        sc_decoder_fail(b->dec, "nesting too deep for the Lua stack");
+        return 1;
+      }
+      for (i = 0; i < 3; i++) exact_copy(L, lua_gettop(L) - 3, i, n);
+    }
+    if (n == 0) {
+      for (i = 1; i <= 3; i++) { /* keeps [] apart from {} */
+        lua_pushvalue(L, MT_IDX(b));
+        lua_setmetatable(L, -1 - i);
+      }
+    }
+    lua_pop(L, 3);
+    lua_pushliteral(L, "n");
+    lua_pushinteger(L, (lua_Integer)n);
+    lua_rawset(L, -3);
+    b->cols_hint = n;
+  } else if (n == 0) { /* keeps [] apart from {} */
+    lua_pushvalue(L, MT_IDX(b));
+    lua_setmetatable(L, -2);
   }
   return attach(b);
 }
 
+/* A key of a row: pushes the column it names, made if new. */
+static int row_key(sc_builder *b, const char *s, size_t n) {
+  lua_State *L = b->L;
+  int h = b->shapes.levels[b->shapes.depth - 2].aux, col = -1, slot;
+  b->last_key_kind = KEY_OTHER;
+  if (n == 8 && memcmp(s, "stack_id", 8) == 0) col = 0;
+  else if (n == 9 && memcmp(s, "thread_id", 9) == 0) col = 1;
+  else if (n == 9 && memcmp(s, "timestamp", 9) == 0) col = 2;
+  if (col >= 0) {
+    lua_pushvalue(L, h + 1 + col);
+    sc_shapes_key(&b->shapes, -1);
+    return 0;
+  }
+  if (n == 1 && s[0] == 'n') {
+    sc_decoder_fail(b->dec, "columns layout: a sample has the key \"n\" (the holder's count)");
+    return 1;
+  }
+  slot = push_string(b, s, n);
+  lua_pushvalue(L, -1);
+  lua_rawget(L, h);
+  if (lua_isnil(L, -1)) { /* key, nil: a new column */
+    lua_pop(L, 1);
+    lua_createtable(L, 0, 0);
+    lua_pushvalue(L, -2);
+    lua_pushvalue(L, -2);
+    lua_rawset(L, h);
+  }
+  lua_remove(L, -2);
+  sc_shapes_key(&b->shapes, slot);
+  return 0;
+}
+
 static int on_key(void *ud, const char *s, size_t n) {
   sc_builder *b = ud;
+  if (b->columns) {
+    if (sc_shapes_top(&b->shapes)->kind == K_ROW) return row_key(b, s, n);
+    b->last_key_kind = n != 7 ? KEY_OTHER
+                     : memcmp(s, "profile", 7) == 0 ? KEY_PROFILE
+                     : memcmp(s, "samples", 7) == 0 ? KEY_SAMPLES : KEY_OTHER;
+  }
   sc_shapes_key(&b->shapes, push_string(b, s, n));
   return 0;
 }

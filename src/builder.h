@@ -9,6 +9,13 @@
 **   base+2  empty_array_mt
 **   base+3… one slot per open container (objects hold a pending key above
 **           their table), then the finished top-level value.
+**
+** Columns layout (b->columns): the array under key "samples" of an object
+** under key "profile" is built as a holder {n =, stack_id =, thread_id =,
+** timestamp =}; its slot holds the holder and, above it, the three columns.
+** Each element object is a virtual row with no table and no slot: in place
+** of a pending key it holds the column of that key (made lazily for keys
+** other than the three), and its values go to column[row].
 ** Between feeds the binding parks these slots in a private thread, so the
 ** value under construction survives and stays reachable for the collector.
 */
@@ -24,6 +31,9 @@ typedef struct sc_builder {
   int base;                  /* stack index below the builder's slots */
   sc_decoder *dec;
   sc_shapes shapes;
+  int columns;               /* samples in the columns layout */
+  int last_key_kind;         /* KEY_* of the key just seen (builder.c) */
+  int cols_hint;             /* rows of the last samples holder */
 } sc_builder;
 
 extern const sc_sink sc_builder_sink;

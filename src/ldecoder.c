@@ -58,7 +58,8 @@ static void check_option_names(lua_State *L, int opts, const char *fname) {
   lua_pushnil(L);
   while (lua_next(L, opts)) {
     const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "?";
-    if (strcmp(k, "max_depth") != 0 && strcmp(k, "max_bytes") != 0) {
+    if (strcmp(k, "max_depth") != 0 && strcmp(k, "max_bytes") != 0 &&
+        strcmp(k, "layout") != 0) {
       lua_pushfstring(L, "bad option '%s' to '%s' (unknown option)", k, fname);
       lua_error(L);
     }
@@ -66,30 +67,53 @@ static void check_option_names(lua_State *L, int opts, const char *fname) {
   }
 }
 
+int lsc_decoder_opt_layout(lua_State *L, int opts, const char *fname) {
+  int columns = 0;
+  lua_pushliteral(L, "layout");
+  lua_rawget(L, opts);
+  if (!lua_isnil(L, -1)) {
+    const char *v = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
+    if (v && strcmp(v, "columns") == 0) columns = 1;
+    else if (!v || strcmp(v, "rows") != 0) {
+      if (v) lua_pushfstring(L, "bad option 'layout' to '%s' ('rows' or 'columns' expected, got '%s')",
+                             fname, v);
+      else lua_pushfstring(L, "bad option 'layout' to '%s' ('rows' or 'columns' expected, got %s)",
+                           fname, luaL_typename(L, -1));
+      lua_error(L);
+    }
+  }
+  lua_pop(L, 1);
+  return columns;
+}
+
 static void read_options(lua_State *L, int opts_idx, const char *fname,
-                         size_t *max_depth, size_t *max_bytes) {
+                         size_t *max_depth, size_t *max_bytes, int *columns) {
   *max_depth = SC_DEFAULT_MAX_DEPTH;
   *max_bytes = SC_DEFAULT_MAX_BYTES;
+  *columns = 0;
   if (opts_idx && !lua_isnoneornil(L, opts_idx)) {
     luaL_checktype(L, opts_idx, LUA_TTABLE);
     check_option_names(L, opts_idx, fname);
     *max_depth = opt_size(L, opts_idx, "max_depth", *max_depth, fname);
     *max_bytes = opt_size(L, opts_idx, "max_bytes", *max_bytes, fname);
+    *columns = lsc_decoder_opt_layout(L, opts_idx, fname);
   }
 }
 
 lsc_decoder *lsc_decoder_new(lua_State *L, int opts_idx, const char *fname,
                              size_t size_hint) {
   size_t max_depth, max_bytes;
+  int columns;
   lsc_decoder *d;
   lua_State *T;
-  read_options(L, opts_idx, fname, &max_depth, &max_bytes);
+  read_options(L, opts_idx, fname, &max_depth, &max_bytes, &columns);
   d = lua_newuserdata(L, sizeof *d);
   memset(d, 0, sizeof *d);
   d->thread_ref = LUA_NOREF;
   d->released = 1; /* until the thread holds its slots: nothing to feed */
   sc_decoder_init(&d->dec, &sc_builder_sink, &d->b, max_depth, max_bytes);
   sc_builder_init(&d->b, &d->dec, sc_shapes_slots_for(size_hint));
+  d->b.columns = columns;
   luaL_getmetatable(L, SC_DECODER_MT);
   lua_setmetatable(L, -2);
   T = lua_newthread(L);
@@ -117,6 +141,10 @@ int lsc_decoder_oom(const lsc_decoder *d) { return d->oom; }
 
 void lsc_decoder_set_max_bytes(lsc_decoder *d, size_t max_bytes) {
   d->dec.max_bytes = max_bytes ? max_bytes : SC_DEFAULT_MAX_BYTES;
+}
+
+void lsc_decoder_set_columns(lsc_decoder *d, int columns) {
+  if (!d->released) d->b.columns = columns != 0;
 }
 
 /* Brings the parked slots onto L; returns the base index (the thread). */
@@ -272,10 +300,11 @@ static int l_decode(lua_State *L) {
   size_t n, max_depth, max_bytes;
   const char *s = luaL_checklstring(L, 1, &n);
   decode_call c;
-  int status;
-  read_options(L, 2, "decode", &max_depth, &max_bytes);
+  int status, columns;
+  read_options(L, 2, "decode", &max_depth, &max_bytes, &columns);
   sc_decoder_init(&c.dec, &sc_builder_sink, &c.b, max_depth, max_bytes);
   sc_builder_init(&c.b, &c.dec, sc_shapes_slots_for(n ? n : 1));
+  c.b.columns = columns;
   c.s = s;
   c.n = n;
   c.rc = SC_ERR;

@@ -54,6 +54,13 @@ int lsc_decoder_oom(const lsc_decoder *d);
    lifts it to its own limit, which counts the same bytes. */
 void lsc_decoder_set_max_bytes(lsc_decoder *d, size_t max_bytes);
 
+/* Sets the samples layout (before the first feed): 1 columns, 0 rows. */
+void lsc_decoder_set_columns(lsc_decoder *d, int columns);
+
+/* Reads opts.layout (raw) from the table at opts: 1 for "columns", 0 for
+   "rows" or nil; anything else raises, naming fname. */
+int lsc_decoder_opt_layout(lua_State *L, int opts, const char *fname);
+
 /* Registers decode, decoder, null and empty_array_mt in the table on top. */
 void lsc_decoder_open(lua_State *L);
 

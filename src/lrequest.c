@@ -23,7 +23,8 @@
 **
 ** opts: url (required), token, ca_file, user_agent, timeout,
 ** connect_timeout, low_speed_time (seconds), low_speed_limit (bytes/s),
-** max_bytes (default SC_DEFAULT_BODY_MAX), buffer_size. Read raw (no
+** max_bytes (default SC_DEFAULT_BODY_MAX), buffer_size, layout ("rows",
+** "columns": the decoder's samples layout). Read raw (no
 ** __index runs), range-checked before any conversion. (No verbose mode:
 ** curl's trace would print the Authorization header.)
 **
@@ -77,6 +78,7 @@ typedef struct lsc_request {
   long long max_bytes;
   double low_speed_limit;  /* for the stall message */
   long low_speed_ms;
+  int columns;        /* the decoder's samples layout is columns */
   int busy;           /* a step runs on it */
   int close_pending;  /* closed during that step: release at its end */
 } lsc_request;
@@ -320,6 +322,7 @@ static void decide_mode(lua_State *L, lsc_request *r) {
     /* the body's limit is max_bytes, checked by the transfer on the same
        bytes: never the decoder's own default (1 GiB), reported otherwise */
     lsc_decoder_set_max_bytes(r->dec, (size_t)r->max_bytes + 1);
+    lsc_decoder_set_columns(r->dec, r->columns);
     r->decoder_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     r->mode = MODE_JSON;
   } else {
@@ -485,6 +488,7 @@ static int l_request(lua_State *L) {
   sc_transfer_opts o;
   lsc_request *r;
   char err[256];
+  int columns;
   luaL_checktype(L, 2, LUA_TTABLE);
   lua_settop(L, 2);
   memset(&o, 0, sizeof o);
@@ -502,6 +506,7 @@ static int l_request(lua_State *L) {
   o.max_bytes = (long long)opt_number(L, 2, "max_bytes", 0, 9007199254740992.0);
   if (o.max_bytes <= 0) o.max_bytes = SC_DEFAULT_BODY_MAX;
   o.buffer_size = (size_t)opt_number(L, 2, "buffer_size", 0, 1073741824.0);
+  columns = lsc_decoder_opt_layout(L, 2, "request");
 
   r = lua_newuserdata(L, sizeof *r);
   memset(r, 0, sizeof *r);
@@ -509,6 +514,7 @@ static int l_request(lua_State *L) {
   r->max_bytes = o.max_bytes;
   r->low_speed_limit = o.low_speed_limit > 0 ? o.low_speed_limit : 1;
   r->low_speed_ms = o.low_speed_ms;
+  r->columns = columns;
   luaL_getmetatable(L, SC_REQUEST_MT);
   lua_setmetatable(L, -2);
   r->t = sc_transfer_new(&o, err, sizeof err);

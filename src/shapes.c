@@ -111,6 +111,7 @@ int sc_shapes_open(sc_shapes *sh, int is_object, int *narr, int *nrec) {
   lv->count = 0;
   lv->key_slot = key_slot;
   lv->child_narr = lv->child_nrec = 0;
+  lv->kind = lv->aux = 0;
   return 0;
 }
 

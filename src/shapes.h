@@ -26,6 +26,7 @@ typedef struct sc_shape_level {
   int count;                 /* array: elements so far; object: keys so far */
   int key_slot;              /* cache slot of the key this container is under */
   int child_narr, child_nrec;/* size of the last container inside this array */
+  int kind, aux;             /* the builder's own tags (0 when opened) */
 } sc_shape_level;
 
 typedef struct sc_shapes {

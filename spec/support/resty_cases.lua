@@ -61,6 +61,30 @@ function CASES.range(a)
   ngx.say("ok ", #res.chunk.profile.samples, " windows ", d.windows, " dup ", dup)
 end
 
+-- layout = "columns": fetch and fetch_range give the rows answers in
+-- columns (compared through chunks.columns and the analysis)
+function CASES.columns(a)
+  local chunks = require "sentry.chunks"
+  local c = client(a)
+  local q = { project = 1, profiler_id = a.profiler, start = tonumber(a.start), ["end"] = tonumber(a.stop) }
+  local rows = assert(c:fetch(q))
+  q.layout = "columns"
+  local cols = assert(c:fetch(q))
+  local conv = assert(chunks.columns(rows))
+  local function same(x, y)
+    if type(x) ~= "table" or type(y) ~= "table" then return x == y end
+    for k, v in pairs(x) do if not same(v, y[k]) then return false end end
+    for k in pairs(y) do if x[k] == nil then return false end end
+    return true
+  end
+  q.window, q.concurrency = 60, 2
+  local rrows = assert(c:fetch_range { project = 1, profiler_id = a.profiler, start = q.start, ["end"] = q["end"], window = 60 })
+  local rcols = assert(c:fetch_range(q))
+  ngx.say("cols ", cols.chunk.profile.samples.n, " ", same(conv, cols) and "same" or "different",
+    " top ", same(analysis.top(rows), analysis.top(cols)) and "same" or "different",
+    " range ", rcols.chunk.profile.samples.n, " ", same(assert(chunks.columns(rrows)), rcols) and "same" or "different")
+end
+
 function CASES.url(a)
   local c = client(a)
   local res, err, d = c:fetch_url(a.url)

@@ -21,6 +21,7 @@ local M = {}
 local floor, format, concat = math.floor, string.format, table.concat
 local type, tostring, tonumber, pairs, ipairs = type, tostring, tonumber, pairs, ipairs
 local one_line = request.one_line
+local is_columns = require("sentry.chunks.layout").is_columns
 
 local REASONS = {
   [400] = "Bad Request", [401] = "Unauthorized", [403] = "Forbidden",
@@ -152,13 +153,40 @@ local function shape_problem(answer)
   if type(p) ~= "table" or p[1] ~= nil then
     return "the chunk has no 'profile' object (got " .. json_type(p) .. ")"
   end
+  local samples, stacks, frames = p.samples, p.stacks, p.frames
+  if is_columns(samples) then -- the columns layout (sentry.chunks.layout)
+    local n = samples.n
+    if type(n) ~= "number" or n < 0 or n ~= floor(n) then
+      return format("the chunk's samples columns have no count n (got %s)", json_type(n))
+    end
+    for k, col in pairs(samples) do
+      if k ~= "n" then
+        if type(col) ~= "table" then
+          return format("the samples column '%s' is not an array (got %s)", tostring(k), json_type(col))
+        end
+        for i in pairs(col) do
+          if type(i) ~= "number" or i < 1 or i > n or i ~= floor(i) then
+            return format("the samples column '%s' does not match n = %d", tostring(k), n)
+          end
+        end
+      end
+    end
+    local sid, ts = samples.stack_id, samples.timestamp
+    if type(samples.thread_id) ~= "table" or type(ts) ~= "table" then
+      return "the chunk's samples columns lack thread_id or timestamp"
+    end
+    for i = 1, n do
+      if type(sid[i]) ~= "number" or type(ts[i]) ~= "number" then
+        return format("sample %d is not {stack_id = number, thread_id, timestamp = number}", i)
+      end
+    end
+  end
   for _, field in ipairs { "samples", "stacks", "frames" } do
-    if not is_list(p[field]) then
+    if not (is_list(p[field]) or (field == "samples" and is_columns(samples))) then
       return format("the chunk's profile has no '%s' array (got %s)", field, json_type(p[field]))
     end
   end
-  local samples, stacks, frames = p.samples, p.stacks, p.frames
-  for i = 1, #samples do
+  for i = 1, is_columns(samples) and 0 or #samples do
     local x = samples[i]
     if type(x) ~= "table" or type(x.stack_id) ~= "number" or type(x.timestamp) ~= "number" then
       return format("sample %d is not {stack_id = number, thread_id, timestamp = number}", i)

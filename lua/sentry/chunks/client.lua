@@ -89,8 +89,9 @@ M.escape, M.iso8601, M.check_answer = escape, iso8601, answer.check_answer
 
 -- One transfer ---------------------------------------------------------------
 
-local function start_transfer(self, url)
+local function start_transfer(self, url, layout)
   return self._multi:request {
+    layout = layout, -- the decoder's samples layout (nil: rows)
     url = url, token = request.token_of(self), ca_file = self.ca_file, user_agent = self.user_agent,
     timeout = self.timeout, connect_timeout = self.connect_timeout,
     low_speed_limit = self.low_speed_limit, low_speed_time = self.low_speed_time,
@@ -332,7 +333,7 @@ function Async:step()
     if self.client._multi:closed() then return conclude(self, nil, "client is closed", { kind = "aborted", url = self.url, attempts = self.attempts }) end
     if core.monotime() < self.wake_at then return false end
     self.attempts = self.attempts + 1
-    self.req = start_transfer(self.client, self.url)
+    self.req = start_transfer(self.client, self.url, self.layout)
   end
   local req = self.req
   local finished = req:step()
@@ -454,6 +455,7 @@ function Client:fetch_async(q)
     return range.start(self, q, span)
   end
   local req = new_async(self, url)
+  req.layout = q.layout -- samples in rows (nil, "rows") or "columns"
   req.expect_chunk = true -- the answer's shape is checked before it is a success
   req.range_start = span and not span.period and span.start or nil
   return req

@@ -5,6 +5,8 @@
 -- analysis module.
 --
 --   dedupe(answer_or_chunk) -> a new answer (or chunk); the input is untouched
+local is_columns = require("sentry.chunks.layout").is_columns
+
 local M = {}
 
 -- the chunk of an answer, or the chunk given (raises as samples.chunk_of)
@@ -86,11 +88,22 @@ function M.dedupe(given)
     stack_index[sid] = n
   end
   local new_samples = {}
-  for i, s in ipairs(p.samples) do
-    local copy = {}
-    for k, v in pairs(s) do copy[k] = v end
-    copy.stack_id = stack_index[s.stack_id] or s.stack_id
-    new_samples[i] = copy
+  if is_columns(p.samples) then -- a new stack_id column; the others shared
+    local c, sids = p.samples, {}
+    for k, v in pairs(c) do new_samples[k] = v end
+    for i = 1, c.n do
+      local sid = c.stack_id[i]
+      sids[i] = stack_index[sid] or sid
+    end
+    if c.n == 0 then setmetatable(sids, getmetatable(c.stack_id)) end
+    new_samples.stack_id = sids
+  else
+    for i, s in ipairs(p.samples) do
+      local copy = {}
+      for k, v in pairs(s) do copy[k] = v end
+      copy.stack_id = stack_index[s.stack_id] or s.stack_id
+      new_samples[i] = copy
+    end
   end
   return same_shape(given, with_profile(chunk,
     { frames = new_frames, stacks = new_stacks, samples = new_samples }))

@@ -164,7 +164,8 @@ end
 
 -- client:fetch_url(url [, opts]) -> res | nil, message, details: the
 -- profile a Sentry URL shows (chunks.parse_url). A URL with start and end
--- is fetched whole through fetch_range (opts: window, concurrency). The
+-- is fetched whole through fetch_range (opts: window, concurrency; layout
+-- for every URL: the samples layout, "rows" or "columns"). The
 -- URL must be on this client's Sentry: a token is never sent elsewhere.
 function M.fetch_url(self, url, opts)
   if type(url) ~= "string" then argerror(1, "fetch_url", "string expected, got " .. type(url)) end
@@ -176,7 +177,8 @@ function M.fetch_url(self, url, opts)
   end
   local project, err, details = self:project_id(tostring(parsed.project), parsed.org)
   if not project then return nil, err, details end
-  local q = { org = parsed.org, project = project, profiler_id = parsed.profiler_id }
+  local q = { org = parsed.org, project = project, profiler_id = parsed.profiler_id,
+              layout = opts and opts.layout }
   if parsed.start then
     q.start, q["end"] = parsed.start, parsed["end"]
     opts = opts or {}

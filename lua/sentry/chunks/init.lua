@@ -11,6 +11,13 @@ local chunks = {
   decoder = core.decoder,               -- decoder([opts]) -> d; d:feed(s); d:finish()
 }
 
+-- The samples layouts (opts.layout = "rows" | "columns" of decode, decoder,
+-- client:fetch, ...): rows(value) / columns(value) convert, returning new
+-- tables (sentry.chunks.layout).
+local layout = require "sentry.chunks.layout"
+chunks.rows = layout.rows               -- rows(value) -> value
+chunks.columns = layout.columns         -- columns(value) -> value | nil, err
+
 -- Fetching (issue 3): client{...}, client:fetch{...}, fetch{...}.
 local client = require "sentry.chunks.client"
 chunks.client = client.new              -- client([opts]) -> client

@@ -8,6 +8,9 @@
 -- works on it unchanged.
 local dedupe = require("sentry.chunks.dedupe").dedupe
 
+local layout = require "sentry.chunks.layout"
+local is_columns, columns_of, row = layout.is_columns, layout.columns_of, layout.row
+
 local M = {}
 
 local format, floor, type, ipairs, pairs = string.format, math.floor, type, ipairs, pairs
@@ -42,10 +45,16 @@ function M.split(start, stop, window)
 end
 
 local function first_timestamp(answer)
-  local samples = answer.chunk.profile.samples
-  local t = math.huge
-  for i = 1, #samples do
-    if samples[i].timestamp < t then t = samples[i].timestamp end
+  local ss, t = answer.chunk.profile.samples, math.huge
+  if is_columns(ss) then
+    local ts = ss.timestamp
+    for i = 1, ss.n do
+      if ts[i] < t then t = ts[i] end
+    end
+  else
+    for i = 1, #ss do
+      if ss[i].timestamp < t then t = ss[i].timestamp end
+    end
   end
   return t
 end
@@ -53,7 +62,8 @@ end
 -- One answer from several, as the server merges chunks: by time, the
 -- earliest answer's metadata, frames and stacks appended with indices
 -- shifted, samples concatenated, thread_metadata unioned, measurements'
--- values concatenated. Inputs are not modified.
+-- values concatenated. Inputs are not modified. The samples are in the
+-- layout of the earliest answer's (rows, or columns: sentry.chunks.layout).
 function M.merge(answers)
   if type(answers) ~= "table" then argerror(1, "merge", "table", answers) end
   local list = {}
@@ -64,6 +74,8 @@ function M.merge(answers)
   if #list == 0 then return nil, "nothing to merge" end
   table.sort(list, function(a, b) return first_timestamp(a) < first_timestamp(b) end)
   local chunk, frames, stacks, samples, threads, measurements, ids = {}, {}, {}, {}, nil, nil, {}
+  local in_columns = is_columns(list[1].chunk.profile.samples)
+  if in_columns then samples = { n = 0, stack_id = {}, thread_id = {}, timestamp = {} } end
   for k, v in pairs(list[1].chunk) do chunk[k] = v end
   for _, a in ipairs(list) do
     local p = a.chunk.profile
@@ -74,11 +86,34 @@ function M.merge(answers)
       for j = 1, #st do shifted[j] = st[j] + frame_base end
       stacks[#stacks + 1] = shifted
     end
-    for _, s in ipairs(p.samples) do
-      local copy = {}
-      for k, v in pairs(s) do copy[k] = v end
-      copy.stack_id = s.stack_id + stack_base
-      samples[#samples + 1] = copy
+    if in_columns then -- every column appended, stack ids shifted
+      local c, base = columns_of(p.samples), samples.n
+      for k, col in pairs(c) do
+        if k ~= "n" then
+          local into = samples[k]
+          if not into then into = {} samples[k] = into end
+          if k == "stack_id" then
+            for i = 1, c.n do into[base + i] = col[i] + stack_base end
+          else
+            for i = 1, c.n do into[base + i] = col[i] end
+          end
+        end
+      end
+      samples.n = base + c.n
+    elseif is_columns(p.samples) then
+      local c = p.samples
+      for i = 1, c.n do
+        local copy = row(c, i)
+        copy.stack_id = copy.stack_id + stack_base
+        samples[#samples + 1] = copy
+      end
+    else
+      for _, s in ipairs(p.samples) do
+        local copy = {}
+        for k, v in pairs(s) do copy[k] = v end
+        copy.stack_id = s.stack_id + stack_base
+        samples[#samples + 1] = copy
+      end
     end
     if type(p.thread_metadata) == "table" then
       threads = threads or {}
@@ -113,9 +148,13 @@ end
 -- is counted once.
 local function drop_end(answer, stop)
   local kept = {}
-  for _, s in ipairs(answer.chunk.profile.samples) do
-    if s.timestamp < stop then kept[#kept + 1] = s end
+  local ss = answer.chunk.profile.samples
+  local c, keep, n = columns_of(ss), {}, 0
+  local ts = c.timestamp
+  for i = 1, c.n do
+    if ts[i] < stop then n = n + 1 keep[n] = i end
   end
+  kept = layout.pick(ss, 1, n, keep)
   local chunk, profile = {}, {}
   for k, v in pairs(answer.chunk) do chunk[k] = v end
   for k, v in pairs(answer.chunk.profile) do profile[k] = v end
@@ -201,7 +240,7 @@ end
 local function first_sample(answer)
   local samples = type(answer.chunk) == "table" and type(answer.chunk.profile) == "table"
     and answer.chunk.profile.samples
-  if type(samples) ~= "table" or #samples == 0 then return nil end
+  if type(samples) ~= "table" or (is_columns(samples) and samples.n or #samples) == 0 then return nil end
   return first_timestamp(answer)
 end
 
@@ -278,7 +317,7 @@ end
 local function launch(self, i)
   local w, q = self.windows[i], self.q
   local req, err, details = self.client:fetch_async { project = q.project, profiler_id = q.profiler_id,
-    org = q.org, start = w.start, ["end"] = w["end"], split = false }
+    org = q.org, start = w.start, ["end"] = w["end"], split = false, layout = q.layout }
   if not req then return nil, err, details end
   local on_progress = self.client.on_progress
   if on_progress then
@@ -499,6 +538,10 @@ function M.start(client, q, span)
   local window, concurrency, retries = q.window or M.DEFAULT_WINDOW, q.concurrency or 4, q.retries or 2
   if q.each ~= nil and type(q.each) ~= "function" then
     error(format("bad argument #1 to 'fetch_range' (field 'each': function expected, got %s)", type(q.each)), 3)
+  end
+  if q.layout ~= nil and q.layout ~= "rows" and q.layout ~= "columns" then
+    error(format("bad argument #1 to 'fetch_range' (field 'layout': 'rows' or 'columns' expected, got %s)",
+      type(q.layout) == "string" and ("'" .. q.layout:gsub("%c", "?"):sub(1, 40) .. "'") or type(q.layout)), 3)
   end
   for name, v in pairs { window = window, concurrency = concurrency, retries = retries } do
     if type(v) ~= "number" or v ~= v or v < (name == "retries" and 0 or 1) then

@@ -383,7 +383,7 @@ function M.summary(answer)
   local out = {}
   out[1] = format("profile chunk%s: %s samples in %d thread%s, %s from %s to %s",
     type(chunk.profiler_id) == "string" and (" of profiler " .. chunk.profiler_id) or "",
-    M.count(#profile.samples), #threads, #threads == 1 and "" or "s", first and M.duration(last - first) or "0", iso(first), iso(last))
+    M.count(analysis.samples.columns_of(chunk).n), #threads, #threads == 1 and "" or "s", first and M.duration(last - first) or "0", iso(first), iso(last))
   local names = {}
   for i, t in ipairs(threads) do
     if i > 5 then names[#names + 1] = format("and %d more", #threads - 5) break end

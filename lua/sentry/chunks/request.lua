@@ -33,7 +33,7 @@ local QUERY_TYPES = {
   project = { number = true, string = true }, profiler_id = { string = true },
   stats_period = { string = true }, start = { string = true, number = true },
   ["end"] = { string = true, number = true }, org = { string = true },
-  split = { boolean = true },
+  split = { boolean = true }, layout = { string = true },
 }
 
 local function argerror(n, fname, msg)
@@ -49,7 +49,7 @@ local EXTRA_FIELDS = {
                   each = true, on_progress = true },
   profilers = { statsPeriod = { string = true }, max_pages = true },
 }
-local NOT_IN = { profilers = { profiler_id = true, start = true, ["end"] = true, split = true },
+local NOT_IN = { profilers = { profiler_id = true, start = true, ["end"] = true, split = true, layout = true },
                  fetch_range = { split = true } }
 
 -- request.check_fields(q, fname, level): raises, at `level` as error()
@@ -76,6 +76,15 @@ function M.check_fields(q, fname, level)
       error(format("bad argument #1 to '%s' (field '%s': %s expected, got %s)", fname, k,
         concat(tnames, " or "), type(v)), level + 1)
     end
+  end
+end
+
+-- The samples layout of a fetch (the decoder's option): nil, "rows" or
+-- "columns"; anything else raises (level: the caller of fname's caller).
+function M.check_layout(v, fname)
+  if v ~= nil and v ~= "rows" and v ~= "columns" then
+    error(format("bad argument #1 to '%s' (field 'layout': 'rows' or 'columns' expected, got %s)", fname,
+      type(v) == "string" and ("'" .. v:gsub("%c", "?"):sub(1, 40) .. "'") or type(v)), 3)
   end
 end
 
@@ -242,6 +251,7 @@ local function build_query(self, q)
         concat(names, " or "), type(v)))
     end
   end
+  M.check_layout(q.layout, "fetch")
   local org = q.org or self.org
   if not org or org == "" then
     return invalid("org", "no organization: pass org = ... to chunks.client or set SENTRY_ORG")

@@ -214,7 +214,7 @@ end
 -- transport kind) | nil, nil when a pooled connection turned out closed
 -- before any answer (the caller tries a new one). Everything ends by
 -- `deadline`.
-local function attempt_once(self, token, url, deadline)
+local function attempt_once(self, token, url, deadline, layout)
   local scheme, host, port, path = url:match("^(https?)://([^/:]+):?(%d*)(/.*)$")
   if not scheme then
     return nil, { kind = "invalid_url", message = "cannot connect to this URL (http or https, a host name or IPv4 address)" }
@@ -284,7 +284,7 @@ local function attempt_once(self, token, url, deadline)
     return nil, { kind = "network", message = gzerr, status = status, headers = header_block }
   end
   local json = status >= 200 and status < 300 and ctype and ctype:lower():find("json", 1, true)
-  local d, text, received, inflated, failure = json and chunks.decoder() or nil, {}, 0, 0, nil
+  local d, text, received, inflated, failure = json and chunks.decoder { layout = layout } or nil, {}, 0, 0, nil
   local max = self.max_bytes or DEFAULT_MAX_BYTES
   local function take(piece)
     if d then
@@ -360,26 +360,26 @@ local function attempt_once(self, token, url, deadline)
   return nil, info
 end
 
-local function attempt(self, token, url, deadline)
+local function attempt(self, token, url, deadline, layout)
   for _ = 1, 5 do
-    local value, info = attempt_once(self, token, url, deadline)
+    local value, info = attempt_once(self, token, url, deadline, layout)
     if info ~= nil then return value, info end
   end
-  return attempt_once(self, token, url, deadline)
+  return attempt_once(self, token, url, deadline, layout)
 end
 
 -- One GET with its retries: res, nil, details | nil, message, details.
 -- One deadline bounds it, retries and their waits included. shape: the
 -- answer must be a chunks answer (range_start: the window's start, for
--- the truncation check).
-local function get(self, url, shape, range_start)
+-- the truncation check; layout: the samples layout, nil for rows).
+local function get(self, url, shape, range_start, layout)
   local token = request.token_of(self)
   ngx.update_time()
   local deadline = ngx.now() + self.timeout
   local retried, attempts = 0, 0
   while true do
     attempts = attempts + 1
-    local value, info = attempt(self, token, url, deadline)
+    local value, info = attempt(self, token, url, deadline, layout)
     if value ~= nil then
       local headers = answer.parse_headers(info.headers)
       local d = { status = info.status, headers = headers, rate_limit = answer.rate_limit_of(headers),
@@ -534,7 +534,7 @@ local function fetch_windows(self, q, span, window, concurrency, each)
       local w = windows[i]
       local wurl = request.build_query(self, { project = q.project, profiler_id = q.profiler_id, org = q.org,
         start = w.start, ["end"] = w["end"] })
-      local res, werr, d = get(self, wurl, true, w.start)
+      local res, werr, d = get(self, wurl, true, w.start, q.layout)
       if failure then return end
       if res then
         results[i] = { answer = i < #windows and range.drop_end(res, w["end"]) or res, details = d }
@@ -588,7 +588,7 @@ function Client:fetch(q)
   span, err, details = range.span(q, ngx.time(), "fetch")
   if span == nil then return nil, err, details end
   if not (span and q.split ~= false and span["end"] - span.start > range.LONG_RANGE) then
-    return get(self, url, true, span and not span.period and span.start or nil)
+    return get(self, url, true, span and not span.period and span.start or nil, q.layout)
   end
   if span["end"] - span.start > range.MAX_SPLIT_RANGE then
     return nil, format("a range of %.0f h is longer than the %d h that fetch splits into windows by itself",

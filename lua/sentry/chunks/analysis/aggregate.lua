@@ -193,7 +193,7 @@ end
 -- Weight (ns) and sample count per unique stack (per thread when
 -- by_thread is set) over a view.
 local function stack_sums(chunk, v, canon, by_thread)
-  local ss = chunk.profile.samples
+  local sids = samples.columns_of(chunk).stack_id
   local weight, count = {}, {}
   for _, tid in ipairs(v.order) do
     local wt, ct = weight, count
@@ -207,7 +207,7 @@ local function stack_sums(chunk, v, canon, by_thread)
     for j = 1, #idx do
       if slice and j % SLICE == 0 then slice() end
       if not last[j] then
-        local u = canon[ss[idx[j]].stack_id] or 0
+        local u = canon[sids[idx[j]]] or 0
         wt[u] = (wt[u] or 0) + w[j]
         ct[u] = (ct[u] or 0) + 1
       end
@@ -461,7 +461,7 @@ end
 -- thread's last sample waits for the next answer to give its weight;
 -- without, it is no sample (Sentry's rule for one profile).
 function Engine:feed(chunk, v, carry)
-  local ss = chunk.profile.samples
+  local sids = samples.columns_of(chunk).stack_id
   local info_of, infos = self:stacks_of(chunk)
   for _, tid in ipairs(v.order) do
     local st = self.threads[tid]
@@ -487,7 +487,7 @@ function Engine:feed(chunk, v, carry)
     for j = 1, n do
       if slice and j % SLICE == 0 then slice() end
       if not last[j] then
-        local sid = ss[idx[j]].stack_id
+        local sid = sids[idx[j]]
         local info = infos[sid] or info_of(sid)
         local t = ts[j]
         if info.path == last_path and pend == t then
@@ -499,7 +499,7 @@ function Engine:feed(chunk, v, carry)
         end
         info.count = info.count + 1
       elseif carry and j == n then -- its weight comes with the next answer
-        local sid = ss[idx[j]].stack_id
+        local sid = sids[idx[j]]
         st.pending = { info = infos[sid] or info_of(sid), ts = ts[j] }
       end
     end
@@ -518,7 +518,7 @@ end
 -- Per-occurrence durations, textbook way: an occurrence is a run of
 -- consecutive samples of one thread whose stacks all hold the function.
 local function run_durations(chunk, v, canon, unique, entry_of)
-  local ss = chunk.profile.samples
+  local sids = samples.columns_of(chunk).stack_id
   local sets = {}
   local function set_of(u)
     local s = sets[u]
@@ -537,7 +537,7 @@ local function run_durations(chunk, v, canon, unique, entry_of)
     local list, w = lane.idx, lane.w
     local open, cur, cum = {}, nil, 0
     for j = 1, #list do
-      local s = set_of(canon[ss[list[j]].stack_id] or 0)
+      local s = set_of(canon[sids[list[j]]] or 0)
       if s ~= cur then
         if cur then
           for _, e in ipairs(cur.list) do

@@ -309,7 +309,7 @@ function M.folded(given, opts)
     error("bad argument #2 to 'folded' (weight must be 'samples' or 'microseconds')", 2)
   end
   local cx = prepare(given, opts, "folded")
-  local v, ss = cx.v, cx.p.samples
+  local v, sids = cx.v, samples.columns_of(cx.chunk).stack_id
   local paths = {}
   local function path_of(st)
     local path = paths[st]
@@ -328,7 +328,7 @@ function M.folded(given, opts)
     for j = 1, #list do
       local i = list[j]
       if not llast[j] then
-        local sid = ss[i].stack_id
+        local sid = sids[i]
         local keyable = sid ~= nil and sid == sid -- not nil, not NaN
         local k = keyable and line_of[sid]
         if not k then
@@ -376,7 +376,7 @@ local function file_of(f) return str(f.abs_path) or str(f.filename) end
 function M.speedscope(given, opts)
   opts = aggregate._check_opts(opts, "speedscope", EXTRA.speedscope)
   local cx = prepare(given, opts, "speedscope")
-  local v, ss, chunk = cx.v, cx.p.samples, cx.chunk
+  local v, sids, chunk = cx.v, samples.columns_of(cx.chunk).stack_id, cx.chunk
   local shared, frame_index = array(), {}
   local function frame_id(e)
     local id = frame_index[e]
@@ -408,7 +408,7 @@ function M.speedscope(given, opts)
     for j = 1, #list do
       local i = list[j]
       if not llast[j] then
-        local st = cx.stack(ss[i].stack_id)
+        local st = cx.stack(sids[i])
         local w = us(lw[j])
         if st == last then
           weights[#weights] = weights[#weights] + w
@@ -459,7 +459,7 @@ function M.cpuprofile(given, opts)
   for k, x in pairs(opts) do sub[k] = x end
   sub.thread, sub.table, sub.threads = nil, nil, thread
   local cx = prepare(chunk, sub, "cpuprofile")
-  local v, ss = cx.v, cx.p.samples
+  local v, sids = cx.v, samples.columns_of(cx.chunk).stack_id
   if #v.order > 1 then
     local asked = thread
     if type(thread) == "table" then
@@ -508,7 +508,7 @@ function M.cpuprofile(given, opts)
   local out_samples, deltas, rel, prev = array(), array(), 0, nil
   for j = 1, #list do
     local i = lane.idx[list[j]]
-    local st = cx.stack(ss[i].stack_id)
+    local st = cx.stack(sids[i])
     local leaf = leaf_of[st]
     if not leaf then
       leaf = 1
@@ -543,7 +543,7 @@ function M.perfanno(given, opts)
   end
   if opts.remap then given = require("sentry.chunks.analysis.filter").remap_paths(given, opts.remap) end
   local cx = prepare(given, opts, "perfanno")
-  local v, ss = cx.v, cx.p.samples
+  local v, sids = cx.v, samples.columns_of(cx.chunk).stack_id
   local order, value = {}, {}
   for _, tid in ipairs(v.order) do
     local lane = v.lanes[tid]
@@ -551,7 +551,7 @@ function M.perfanno(given, opts)
     for j = 1, #list do
       local i = list[j]
       if not llast[j] then
-        local st = cx.stack(ss[i].stack_id)
+        local st = cx.stack(sids[i])
         if #st > 0 then
           if not value[st] then value[st] = 0 order[#order + 1] = st end
           value[st] = value[st] + (event == "samples" and 1 or us(lw[j]))
@@ -620,7 +620,7 @@ end
 function M.pprof(given, opts)
   opts = aggregate._check_opts(opts, "pprof", EXTRA.pprof)
   local cx = prepare(given, opts, "pprof")
-  local v, ss = cx.v, cx.p.samples
+  local v, sids = cx.v, samples.columns_of(cx.chunk).stack_id
   local strings, string_id = { "" }, { [""] = 0 }
   local function str_id(s)
     local id = string_id[s]
@@ -679,7 +679,7 @@ function M.pprof(given, opts)
     for j = 1, #list do
       local i = list[j]
       if not llast[j] then
-        local st = cx.stack(ss[i].stack_id)
+        local st = cx.stack(sids[i])
         local w = lw[j]
         if not count[st] then count[st], ns[st] = 0, 0 order[#order + 1] = st end
         count[st], ns[st] = count[st] + 1, ns[st] + w

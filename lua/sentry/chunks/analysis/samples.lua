@@ -5,8 +5,13 @@
 -- last sample of a thread weighs 0. A sample that carries a `weight` field
 -- (samples kept by a filter) keeps that weight, so that dropping samples
 -- does not stretch the ones left. Nothing here mutates its input.
+--
+-- Both layouts of samples (sentry.chunks.layout) are read through one
+-- accessor, M.columns_of: the analysis reads columns, and for samples in
+-- rows it builds them once (cached while the samples table lives).
 local frames = require "sentry.chunks.analysis.frames"
 local url = require "sentry.chunks.url"
+local layout = require "sentry.chunks.layout"
 
 local M = {}
 
@@ -31,16 +36,31 @@ function M.chunk_of(x, fname, argn)
   return x
 end
 
+local is_columns = layout.is_columns
+
+-- The samples of a chunk in columns: {n =, stack_id =, thread_id =,
+-- timestamp =, [any other key of a sample] = ...} (layout.columns_of):
+-- samples in columns as they are, samples in rows read once into new
+-- columns. The one way the analysis reads samples; read only.
+function M.columns_of(chunk)
+  return layout.columns_of(chunk.profile.samples)
+end
+local columns_of = M.columns_of
+
+-- Sample i of columns c as a new row table.
+M.row = layout.row
+
 -- Sample indices per thread, in time order: by_thread[tid] = {i, ...}, and
 -- the thread ids in order of first appearance. Chunks come tick by tick,
 -- so a thread's samples are usually in order already and are sorted only
 -- when they are not.
 function M.by_thread(chunk, slice)
-  local samples = M.chunk_of(chunk, "by_thread").profile.samples
+  local c = columns_of(M.chunk_of(chunk, "by_thread"))
+  local tids, tss = c.thread_id, c.timestamp
   local by, order = {}, {}
-  for i = 1, #samples do
+  for i = 1, c.n do
     if slice and i % SLICE == 0 then slice() end
-    local tid = samples[i].thread_id
+    local tid = tids[i]
     local list = by[tid]
     if not list then
       list = {}
@@ -52,13 +72,13 @@ function M.by_thread(chunk, slice)
   for _, tid in ipairs(order) do
     local list, prev, sorted = by[tid], -math.huge, true
     for j = 1, #list do
-      local t = samples[list[j]].timestamp
+      local t = tss[list[j]]
       if t < prev then sorted = false break end
       prev = t
     end
     if not sorted then
       sort(list, function(a, b)
-        local ta, tb = samples[a].timestamp, samples[b].timestamp
+        local ta, tb = tss[a], tss[b]
         if ta ~= tb then return ta < tb end
         return a < b
       end)
@@ -104,19 +124,21 @@ end
 -- `weight` (seconds) weighs that in both modes.
 function M.lanes(chunk, slice)
   chunk = M.chunk_of(chunk, "lanes")
-  local samples = chunk.profile.samples
+  local c = columns_of(chunk)
+  local tids, tss = c.thread_id, c.timestamp
   -- samples kept by a filter (or weighed by hand) carry their weights
-  local first = samples[1]
-  local weighted = chunk.profile.weighted or (first ~= nil and (first.weight_ns ~= nil or first.weight ~= nil))
+  local c_wns, c_w, c_last, c_iv = c.weight_ns, c.weight, c.last, c.interval_ns
+  local weighted = chunk.profile.weighted or (c.n > 0 and
+    ((c_wns ~= nil and c_wns[1] ~= nil) or (c_w ~= nil and c_w[1] ~= nil)))
+  c_wns, c_w, c_last, c_iv = c_wns or {}, c_w or {}, c_last or {}, c_iv or {}
   -- one pass: each thread's sample indices and timestamps (ns), in the
   -- order they come; a thread found out of time order is sorted after
   local lanes, order, count, prev, unsorted = {}, {}, {}, {}, nil
-  for i = 1, #samples do
+  for i = 1, c.n do
     if slice and i % SLICE == 0 then slice() end
-    local s = samples[i]
-    local tid = s.thread_id
+    local tid = tids[i]
     local lane = lanes[tid]
-    local t = floor(s.timestamp * 1e9) -- ns(t), inlined: the hottest loop
+    local t = floor(tss[i] * 1e9) -- ns(t), inlined: the hottest loop
     if not lane then
       lane = { idx = {}, ts = {}, w = {}, last = {} }
       lanes[tid], count[tid], prev[tid] = lane, 0, t
@@ -132,11 +154,11 @@ function M.lanes(chunk, slice)
     local lane = lanes[tid]
     local list = lane.idx
     sort(list, function(a, b)
-      local ta, tb = samples[a].timestamp, samples[b].timestamp
+      local ta, tb = tss[a], tss[b]
       if ta ~= tb then return ta < tb end
       return a < b
     end)
-    for j = 1, #list do lane.ts[j] = floor(samples[list[j]].timestamp * 1e9) end
+    for j = 1, #list do lane.ts[j] = floor(tss[list[j]] * 1e9) end
   end
   lanes.order = order
   for _, tid in ipairs(order) do
@@ -149,13 +171,14 @@ function M.lanes(chunk, slice)
     else
       for j = 1, n do
         if slice and j % SLICE == 0 then slice() end
-        local s = samples[list[j]]
-        if s.weight_ns then
-          w[j] = s.weight_ns
-          if s.last then last[j] = true end
-          if s.interval_ns then tw = tw or {} tw[j] = s.interval_ns end
-        elseif s.weight then
-          w[j] = floor(s.weight * 1e9 + 0.5)
+        local i = list[j]
+        local wns = c_wns[i]
+        if wns then
+          w[j] = wns
+          if c_last[i] then last[j] = true end
+          if c_iv[i] then tw = tw or {} tw[j] = c_iv[i] end
+        elseif c_w[i] then
+          w[j] = floor(c_w[i] * 1e9 + 0.5)
           tw = tw or {}
           tw[j] = w[j]
         elseif j < n then
@@ -241,7 +264,7 @@ end
 -- The threads: {id, name, samples, first, last, time}, most samples first.
 function M.threads(chunk)
   chunk = M.chunk_of(chunk, "threads")
-  local samples = chunk.profile.samples
+  local tss = columns_of(chunk).timestamp
   local w, by, order = M.weights(chunk)
   local out = {}
   for _, tid in ipairs(order) do
@@ -249,7 +272,7 @@ function M.threads(chunk)
     for j = 1, #list do time = time + w[list[j]] end
     out[#out + 1] = {
       id = tid, name = thread_name(chunk, tid), samples = #list, time = time,
-      first = samples[list[1]].timestamp, last = samples[list[#list]].timestamp,
+      first = tss[list[1]], last = tss[list[#list]],
     }
   end
   sort(out, function(a, b)
@@ -387,9 +410,11 @@ local function restrict(given, opts, fname) -- fname: the caller's name in error
   local set = M.thread_set(chunk, opts.threads, fname)
   local from, to = seconds(opts.from, fname, "from"), seconds(opts.to, fname, "to")
   from, to = from and ns(from), to and ns(to)
-  return M.same_shape(given, M.keep(chunk, function(s, _, w, iv)
-    if set and not set[s.thread_id] then return false end
-    local t = ns(s.timestamp)
+  local c = columns_of(chunk)
+  local tids, tss = c.thread_id, c.timestamp
+  return M.same_shape(given, M.keep(chunk, function(_, _, w, iv, i)
+    if set and not set[tids[i]] then return false end
+    local t = ns(tss[i])
     local cw, ci = clip(t, w, from, to), clip(t, iv, from, to)
     if not cw and not ci then return false end
     return true, cw or 0, ci or 0
@@ -401,23 +426,48 @@ function M.restrict(given, opts)
 end
 
 -- A new chunk with the samples for which keep(sample, stack_id,
--- weight_ns, interval_ns) is true, each carrying its weights (those of the
--- profile it came from, or the two numbers keep returns after true), the
--- mark of a thread's last sample, and its index in the original samples.
+-- weight_ns, interval_ns, i) is true, each carrying its weights (those of
+-- the profile it came from, or the two numbers keep returns after true),
+-- the mark of a thread's last sample, and its index in the original
+-- samples. The new samples are in the layout of the chunk's: rows, or
+-- columns with the weights as columns (weight, weight_ns, interval_ns,
+-- last, index). With samples in columns, `sample` is a row view that keep
+-- may read during the call only (it is reused).
 function M.keep(chunk, keep)
   chunk = M.chunk_of(chunk, "keep")
+  local rows = not is_columns(chunk.profile.samples)
   local samples = chunk.profile.samples
+  local c = columns_of(chunk)
+  local sids, tids, tss, idxs = c.stack_id, c.thread_id, c.timestamp, c.index
   local tl = M.timeline(chunk)
-  local kept = {}
-  for i = 1, #samples do
-    local s = samples[i]
-    local ok, w, iv = keep(s, s.stack_id, tl.sentry[i], tl.textbook[i])
-    if ok then
-      w, iv = w or tl.sentry[i], iv or tl.textbook[i]
-      kept[#kept + 1] = { stack_id = s.stack_id, thread_id = s.thread_id, timestamp = s.timestamp,
-                          weight = w / 1e9, weight_ns = w, interval_ns = iv, last = tl.last[i],
-                          index = s.index or i }
+  local sentry, textbook, lastof = tl.sentry, tl.textbook, tl.last
+  local kept, n = {}, 0
+  local k_sid, k_tid, k_ts, k_w, k_wns, k_iv, k_last, k_index = {}, {}, {}, {}, {}, {}, {}, {}
+  local view = {}
+  for i = 1, c.n do
+    local s
+    if rows then s = samples[i] else
+      for k, col in next, c do if k ~= "n" then view[k] = col[i] end end
+      s = view
     end
+    local ok, w, iv = keep(s, sids[i], sentry[i], textbook[i], i)
+    if ok then
+      w, iv = w or sentry[i], iv or textbook[i]
+      n = n + 1
+      local index = idxs and idxs[i] or i
+      if rows then
+        kept[n] = { stack_id = sids[i], thread_id = tids[i], timestamp = tss[i],
+                    weight = w / 1e9, weight_ns = w, interval_ns = iv, last = lastof[i],
+                    index = index }
+      else
+        k_sid[n], k_tid[n], k_ts[n], k_w[n], k_wns[n], k_iv[n], k_last[n], k_index[n] =
+          sids[i], tids[i], tss[i], w / 1e9, w, iv, lastof[i], index
+      end
+    end
+  end
+  if not rows then
+    kept = { n = n, stack_id = k_sid, thread_id = k_tid, timestamp = k_ts, weight = k_w,
+             weight_ns = k_wns, interval_ns = k_iv, last = k_last, index = k_index }
   end
   return M.with_profile(chunk, { samples = kept, weighted = true })
 end
@@ -463,6 +513,7 @@ function M.each(chunk, opts)
   opts = check_keys(opts, EACH_OPTIONS, "each")
   if opts.threads or opts.from or opts.to then chunk = M.chunk_of(restrict(chunk, opts, "each")) end
   local samples = chunk.profile.samples
+  local c = is_columns(samples) and samples
   local w, by, order = M.weights(chunk)
   local cache = {}
   local t, j = 1, 0
@@ -472,7 +523,7 @@ function M.each(chunk, opts)
       local list = by[order[t]]
       if j <= #list then
         local i = list[j]
-        local s = samples[i]
+        local s = c and M.row(c, i) or samples[i]
         local fr = cache[s.stack_id]
         if not fr then
           fr = M.stack_frames(chunk, s.stack_id, opts.root_first)

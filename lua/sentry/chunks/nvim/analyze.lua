@@ -7,6 +7,8 @@
 -- through the analyses' `threads` option, whose thread lookup is one
 -- unsliced pass over every sample (hundreds of ms on 50 chunks).
 local samples = require "sentry.chunks.samples"
+local layout = require "sentry.chunks.layout"
+local is_columns, columns_of = layout.is_columns, samples.columns_of
 local aggregate = require "sentry.chunks.aggregate"
 local filter = require "sentry.chunks.filter"
 local frames = require "sentry.chunks.frames"
@@ -30,6 +32,8 @@ end
 function M.merge(answers, slice)
   local first = answers[1].chunk
   local chunk, frames_, stacks, ss, threads, measurements, ids = {}, {}, {}, {}, nil, nil, {}
+  local in_columns = is_columns(first.profile.samples) -- the first answer's layout
+  if in_columns then ss = { n = 0, stack_id = {}, thread_id = {}, timestamp = {} } end
   for k, v in pairs(first) do chunk[k] = v end
   local n = 0
   for _, a in ipairs(answers) do
@@ -43,13 +47,31 @@ function M.merge(answers, slice)
       for j = 1, #st do shifted[j] = st[j] + frame_base end
       stacks[#stacks + 1] = shifted
     end
-    for _, s in ipairs(p.samples) do
-      n = n + 1
-      if n % 4096 == 0 then slice() end
-      local copy = {}
-      for k, v in pairs(s) do copy[k] = v end
-      copy.stack_id = s.stack_id + stack_base
-      ss[#ss + 1] = copy
+    local c = columns_of(a.chunk)
+    if in_columns then -- every column appended, stack ids shifted
+      local base = ss.n
+      for k, col in pairs(c) do
+        if k ~= "n" then
+          local into = ss[k]
+          if not into then into = {} ss[k] = into end
+          for i = 1, c.n do
+            n = n + 1
+            if n % 4096 == 0 then slice() end
+            local v = col[i]
+            if k == "stack_id" then v = v + stack_base end
+            into[base + i] = v
+          end
+        end
+      end
+      ss.n = base + c.n
+    else
+      for i = 1, c.n do
+        n = n + 1
+        if n % 4096 == 0 then slice() end
+        local copy = layout.row(c, i)
+        copy.stack_id = copy.stack_id + stack_base
+        ss[#ss + 1] = copy
+      end
     end
     if type(p.thread_metadata) == "table" then
       threads = threads or {}
@@ -82,11 +104,12 @@ end
 function M.prepare(res, remap, slice)
   if remap and #remap > 0 then res = filter.remap_paths(res, remap) end
   local chunk = samples.chunk_of(res, "prepare")
-  local ss = chunk.profile.samples
+  local c = columns_of(chunk)
+  local tids = c.thread_id
   local count, order = {}, {}
-  for i = 1, #ss do
+  for i = 1, c.n do
     if i % SLICE == 0 then slice() end
-    local tid = ss[i].thread_id
+    local tid = tids[i]
     if count[tid] then count[tid] = count[tid] + 1 else count[tid] = 1 order[#order + 1] = tid end
   end
   local threads = {}
@@ -104,6 +127,11 @@ function M.prepare(res, remap, slice)
   end
   main = main or (threads[1] and threads[1].id)
   return { res = res, chunk = chunk, threads = threads, main = main }
+end
+
+-- How many samples a chunk has, in either layout.
+function M.sample_count(chunk)
+  return columns_of(chunk).n
 end
 
 -- The thread ids a selector names ("main", "all", an id or a name):
@@ -135,13 +163,13 @@ end
 -- sliced pass; a thread keeps all its samples, so weights are unchanged.
 function M.restrict(entry, set, slice)
   if not set then return entry.chunk end
-  local ss, kept = entry.chunk.profile.samples, {}
-  for i = 1, #ss do
+  local c, list = columns_of(entry.chunk), {}
+  local tids = c.thread_id
+  for i = 1, c.n do
     if i % SLICE == 0 then slice() end
-    local s = ss[i]
-    if set[s.thread_id] then kept[#kept + 1] = s end
+    if set[tids[i]] then list[#list + 1] = i end
   end
-  return samples.with_profile(entry.chunk, { samples = kept })
+  return samples.with_profile(entry.chunk, { samples = layout.pick(entry.chunk.profile.samples, 1, #list, list) })
 end
 
 -- Top functions of the chosen threads (every row: sorting is the view's).
@@ -155,20 +183,21 @@ M.WINDOW = 4096
 function M.top(entry, set, mode, slice)
   local chunk = M.restrict(entry, set, slice)
   local ss = chunk.profile.samples
-  if mode == "textbook" or #ss <= M.WINDOW then
+  local c = columns_of(chunk)
+  local nss, tss = c.n, c.timestamp
+  if mode == "textbook" or nss <= M.WINDOW then
     return aggregate.top(chunk, { mode = mode, slice = slice })
   end
   local prev = -math.huge
-  for i = 1, #ss do
+  for i = 1, nss do
     if i % samples.SLICE == 0 then slice() end
-    local t = ss[i].timestamp
+    local t = tss[i]
     if type(t) ~= "number" or t < prev then return aggregate.top(chunk, { mode = mode, slice = slice }) end
     prev = t
   end
   local acc = aggregate.accumulator()
-  for first = 1, #ss, M.WINDOW do
-    local window = {}
-    for i = first, math.min(first + M.WINDOW - 1, #ss) do window[#window + 1] = ss[i] end
+  for first = 1, nss, M.WINDOW do
+    local window = layout.pick(ss, first, math.min(first + M.WINDOW - 1, nss))
     acc:add(samples.with_profile(chunk, { samples = window }))
     slice()
   end
@@ -182,16 +211,17 @@ end
 -- samples are not in time order or carry weights of their own (then the
 -- callers go through aggregate's per-stack sums).
 local function sentry_sums(chunk, slice)
-  local ss, ns = chunk.profile.samples, samples.ns
+  local c, ns = columns_of(chunk), samples.ns
+  local tids, tss, sids = c.thread_id, c.timestamp, c.stack_id
+  if c.weight_ns or c.weight then return nil end -- samples that carry weights
   local last_ts, last_sid, weight, count = {}, {}, {}, {}
   local prev, time = -math.huge, 0
-  for i = 1, #ss do
+  for i = 1, c.n do
     if i % 4096 == 0 then slice() end
-    local s = ss[i]
-    local t = s.timestamp
-    if type(t) ~= "number" or t < prev or s.weight_ns ~= nil or s.weight ~= nil then return nil end
+    local t = tss[i]
+    if type(t) ~= "number" or t < prev then return nil end
     prev = t
-    local tid, tn = s.thread_id, ns(t)
+    local tid, tn = tids[i], ns(t)
     local lt = last_ts[tid]
     if lt then
       local sid, wt, ct = last_sid[tid], weight[tid], count[tid]
@@ -202,7 +232,7 @@ local function sentry_sums(chunk, slice)
     else
       return nil
     end
-    last_ts[tid], last_sid[tid] = tn, s.stack_id
+    last_ts[tid], last_sid[tid] = tn, sids[i]
   end
   return weight, count, time
 end
@@ -319,7 +349,7 @@ local function line_weights(chunk, mode, slice, fast)
   end
   local lanes = samples.lanes(chunk, slice)
   local iv = mode == "textbook" and samples.intervals(lanes)
-  local ss = chunk.profile.samples
+  local sids = columns_of(chunk).stack_id
   local weight, time, n = {}, 0, 0
   for _, tid in ipairs(lanes.order) do
     local lane, wt = lanes[tid], {}
@@ -330,7 +360,7 @@ local function line_weights(chunk, mode, slice, fast)
       local w
       if iv then w = lane.tw and lane.tw[j] or iv[tid] elseif not lane.last[j] then w = lane.w[j] end
       if w then
-        local sid = ss[lane.idx[j]].stack_id
+        local sid = sids[lane.idx[j]]
         wt[sid] = (wt[sid] or 0) + w
         time = time + w
       end

@@ -1,0 +1,228 @@
+-- The columns layout of samples (issue 13, section 2): the decoder builds
+-- profile.samples as {n =, stack_id =, thread_id =, timestamp =}, which must
+-- equal the rows layout converted by chunks.columns, whatever the pieces
+-- the text comes in; chunks.rows converts back.
+local chunks = require "sentry.chunks"
+local gen = require "gen"
+
+local function fixture_text(name)
+  local source = debug.getinfo(1, "S").source:gsub("^@", "")
+  local root = source:match("^(.*)/spec/[^/]*$") or "."
+  local dir = os.getenv("SENTRY_CHUNKS_FIXTURES") or (root .. "/../shared/fixtures")
+  local f = io.open(dir .. "/" .. name, "rb")
+  if not f then return nil end
+  local text = f:read("*a")
+  f:close()
+  return text
+end
+
+local FIXTURES = { "python_sdk_thread_pool.answer.json", "java_async_profiler_wall.answer.json" }
+
+local function generated_text(seed, n)
+  local cs = {}
+  for k = 0, n - 1 do cs[#cs + 1] = gen.chunk_table { index = k, threads = 3, hz = 101, seed = seed, duration = 5 } end
+  return gen.encode(gen.answer(cs))
+end
+
+-- Deep equality that also compares metatables (so [] stays apart from {}).
+local function same(a, b, path)
+  path = path or "value"
+  if type(a) ~= "table" or type(b) ~= "table" then
+    if a ~= b and not (a ~= a and b ~= b) then
+      return false, path .. ": " .. tostring(a) .. " ~= " .. tostring(b)
+    end
+    if math.type and math.type(a) ~= math.type(b) then
+      return false, path .. ": " .. tostring(math.type(a)) .. " ~= " .. tostring(math.type(b))
+    end
+    return true
+  end
+  if getmetatable(a) ~= getmetatable(b) then return false, path .. ": metatables differ" end
+  for k, v in pairs(a) do
+    local ok, why = same(v, b[k], path .. "." .. tostring(k))
+    if not ok then return false, why end
+  end
+  for k in pairs(b) do
+    if a[k] == nil then return false, path .. "." .. tostring(k) .. ": missing on the left" end
+  end
+  return true
+end
+
+local function assert_same(a, b)
+  local ok, why = same(a, b)
+  assert(ok, why)
+end
+
+local function feed_pieces(text, sizes_of, opts)
+  local d = chunks.decoder(opts)
+  local i = 1
+  while i <= #text do
+    local n = sizes_of()
+    assert(d:feed(text:sub(i, i + n - 1)))
+    i = i + n
+  end
+  return d:finish()
+end
+
+describe("columns layout: decode #asan", function()
+  local SMALL = '{"chunk":{"profile":{"samples":[' ..
+    '{"stack_id":0,"thread_id":"1","timestamp":1.5},' ..
+    '{"stack_id":1,"thread_id":"2","timestamp":2.25,"state":{"k":[1,2]}},' ..
+    '{"thread_id":"1","stack_id":0,"timestamp":3}],"stacks":[[0],[0,1]],"frames":[{"function":"a"}]}}}'
+
+  it("builds three columns and n; other keys become columns; everything else as in rows", function()
+    local v = assert(chunks.decode(SMALL, { layout = "columns" }))
+    local s = v.chunk.profile.samples
+    assert.equal(3, s.n)
+    assert.same({ 0, 1, 0 }, s.stack_id)
+    assert.same({ "1", "2", "1" }, s.thread_id)
+    assert.same({ 1.5, 2.25, 3 }, s.timestamp)
+    assert.same({ [2] = { k = { 1, 2 } } }, s.state)
+    assert.same({ { 0 }, { 0, 1 } }, v.chunk.profile.stacks)
+    assert.same({ { ["function"] = "a" } }, v.chunk.profile.frames)
+    assert_same(chunks.columns(assert(chunks.decode(SMALL))), v)
+    assert_same(assert(chunks.decode(SMALL)), chunks.rows(v))
+  end)
+
+  it("keeps rows by default and with layout = 'rows'", function()
+    local a, b = chunks.decode(SMALL), chunks.decode(SMALL, { layout = "rows" })
+    assert.equal(3, #a.chunk.profile.samples)
+    assert_same(a, b)
+  end)
+
+  it("gives empty columns (marked as arrays) for no samples", function()
+    local v = assert(chunks.decode('{"chunk":{"profile":{"samples":[]}}}', { layout = "columns" }))
+    local s = v.chunk.profile.samples
+    assert.equal(0, s.n)
+    for _, k in ipairs { "stack_id", "thread_id", "timestamp" } do
+      assert.same({}, s[k])
+      assert.equal(chunks.empty_array_mt, getmetatable(s[k]))
+    end
+    assert_same(chunks.columns(chunks.decode('{"chunk":{"profile":{"samples":[]}}}')), v)
+  end)
+
+  it("only touches samples of an object under key profile", function()
+    local text = '{"samples":[{"a":1}],"x":{"profile":[{"samples":[1]}]},"profile":{"y":{"samples":[{"b":2}]}}}'
+    local v = assert(chunks.decode(text, { layout = "columns" }))
+    assert_same(assert(chunks.decode(text)), v)
+    assert_same(chunks.columns(v), v)
+  end)
+
+  it("fails with nil, message on a sample that is not an object, or one with the key n", function()
+    for _, bad in ipairs {
+      '{"profile":{"samples":[1]}}', '{"profile":{"samples":[{"stack_id":1},null]}}',
+      '{"profile":{"samples":[[]]}}', '{"profile":{"samples":["x"]}}',
+      '{"profile":{"samples":[{"n":1}]}}', '{"profile":{"samples":[{"stack_id":1},true]}}',
+    } do
+      local v, err = chunks.decode(bad, { layout = "columns" })
+      assert.is_nil(v)
+      assert.is_string(err)
+      assert.truthy(err:find("columns layout", 1, true), err)
+      local d = chunks.decoder { layout = "columns" }
+      local ok, err2 = d:feed(bad)
+      if ok then ok, err2 = d:finish() end
+      assert.is_nil(ok)
+      assert.truthy(err2:find("columns layout", 1, true), err2)
+      assert.is_true(chunks.decode(bad) ~= nil) -- fine as rows
+      local c, cerr = chunks.columns(chunks.decode(bad))
+      assert.is_nil(c)
+      assert.truthy(cerr:find("columns layout", 1, true))
+    end
+  end)
+
+  it("raises on a wrong layout option", function()
+    for _, bad in ipairs { "col", "Columns", 1, true, {} } do
+      local ok, err = pcall(chunks.decode, "{}", { layout = bad })
+      assert.is_false(ok)
+      assert.truthy(err:find("bad option 'layout' to 'decode'", 1, true), err)
+      ok, err = pcall(chunks.decoder, { layout = bad })
+      assert.is_false(ok)
+      assert.truthy(err:find("bad option 'layout' to 'decoder'", 1, true), err)
+    end
+  end)
+
+  it("equals rows converted on generated data, whole, 1 byte at a time and in random pieces", function()
+    local text = generated_text(5, 2)
+    local rows = assert(chunks.decode(text))
+    local want = assert(chunks.columns(rows))
+    assert.is_true(want.chunk.profile.samples.n > 100)
+    assert_same(want, assert(chunks.decode(text, { layout = "columns" })))
+    assert_same(want, feed_pieces(text, function() return 1 end, { layout = "columns" }))
+    math.randomseed(13)
+    for _ = 1, 3 do
+      assert_same(want, feed_pieces(text, function() return math.random(1, 700) end, { layout = "columns" }))
+    end
+    assert_same(rows, chunks.rows(want))
+  end)
+
+  it("presizes nothing wrongly: several profiles, the later ones larger or smaller", function()
+    local parts = {}
+    for i, n in ipairs { 3, 40, 1, 0, 7 } do
+      local ss = {}
+      for k = 1, n do ss[k] = ('{"stack_id":%d,"thread_id":"%d","timestamp":%d.5}'):format(k, i, k) end
+      parts[i] = '{"profile":{"samples":[' .. table.concat(ss, ",") .. ']}}'
+    end
+    local text = "[" .. table.concat(parts, ",") .. "]"
+    local rows = assert(chunks.decode(text))
+    assert_same(assert(chunks.columns(rows)), assert(chunks.decode(text, { layout = "columns" })))
+    assert_same(assert(chunks.columns(rows)), feed_pieces(text, function() return 3 end, { layout = "columns" }))
+  end)
+
+  it("frees a columns decoder collected mid-document and survives collections between feeds", function()
+    local text = generated_text(9, 1)
+    for cut = 100, #text, math.floor(#text / 7) do
+      local d = chunks.decoder { layout = "columns" }
+      assert(d:feed(text:sub(1, cut)))
+      d = nil
+      collectgarbage()
+    end
+    local d = chunks.decoder { layout = "columns" }
+    local i = 1
+    while i <= #text do
+      assert(d:feed(text:sub(i, i + 4999)))
+      collectgarbage()
+      i = i + 5000
+    end
+    assert_same(assert(chunks.columns(chunks.decode(text))), d:finish())
+  end)
+end)
+
+describe("columns layout: the real profiles", function()
+  for _, name in ipairs(FIXTURES) do
+    it("decodes " .. name .. " in columns equal to rows converted, whole, by 1 byte, in random pieces", function()
+      local text = fixture_text(name)
+      if not text then pending("../shared/fixtures not found") return end
+      local rows = assert(chunks.decode(text))
+      local want = assert(chunks.columns(rows))
+      assert.equal(#rows.chunk.profile.samples, want.chunk.profile.samples.n)
+      assert_same(want, assert(chunks.decode(text, { layout = "columns" })))
+      assert_same(want, feed_pieces(text, function() return 1 end, { layout = "columns" }))
+      math.randomseed(#text)
+      assert_same(want, feed_pieces(text, function() return math.random(1, 4096) end, { layout = "columns" }))
+      assert_same(rows, chunks.rows(want))
+    end)
+  end
+end)
+
+describe("columns layout: converters", function()
+  it("never mutate their input and share what they do not change", function()
+    local rows = assert(chunks.decode('{"chunk":{"x":{"y":1},"profile":{"samples":[{"stack_id":0,"thread_id":"1","timestamp":1}],"stacks":[[0]]}}}'))
+    local before = assert(chunks.decode('{"chunk":{"x":{"y":1},"profile":{"samples":[{"stack_id":0,"thread_id":"1","timestamp":1}],"stacks":[[0]]}}}'))
+    local cols = assert(chunks.columns(rows))
+    assert_same(before, rows)
+    assert.are_not.equal(rows, cols)
+    assert.are_not.equal(rows.chunk, cols.chunk)
+    assert.equal(rows.chunk.x, cols.chunk.x)
+    assert.equal(rows.chunk.profile.stacks, cols.chunk.profile.stacks)
+    local snapshot = assert(chunks.columns(rows))
+    local back = chunks.rows(cols)
+    assert_same(snapshot, cols)
+    assert_same(before, back)
+    assert.equal(cols, chunks.columns(cols)) -- nothing to convert
+    assert.equal(rows, chunks.rows(rows))
+  end)
+
+  it("raise on a non-table argument", function()
+    assert.has_error(function() chunks.columns(nil) end, "bad argument #1 to 'columns' (table expected, got nil)")
+    assert.has_error(function() chunks.rows("x") end, "bad argument #1 to 'rows' (table expected, got string)")
+  end)
+end)
