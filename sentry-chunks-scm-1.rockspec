@@ -59,6 +59,7 @@ build = {
       ["sentry.chunks.range"] = "lua/sentry/chunks/range.lua",
       ["sentry.chunks.url"] = "lua/sentry/chunks/url.lua",
       ["sentry.chunks.loadcore"] = "lua/sentry/chunks/loadcore.lua",
+      ["sentry.chunks.layout"] = "lua/sentry/chunks/layout.lua",
       ["sentry.chunks.report"] = "lua/sentry/chunks/report.lua",
       ["sentry.chunks.nvim.analyze"] = "lua/sentry/chunks/nvim/analyze.lua",
    },
