@@ -9,6 +9,7 @@
 local chunks = require "sentry.chunks"
 local analysis = require "sentry.chunks.analysis"
 local ok_cjson, cjson = pcall(require, "cjson")
+local targets = require "targets"
 
 local path, repeats = arg[1], tonumber(arg[2] or "3")
 assert(path, "usage: columns_bench.lua FILE [repeats]")
@@ -71,3 +72,10 @@ if t_cjson then
   print(string.format("  columns >= 5x cjson.decode: %.2fx  %s", t_cjson / t_cols, t_cjson / t_cols >= 5 and "met" or "missed"))
 end
 print(string.format("  columns memory <= 1/3 of rows: %.2f  %s", m_cols / m_rows, m_cols / m_rows <= 1 / 3 and "met" or "missed"))
+local doc = path:match("[^/]*$")
+if t_cjson then
+  targets.add(string.format("decode, columns: %s vs cjson (%s)", doc, targets.runtime()),
+    string.format("%.2fx", t_cjson / t_cols), ">= 5x", t_cjson / t_cols >= 5)
+end
+targets.add(string.format("columns memory / rows, %s (%s)", doc, targets.runtime()),
+  string.format("%.2f", m_cols / m_rows), "<= 0.33", m_cols / m_rows <= 1 / 3)

@@ -51,6 +51,8 @@ for v in 5.4 jit; do
     echo "== decode, real profile $(basename "$f")"
     "$lua" bench/decode_bench.lua "$f" 3
   done
+  echo "== columns layout, 50 chunks ($lua)"
+  "$lua" bench/columns_bench.lua build/bench/chunks-50.json 3
   echo "== many small documents ($lua)"
   "$lua" bench/small_bench.lua
   echo "== peak memory while decoding the 50-chunk document (MB above start; result MB)"
