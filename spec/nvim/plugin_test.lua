@@ -26,6 +26,8 @@ local messages = {}
 vim.notify = function(msg, level) messages[#messages + 1] = tostring(msg) end
 
 local step_ok, err = xpcall(function()
+  -- plugin/ defines it at once: a 'statusline' naming it works from the start
+  put("status_at_startup", vim.inspect(vim.g.sentry_chunks_status))
   put("commands", table.concat(vim.tbl_map(function(c) return c .. ":" .. vim.fn.exists(":" .. c) end, {
     "SentryProfile", "SentryCancel", "SentryTop", "SentryTree", "SentryDiff", "SentryAnnotate",
     "SentryAnnotateClear", "SentryFolded", "SentrySpeedscope" }), ","))
@@ -120,6 +122,8 @@ vim.defer_fn(guard(function()
     put("complete_after", table.concat(vim.fn.getcompletion("SentryTop ", "cmdline"), " "))
     put("complete_t", table.concat(vim.fn.getcompletion("SentryAnnotate t", "cmdline"), " "))
     put("complete_period", table.concat(vim.fn.getcompletion("SentryProfile abc 1", "cmdline"), " "))
+    put("complete_export_thread", table.concat(vim.fn.getcompletion("SentryFolded /tmp/x.folded M", "cmdline"), " "))
+    put("complete_export_file", table.concat(vim.fn.getcompletion("SentrySpeedscope " .. os.getenv("SC_DIR") .. "/ou", "cmdline"), " "))
     local tl = lines_of(buf)
     put("top_name", vim.api.nvim_buf_get_name(buf))
     put("top_first", tl[1])
@@ -180,6 +184,16 @@ vim.defer_fn(guard(function()
             local dl = lines_of(dbuf)
             put("diff_first", dl[1])
             put("diff_lines", #dl)
+            -- rows in the order of the change column's size (|delta|, non-increasing)
+            local sorted, prev_delta = true, math.huge
+            for l = 3, #dl do
+              local dv = tonumber((dl[l]:match("^%s*%S+%s+%S+%s+([+-]?[%d.]+)%%")))
+              if dv then
+                if math.abs(dv) > prev_delta + 0.05 then sorted = false end
+                prev_delta = math.abs(dv)
+              end
+            end
+            put("diff_sorted", tostring(sorted))
             -- 9. exports
             local folded, speed = os.getenv("SC_DIR") .. "/out.folded", os.getenv("SC_DIR") .. "/out.speedscope.json"
             vim.cmd("SentryFolded " .. folded)
