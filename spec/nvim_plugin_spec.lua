@@ -175,6 +175,10 @@ describe("Neovim plugin", function()
     assert.equal("sentry: fetching…", r.long_status)
   end)
 
+  it("the default thread of an iOS profile is com.apple.main-thread", function()
+    assert.equal("com.apple.main-thread", r.ios_main)
+  end)
+
   it(":SentryDiff compares the newest profile with the one before", function()
     assert.matches("^b 6a1f0c3e %(5m%) against a 6a1f0c3e %(10m%); thread MainThread %(139638375302976%)", r.diff_first)
     assert.is_true(tonumber(r.diff_lines) > 2)

@@ -248,6 +248,15 @@ vim.defer_fn(guard(function()
                   put("profiles_after_error", #C.state.profiles)
                   put("job_after_error", tostring(C.state.job ~= nil))
                   -- 14. a range over 40 minutes: windows one after another, merged in slices
+                  -- 14a. an iOS profile: "main" is com.apple.main-thread, not the busiest thread
+                  local prep = require("sentry.chunks.nvim.analyze").prepare
+                  local ios = assert(require("sentry.chunks").client { token = token, org = "test-org",
+                    base_url = os.getenv("SC_URL") }:fetch { project = 1, profiler_id = "a9c3e5f7b1d24680a2c4e6f8b0d21357",
+                    start = tonumber(os.getenv("SC_T0")), ["end"] = tonumber(os.getenv("SC_T0")) + 60 })
+                  local ios_entry = prep(ios, {}, function() end)
+                  local main_name
+                  for _, t in ipairs(ios_entry.threads) do if t.id == ios_entry.main then main_name = t.name end end
+                  put("ios_main", tostring(main_name))
                   local light_status
                   local t0 = tonumber(os.getenv("SC_T0"))
                   C.profile({ os.getenv("SC_LIGHT") }, { query = { start = t0 + 3600, ["end"] = t0 + 3600 + 5400 },
