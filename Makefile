@@ -54,9 +54,13 @@ build: deps $(foreach v,$(LUAS),$(BUILD)/$(v)/sentry/chunks/core.so)
 # The Neovim plugin's build step (lazy.nvim `build = "make nvim"`, packer
 # `run`, vim-plug `do`): only the LuaJIT core, no Lua 5.x, busted or server
 # packages, copied to lua/sentry/chunks/core.so (git-ignored) where
-# Neovim's require finds it through the runtimepath.
+# Neovim's require finds it through the runtimepath. Copied beside it and
+# renamed over it: a Neovim that has the old one loaded (a plugin manager
+# runs this step inside the editor on an update) keeps its mapping of the
+# old file; `cp` onto it would rewrite the mapped code and crash the editor.
 nvim: $(BUILD)/jit/sentry/chunks/core.so
-	cp $(BUILD)/jit/sentry/chunks/core.so lua/sentry/chunks/core.so
+	cp $(BUILD)/jit/sentry/chunks/core.so lua/sentry/chunks/core.so.new
+	mv -f lua/sentry/chunks/core.so.new lua/sentry/chunks/core.so
 
 # AddressSanitizer + UBSan build for Lua 5.4, with clang so that
 # float-cast-overflow (a double out of an integer's range) is caught too

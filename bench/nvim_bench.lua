@@ -21,9 +21,13 @@ for line in io.lines(out) do
   if k then r[k] = v end
 end
 os.remove(out)
-if r.error then print("  error: " .. r.error) return end
-print(string.format("  %s samples; transfer %s ms; %s ticks of the 10 ms timer; longest gap %s ms (target < 50)",
-  r.samples, r.transfer_ms, r.ticks_during, r.longest_gap_ms))
+-- an error here (a test server slow to generate the profile on a loaded
+-- machine) is printed, and the plugin's figures below are still measured
+if r.error then print("  error: " .. r.error)
+else
+  print(string.format("  %s samples; transfer %s ms; %s ticks of the 10 ms timer; longest gap %s ms (target < 50)",
+    r.samples, r.transfer_ms, r.ticks_during, r.longest_gap_ms))
+end
 local gap = tonumber(r.longest_gap_ms)
 targets.add("Neovim: longest 10 ms timer gap, 50-chunk fetch", (r.longest_gap_ms or "?") .. " ms", "< 50 ms",
   gap ~= nil and gap < 50)

@@ -2,6 +2,9 @@
 -- this file loads nothing else: each command requires its module when run.
 if vim.g.loaded_sentry_chunks then return end
 vim.g.loaded_sentry_chunks = true
+-- defined from the start: a 'statusline' with %{g:sentry_chunks_status}
+-- would raise E121 until the first command loads the plugin's modules
+if vim.g.sentry_chunks_status == nil then vim.g.sentry_chunks_status = "" end
 
 local function cmds() return require "sentry.chunks.nvim.commands" end
 local create = vim.api.nvim_create_user_command
@@ -22,7 +25,9 @@ view("SentryTree", "tree", "call tree [thread] [mode]")
 view("SentryDiff", "diff", "newest profile against the one before [thread] [mode]")
 view("SentryAnnotate", "annotate", "self and total time on source lines [thread] [mode]")
 create("SentryAnnotateClear", function() cmds().annotate_clear() end, { nargs = 0, desc = "sentry-chunks: remove annotations" })
+-- {file} completes as a file name, [thread] as a thread of the newest profile
+local function complete_export(lead, line) return cmds().complete_export(lead, line) end
 create("SentryFolded", function(o) cmds().export("folded", o.fargs) end, {
-  nargs = "+", complete = "file", desc = "sentry-chunks: write folded stacks {file} [thread]" })
+  nargs = "+", complete = complete_export, desc = "sentry-chunks: write folded stacks {file} [thread]" })
 create("SentrySpeedscope", function(o) cmds().export("speedscope", o.fargs) end, {
-  nargs = "+", complete = "file", desc = "sentry-chunks: write speedscope JSON {file} [thread]" })
+  nargs = "+", complete = complete_export, desc = "sentry-chunks: write speedscope JSON {file} [thread]" })

@@ -32,6 +32,14 @@ describe("weights and threads", function()
     assert.equal("1", analysis.main_thread(tiny()))
   end)
 
+  it("find Apple's main thread (com.apple.main-thread) even when another thread is busier", function()
+    local a = tiny()
+    a.chunk.profile.thread_metadata = { ["1"] = { name = "com.apple.CFSocket.private" },
+      ["2"] = { name = "com.apple.main-thread" } }
+    assert.equal("2", analysis.main_thread(a)) -- thread "1" has more samples
+    assert.same({ "2" }, (function() local ids = {} for id in pairs(analysis.samples.thread_set(a, "main")) do ids[#ids + 1] = id end return ids end)())
+  end)
+
   it("iterate samples per thread in time order, with frames root first if asked", function()
     local seen = {}
     for i, s, fr, w in analysis.each(tiny(), { threads = "MainThread", root_first = true }) do

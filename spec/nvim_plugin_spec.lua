@@ -76,6 +76,10 @@ describe("Neovim plugin", function()
     assert.equal("false", r.cpath_has_build)
   end)
 
+  it("defines g:sentry_chunks_status at startup (a statusline naming it raises no E121)", function()
+    assert.equal('""', r.status_at_startup)
+  end)
+
   it("setup{} refuses an unknown option as a caller's mistake", function()
     assert.equal("false bad argument #1 to 'setup' (unknown option 'bogus')", r.setup_bad)
   end)
@@ -86,6 +90,9 @@ describe("Neovim plugin", function()
       .. "139638352026432 ThreadPoolExecutor-0_0 139638375302976 MainThread sentry textbook", r.complete_after)
     assert.equal("textbook", r.complete_t)
     assert.equal("15m 1h", r.complete_period)
+    -- :SentryFolded / :SentrySpeedscope: a file first, then a thread (no modes)
+    assert.equal("MainThread", r.complete_export_thread)
+    assert.equal(dir .. "/out", r.complete_export_file)
   end)
 
   it(":SentryCancel stops the fetch: no job, no profile", function()
@@ -168,9 +175,14 @@ describe("Neovim plugin", function()
     assert.equal("sentry: fetching…", r.long_status)
   end)
 
+  it("the default thread of an iOS profile is com.apple.main-thread", function()
+    assert.equal("com.apple.main-thread", r.ios_main)
+  end)
+
   it(":SentryDiff compares the newest profile with the one before", function()
     assert.matches("^b 6a1f0c3e %(5m%) against a 6a1f0c3e %(10m%); thread MainThread %(139638375302976%)", r.diff_first)
     assert.is_true(tonumber(r.diff_lines) > 2)
+    assert.equal("true", r.diff_sorted) -- by the change shown (shares), not by seconds
   end)
 
   it(":SentryFolded and :SentrySpeedscope write files", function()
@@ -216,6 +228,18 @@ describe("Neovim plugin", function()
 
   it("`make nvim` puts the LuaJIT core at lua/sentry/chunks/core.so, which plain Neovim requires", function()
     assert.is_true(sh("cd " .. root .. " && make -s nvim >/dev/null 2>&1"))
+    -- run again (a plugin manager's update), the file is replaced by a rename, not
+    -- rewritten in place: an editor that has the old one loaded keeps a valid mapping
+    local function inode()
+      local p = io.popen("stat -c %i " .. root .. "/lua/sentry/chunks/core.so")
+      local i = p:read("*l")
+      p:close()
+      return i
+    end
+    local before = inode()
+    assert.is_true(sh("cd " .. root .. " && make -s nvim >/dev/null 2>&1"))
+    assert.is_not_nil(before)
+    assert.are_not.equal(before, inode())
     local out = os.tmpname()
     sh("env -u LD_PRELOAD -u LUA_CPATH -u LUA_PATH -u LUA_CPATH_5_1 -u LUA_PATH_5_1 timeout 30 nvim --headless -u NONE --cmd 'set rtp^=" .. root .. "' -c 'lua "
       .. "local ok, c = pcall(require, \"sentry.chunks.core\") "

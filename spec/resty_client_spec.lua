@@ -164,6 +164,14 @@ describe("sentry.chunks.resty clients (nginx + Lua module)", function()
     assert.matches("^top same ticks some samples %d+\n$", run("top", q))
   end)
 
+  it("requiring it loads the request layer and the decoder only: not the libcurl client, not the analysis", function()
+    local out = nginx.sh("env -u LD_PRELOAD LUA_PATH='lua/?.lua;lua/?/init.lua;;' LUA_CPATH='build/jit/?.so;;' luajit -e "
+      .. nginx.quote("require 'sentry.chunks.resty' local l = {} for k in pairs(package.loaded) do "
+        .. "if k:match('^sentry') then l[#l + 1] = k end end table.sort(l) io.write(table.concat(l, ' '))"))
+    assert.equal("sentry.chunks.answer sentry.chunks.core sentry.chunks.dedupe sentry.chunks.discovery "
+      .. "sentry.chunks.loadcore sentry.chunks.range sentry.chunks.request sentry.chunks.resty sentry.chunks.retry", out)
+  end)
+
   it("a bad option raises with argerror wording; tostring never shows the token", function()
     local out = run("args", {})
     local lines = {}

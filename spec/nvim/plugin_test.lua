@@ -26,6 +26,8 @@ local messages = {}
 vim.notify = function(msg, level) messages[#messages + 1] = tostring(msg) end
 
 local step_ok, err = xpcall(function()
+  -- plugin/ defines it at once: a 'statusline' naming it works from the start
+  put("status_at_startup", vim.inspect(vim.g.sentry_chunks_status))
   put("commands", table.concat(vim.tbl_map(function(c) return c .. ":" .. vim.fn.exists(":" .. c) end, {
     "SentryProfile", "SentryCancel", "SentryTop", "SentryTree", "SentryDiff", "SentryAnnotate",
     "SentryAnnotateClear", "SentryFolded", "SentrySpeedscope" }), ","))
@@ -120,6 +122,8 @@ vim.defer_fn(guard(function()
     put("complete_after", table.concat(vim.fn.getcompletion("SentryTop ", "cmdline"), " "))
     put("complete_t", table.concat(vim.fn.getcompletion("SentryAnnotate t", "cmdline"), " "))
     put("complete_period", table.concat(vim.fn.getcompletion("SentryProfile abc 1", "cmdline"), " "))
+    put("complete_export_thread", table.concat(vim.fn.getcompletion("SentryFolded /tmp/x.folded M", "cmdline"), " "))
+    put("complete_export_file", table.concat(vim.fn.getcompletion("SentrySpeedscope " .. os.getenv("SC_DIR") .. "/ou", "cmdline"), " "))
     local tl = lines_of(buf)
     put("top_name", vim.api.nvim_buf_get_name(buf))
     put("top_first", tl[1])
@@ -180,6 +184,16 @@ vim.defer_fn(guard(function()
             local dl = lines_of(dbuf)
             put("diff_first", dl[1])
             put("diff_lines", #dl)
+            -- rows in the order of the change column's size (|delta|, non-increasing)
+            local sorted, prev_delta = true, math.huge
+            for l = 3, #dl do
+              local dv = tonumber((dl[l]:match("^%s*%S+%s+%S+%s+([+-]?[%d.]+)%%")))
+              if dv then
+                if math.abs(dv) > prev_delta + 0.05 then sorted = false end
+                prev_delta = math.abs(dv)
+              end
+            end
+            put("diff_sorted", tostring(sorted))
             -- 9. exports
             local folded, speed = os.getenv("SC_DIR") .. "/out.folded", os.getenv("SC_DIR") .. "/out.speedscope.json"
             vim.cmd("SentryFolded " .. folded)
@@ -234,6 +248,15 @@ vim.defer_fn(guard(function()
                   put("profiles_after_error", #C.state.profiles)
                   put("job_after_error", tostring(C.state.job ~= nil))
                   -- 14. a range over 40 minutes: windows one after another, merged in slices
+                  -- 14a. an iOS profile: "main" is com.apple.main-thread, not the busiest thread
+                  local prep = require("sentry.chunks.nvim.analyze").prepare
+                  local ios = assert(require("sentry.chunks").client { token = token, org = "test-org",
+                    base_url = os.getenv("SC_URL") }:fetch { project = 1, profiler_id = "a9c3e5f7b1d24680a2c4e6f8b0d21357",
+                    start = tonumber(os.getenv("SC_T0")), ["end"] = tonumber(os.getenv("SC_T0")) + 60 })
+                  local ios_entry = prep(ios, {}, function() end)
+                  local main_name
+                  for _, t in ipairs(ios_entry.threads) do if t.id == ios_entry.main then main_name = t.name end end
+                  put("ios_main", tostring(main_name))
                   local light_status
                   local t0 = tonumber(os.getenv("SC_T0"))
                   C.profile({ os.getenv("SC_LIGHT") }, { query = { start = t0 + 3600, ["end"] = t0 + 3600 + 5400 },

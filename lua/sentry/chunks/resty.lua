@@ -34,7 +34,9 @@
 -- and rate-limit waits are logged with ngx.log at WARN, never with the token.
 -- Options are checked as chunks.client checks them (an unknown or
 -- out-of-range one raises).
-local chunks = require "sentry.chunks"
+-- the C decoder only: requiring this module loads neither the libcurl
+-- client nor the analysis package (sc.top loads the analysis when called)
+local core = require("sentry.chunks.loadcore").load("sentry.chunks.resty")
 local request = require "sentry.chunks.request"
 local answer = require "sentry.chunks.answer"
 local retry_policy = require "sentry.chunks.retry"
@@ -49,7 +51,21 @@ local INFLATE_PIECE = 1024  -- compressed bytes inflated at a time (bounds one i
 local TEXT_CAP = 65536      -- a body kept as text (an error answer), at most: past it, too_large
 local DEFAULT_MAX_BYTES = 512 * 1024 * 1024 -- max_bytes by default (the libcurl engine's too)
 
-local has_zlib, zlib = pcall(require, "zlib")
+-- lua-zlib, when installed. Loaded under LuaJIT it also sets a global
+-- `zlib` (luaL_register), which nginx's write guard on _G logs as a warning
+-- ("writing a global Lua variable ('zlib')") when the first request loads
+-- this module: the guard is set aside for that one require, and the global
+-- that was not there before is removed again.
+local function load_zlib()
+  if package.loaded.zlib then return true, package.loaded.zlib end
+  local had, mt = rawget(_G, "zlib"), getmetatable(_G)
+  if mt then setmetatable(_G, nil) end
+  local ok, z = pcall(require, "zlib")
+  if mt then setmetatable(_G, mt) end
+  if had == nil then rawset(_G, "zlib", nil) end
+  return ok, z
+end
+local has_zlib, zlib = load_zlib()
 if not has_zlib then zlib = nil end
 
 local function one_line(s) return (tostring(s):gsub("[%c%s]+", " ")) end
@@ -284,7 +300,7 @@ local function attempt_once(self, token, url, deadline, layout)
     return nil, { kind = "network", message = gzerr, status = status, headers = header_block }
   end
   local json = status >= 200 and status < 300 and ctype and ctype:lower():find("json", 1, true)
-  local d, text, received, inflated, failure = json and chunks.decoder { layout = layout } or nil, {}, 0, 0, nil
+  local d, text, received, inflated, failure = json and core.decoder { layout = layout } or nil, {}, 0, 0, nil
   local max = self.max_bytes or DEFAULT_MAX_BYTES
   local function take(piece)
     if d then
@@ -694,7 +710,7 @@ function M.top(res, opts)
   local o = {}
   for k, v in pairs(opts or {}) do o[k] = v end
   if o.slice == nil then o.slice = M.slicer() end
-  return chunks.analysis.top(res, o)
+  return require("sentry.chunks.analysis").top(res, o)
 end
 
 function Client:top(res, opts)

@@ -284,12 +284,21 @@ function M.threads(chunk)
   return out
 end
 
--- The main thread's id: the one named like "MainThread" or "main", else the
--- thread with the most samples; nil for an empty profile.
+-- Whether a thread name is a main thread's: "MainThread" (Python),
+-- "main" (Java, Android), "ui", or Apple's "com.apple.main-thread".
+function M.is_main_name(name)
+  if type(name) ~= "string" then return false end
+  local n = name:lower()
+  return n:find("^main") ~= nil or n == "ui" or n == "com.apple.main-thread"
+end
+
+-- The main thread's id: the busiest thread with a main thread's name
+-- (is_main_name), else the thread with the most samples; nil for an empty
+-- profile.
 function M.main_thread(chunk)
   local threads = M.threads(chunk)
   for _, t in ipairs(threads) do
-    if t.name and (t.name:lower():find("^main") or t.name:lower() == "ui") then return t.id end
+    if M.is_main_name(t.name) then return t.id end
   end
   return threads[1] and threads[1].id
 end

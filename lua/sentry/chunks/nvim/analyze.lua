@@ -120,10 +120,9 @@ function M.prepare(res, remap, slice)
     if a.samples ~= b.samples then return a.samples > b.samples end
     return tostring(a.id) < tostring(b.id)
   end)
-  local main -- as samples.main_thread: named main* or ui, else the busiest
+  local main -- as samples.main_thread: a main thread's name, else the busiest
   for _, t in ipairs(threads) do
-    local n = t.name and t.name:lower()
-    if n and (n:find("^main") or n == "ui") then main = t.id break end
+    if samples.is_main_name(t.name) then main = t.id break end
   end
   main = main or (threads[1] and threads[1].id)
   return { res = res, chunk = chunk, threads = threads, main = main }

@@ -354,8 +354,8 @@ local function matching(list, lead)
   return out
 end
 
--- Threads of the newest profile, then the modes.
-function M.complete_view(lead)
+-- Threads of the newest profile (then the modes, unless no_modes).
+function M.complete_view(lead, no_modes)
   local words = { "main", "all" }
   local entry = M.state.profiles[#M.state.profiles]
   if entry then
@@ -364,8 +364,17 @@ function M.complete_view(lead)
       if t.name and not t.name:find("%s") then words[#words + 1] = t.name end
     end
   end
-  for _, m in ipairs(MODES) do words[#words + 1] = m end
+  if not no_modes then
+    for _, m in ipairs(MODES) do words[#words + 1] = m end
+  end
   return matching(words, lead)
+end
+
+-- :SentryFolded / :SentrySpeedscope: a file name, then a thread.
+function M.complete_export(lead, line)
+  local n = #vim.split(line, "%s+") - 1
+  if n >= 2 then return M.complete_view(lead, true) end
+  return vim.fn.getcompletion(lead, "file")
 end
 
 function M.complete_profile(lead, line)

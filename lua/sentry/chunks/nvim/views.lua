@@ -134,8 +134,8 @@ local function render_diff(st)
   for i, e in ipairs(d.functions) do rows[i] = e end
   table.sort(rows, function(a, b)
     if key == "name" then if a.name ~= b.name then return a.name < b.name end
-    else
-      local x, y = math.abs(a[key .. "_delta"]), math.abs(b[key .. "_delta"])
+    else -- the change of the shares shown (seconds would rank by the profiles' lengths)
+      local x, y = math.abs(a[key .. "_pct_delta"]), math.abs(b[key .. "_pct_delta"])
       if x ~= y then return x > y end
     end
     return a.key < b.key
