@@ -341,7 +341,7 @@ local function attempt_once(self, token, url, deadline, layout)
     end
     inflated = inflated + #piece
     if inflated > max then -- max_bytes bounds the inflated bytes too
-      failure = { kind = "too_large", message = format("more than %d bytes once inflated", max) }
+      failure = { kind = "too_large", message = format("more than max_bytes (%d bytes) once inflated", max) }
       return false
     end
     return take(piece)
