@@ -700,4 +700,17 @@ describe("sentry-chunks for people and scripts", function()
     out = cli("top --project 1 --profiler " .. LIGHT .. " " .. range .. " -n 1 --thread main")
     assert.is_nil(out:find("bounded memory", 1, true))
   end)
+
+  it("folded over a long range goes window by window too: the merged range's folded stacks", function()
+    local LIGHT = server.PROFILER_IDS.light
+    local range = "--start 2026-05-28T08:00:00Z --end 2026-05-28T10:00:00Z"
+    local client = chunks.client { token = srv.token, org = "test-org", base_url = srv.url }
+    local merged = assert(client:fetch { project = 1, profiler_id = LIGHT, start = "2026-05-28T08:00:00Z",
+      ["end"] = "2026-05-28T10:00:00Z" })
+    for _, weight in ipairs { "samples", "microseconds" } do
+      local out, err, code = cli("folded --project 1 --profiler " .. LIGHT .. " " .. range .. " --weight " .. weight)
+      assert.equal(0, code, err)
+      assert.equal(chunks.analysis.folded(merged, { weight = weight, thread_root = true }), out)
+    end
+  end)
 end)

@@ -298,9 +298,14 @@ describe("the accumulator (days of profile in bounded memory)", function()
     local cs = {}
     for k = 0, 5 do cs[#cs + 1] = gen.chunk_table { index = k, threads = 3, hz = 101, seed = 11 } end
     local whole = gen.answer(cs)
-    local acc = analysis.aggregate.accumulator { durations = true }
+    local acc = analysis.aggregate.accumulator { durations = true, folded = true }
     for w = 1, 3 do acc:add(gen.answer { cs[2 * w - 1], cs[2 * w] }) end
     same_rows(analysis.top(whole, { durations = true }), acc:top())
+    -- folded stacks too, each way they are written
+    for _, o in ipairs { {}, { weight = "microseconds" }, { thread_root = true }, { weight = "samples", thread_root = true } } do
+      assert.equal(analysis.folded(whole, o), acc:folded(o))
+    end
+    assert.has_error(function() acc:add(whole) end)
     -- one window is the whole range
     local one = analysis.aggregate.accumulator { durations = true }
     one:add(whole)
@@ -321,7 +326,7 @@ describe("the accumulator (days of profile in bounded memory)", function()
       -- cut between two distinct timestamps, so no window splits a tick
       while ss[cut1 + 1].timestamp == ss[cut1].timestamp do cut1 = cut1 + 1 end
       while ss[cut2 + 1].timestamp == ss[cut2].timestamp do cut2 = cut2 + 1 end
-      local acc = analysis.aggregate.accumulator { durations = true }
+      local acc = analysis.aggregate.accumulator { durations = true, folded = true }
       for _, range in ipairs { { 1, cut1 }, { cut1 + 1, cut2 }, { cut2 + 1, #ss } } do
         local part = {}
         for i = range[1], range[2] do part[#part + 1] = ss[i] end
@@ -329,6 +334,8 @@ describe("the accumulator (days of profile in bounded memory)", function()
                                         samples = part } } }
       end
       same_rows(analysis.top(p, { durations = true }), acc:top())
+      assert.equal(analysis.folded(p, { weight = "microseconds" }), acc:folded { weight = "microseconds" })
+      assert.equal(analysis.folded(p), acc:folded())
     end
   end)
 
@@ -339,6 +346,10 @@ describe("the accumulator (days of profile in bounded memory)", function()
     acc:add(require("support.tiny_profile")())
     acc:top()
     assert.has_error(function() acc:top() end)
+    assert.has_error(function() acc:folded() end,
+      "bad argument #1 to 'folded' (this accumulator keeps no folded stacks: make it with folded = true)")
+    assert.has_error(function() analysis.aggregate.accumulator { folded = true }:folded { weight = "ms" } end,
+      "bad argument #1 to 'folded' (weight must be 'samples' or 'microseconds')")
   end)
 end)
 

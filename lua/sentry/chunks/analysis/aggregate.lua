@@ -675,14 +675,17 @@ end
 -- only aggregates (its rows, each function's node durations, and per
 -- thread the open nodes and the last sample, whose weight the next window
 -- gives), so that the result equals top() on the whole range merged:
---   local acc = aggregate.accumulator { durations = true }
+--   local acc = aggregate.accumulator { durations = true, folded = true }
 --   acc:add(answer)   -- window after window
 --   local top = acc:top { limit = 20 }   -- once, at the end
--- Sentry counting only (textbook's intervals need the whole range).
+--   local text = acc:folded { weight = "microseconds" }   -- with folded = true
+-- Sentry counting only (textbook's intervals need the whole range). With
+-- folded = true it also keeps each thread's distinct stacks (by function
+-- identity) with their samples and microseconds, for export.folded's text.
 local Accumulator = {}
 Accumulator.__index = Accumulator
 
-local ACC_OPTIONS = { durations = true }
+local ACC_OPTIONS = { durations = true, folded = true }
 
 function M.accumulator(opts)
   if opts ~= nil and type(opts) ~= "table" then argerror(1, "accumulator", "table or nil", opts) end
@@ -692,13 +695,16 @@ function M.accumulator(opts)
       error(format("bad argument #1 to 'accumulator' (unknown option '%s')", tostring(k)), 2)
     end
   end
-  return setmetatable({ engine = new_engine(opts.durations), answers = 0 }, Accumulator)
+  return setmetatable({ engine = new_engine(opts.durations), answers = 0,
+    stacks = opts.folded and require("sentry.chunks.analysis.export")._folded_accumulator() or nil }, Accumulator)
 end
 
 function Accumulator:add(answer)
-  if self.done then error("accumulator: add after top (the result is final)", 2) end
+  if self.done then error("accumulator: add after a result (top or folded: the result is final)", 2) end
   local chunk = samples.chunk_of(answer, "add")
-  self.engine:feed(chunk, view(chunk, {}, "sentry", "add"), true)
+  local v = view(chunk, {}, "sentry", "add")
+  self.engine:feed(chunk, v, true)
+  if self.stacks then self.stacks:add(chunk, v) end
   self.answers = self.answers + 1
   return self
 end
@@ -711,9 +717,31 @@ function Accumulator:top(opts)
       error(format("bad argument #1 to 'top' (unknown option '%s')", tostring(k)), 2)
     end
   end
-  if self.done then error("accumulator: top called twice (the result is final)", 2) end
-  self.done = true
+  if self.top_done then error("accumulator: top called twice (the result is final)", 2) end
+  self.done, self.top_done = true, true
   return self.engine:result(opts)
+end
+
+-- Folded stacks of everything added (accumulator{folded = true}), as
+-- export.folded gives them for the whole range merged: opts.weight =
+-- "samples" (default) | "microseconds", opts.thread_root. May be called
+-- more than once, before or after top; no add after it.
+function Accumulator:folded(opts)
+  if opts ~= nil and type(opts) ~= "table" then argerror(1, "folded", "table or nil", opts) end
+  opts = opts or {}
+  for k, x in pairs(opts) do
+    if k ~= "weight" and k ~= "thread_root" then
+      error(format("bad argument #1 to 'folded' (unknown option '%s')", tostring(k)), 2)
+    end
+    if k == "weight" and x ~= "samples" and x ~= "microseconds" then
+      error("bad argument #1 to 'folded' (weight must be 'samples' or 'microseconds')", 2)
+    end
+  end
+  if not self.stacks then
+    error("bad argument #1 to 'folded' (this accumulator keeps no folded stacks: make it with folded = true)", 2)
+  end
+  self.done = true
+  return self.stacks:text(opts)
 end
 
 local function new_node(key, name, f)

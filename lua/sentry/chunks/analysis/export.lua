@@ -717,4 +717,135 @@ function M.pprof(given, opts)
   return concat(out)
 end
 
+
+-- Folded stacks over a range too long to hold, for aggregate.accumulator
+-- {folded = true}: fed one answer (window) at a time in time order with
+-- aggregate's view of it (Sentry's weights), it keeps per thread the
+-- samples and microseconds of each distinct stack, as the identities of
+-- its functions, and each thread's last sample until the next window gives
+-- its weight. text() equals folded() of the whole range merged.
+local FoldedAcc = {}
+FoldedAcc.__index = FoldedAcc
+
+function M._folded_accumulator()
+  return setmetatable({ key_id = {}, first = {}, threads = {}, order = {}, meta = {} }, FoldedAcc)
+end
+
+local function folded_count(st, sig, w)
+  local count = st.count[sig]
+  if not count then
+    st.sigs[#st.sigs + 1] = sig
+    count = 0
+    st.micros[sig] = 0
+  end
+  st.count[sig], st.micros[sig] = count + 1, st.micros[sig] + us(w)
+end
+
+function FoldedAcc:add(chunk, v)
+  local p = chunk.profile
+  local fr = type(p.frames) == "table" and p.frames or {}
+  local key_id, first = self.key_id, self.first
+  -- function identities in the order of their first frame, across windows
+  -- (the merged answer's frames are the windows' one after the other)
+  local function id_of(f)
+    local key = frames.key(f)
+    local id = key_id[key]
+    if not id then
+      id = #first + 1
+      first[id], key_id[key] = f, id
+    end
+    return id
+  end
+  local ids = {}
+  for idx = 0, #fr - 1 do ids[idx] = id_of(frame_at(fr, idx)) end
+  if type(p.thread_metadata) == "table" then -- the merge's union: the first wins
+    for tid, m in pairs(p.thread_metadata) do
+      if self.meta[tid] == nil then self.meta[tid] = m end
+    end
+  end
+  local stacks = type(p.stacks) == "table" and p.stacks or {}
+  local sig_of, buf = {}, {}
+  local function sig(sid) -- a stack's identities, leaf first: "3,5,9" ("" when empty)
+    local keyable = sid ~= nil and sid == sid
+    local s = keyable and sig_of[sid]
+    if s then return s end
+    local raw = type(sid) == "number" and stacks[sid + 1] or nil
+    local n = type(raw) == "table" and #raw or 0
+    for j = 1, n do buf[j] = ids[raw[j]] or id_of(frame_at(fr, raw[j])) end
+    s = concat(buf, ",", 1, n)
+    if keyable then sig_of[sid] = s end
+    return s
+  end
+  local sids = samples.columns_of(chunk).stack_id
+  for _, tid in ipairs(v.order) do
+    local st = self.threads[tid]
+    if not st then
+      st = { sigs = {}, count = {}, micros = {} }
+      self.threads[tid] = st
+      self.order[#self.order + 1] = tid
+    end
+    local lane = v.lanes[tid]
+    local idx, ts, w, last = lane.idx, lane.ts, lane.w, lane.last
+    local n = #idx
+    if st.pending then -- the previous window's last sample, weighed now
+      folded_count(st, st.pending.sig, ts[1] - st.pending.ts)
+      st.pending = nil
+    end
+    for j = 1, n do
+      if not last[j] then
+        folded_count(st, sig(sids[idx[j]]), w[j])
+      elseif j == n then -- its weight comes with the next window, if any
+        st.pending = { sig = sig(sids[idx[j]]), ts = ts[j] }
+      end
+    end
+  end
+end
+
+-- opts: weight = "samples" | "microseconds", thread_root, as for folded.
+function FoldedAcc:text(opts)
+  local by_time = opts.weight == "microseconds"
+  -- names as folded() gives them: the whole range's functions in the order
+  -- of their first frame
+  local names = namer({ frames = self.first })
+  local paths = {}
+  local function path_of(s)
+    local path = paths[s]
+    if path then return path end
+    if s == "" then
+      path = names.empty().folded
+    else
+      local parts = {}
+      for id in s:gmatch("%d+") do table.insert(parts, 1, names.entries[tonumber(id) - 1].folded) end
+      path = concat(parts, ";")
+    end
+    paths[s] = path
+    return path
+  end
+  local tids, prefix = self.order, nil
+  if opts.thread_root then
+    tids = sorted_tids(self.order)
+    prefix = thread_labels({ thread_metadata = self.meta }, tids, function(tid) return "thread " .. tostring(tid) end)
+  end
+  local lines, index_of, values = {}, {}, {}
+  for _, tid in ipairs(tids) do
+    local st = self.threads[tid]
+    for _, s in ipairs(st.sigs) do
+      local path = path_of(s)
+      if prefix then path = sanitize(prefix[tid]) .. ";" .. path end
+      local k = index_of[path]
+      if not k then
+        k = #lines + 1
+        lines[k], values[k], index_of[path] = path, 0, k
+      end
+      values[k] = values[k] + (by_time and st.micros[s] or st.count[s])
+    end
+  end
+  local out = {}
+  for k = 1, #lines do
+    if values[k] > 0 then out[#out + 1] = format("%s %d", lines[k], values[k]) end
+  end
+  if #out == 0 then return "" end
+  return concat(out, "\n") .. "\n"
+end
+
 return M
