@@ -41,7 +41,7 @@ function M.with_finalizers(action, work, rounds, pause)
       inside = true
       work(round)
       inside = false
-    until hits > 0 or round >= (rounds or 20) * 5
+    until hits > 0 or round >= (rounds or 200) * 5
   end)
   inside, stop = false, true
   collectgarbage("setpause", 200)
