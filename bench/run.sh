@@ -35,7 +35,7 @@ for f in ${real[@]+"${real[@]}"}; do
   build/parse_bench "$f" | tee build/bench/parse.out
   case $f in *python*)
     awk '{ for (i = 2; i <= NF; i++) if ($i == "MB/s") { r = $(i - 1) / 1000;
-           printf "parse only (C), %s\t%.2f GB/s\t>= 1.2 GB/s\t%s\n", f, r, r >= 1.2 ? "met" : "MISSED" } }' \
+           printf "parse only (C), %s\t%.2f GB/s\t>= 1.2 GB/s\t%s\n", f, r, (r >= 1.2 ? "met" : "MISSED") } }' \
       f="$(basename "$f")" build/bench/parse.out >> "$BENCH_TARGETS" ;;
   esac
 done
