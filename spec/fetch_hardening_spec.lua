@@ -354,6 +354,22 @@ describe("the stall bound is what it says (issue 10, item 11) #asan", function()
     multi:close()
   end)
 
+  it("a body slower than 2 B/s but above a low_speed_limit of 1.2 B/s is not cut", function()
+    -- drip=600: one byte every 0.6 s (1.67 B/s): at least 3 bytes in every
+    -- 2 s (1.2 x 2 = 2.4 needed). libcurl's own check, had it the limit
+    -- rounded up to 2 B/s, cut it (its speed is whole bytes/s: 1 < 2).
+    local multi = core.multi()
+    local body = '{"a":[1,2,3]}'
+    local req = multi:request { url = api_url("drip=600,body=" .. body:gsub("[^%w]", function(c)
+        return string.format("%%%02X", c:byte()) end)), token = srv.token,
+      low_speed_time = 2, low_speed_limit = 1.2 }
+    while not req:step() do multi:poll(0.05, req) end
+    local v, kind, msg = req:result()
+    assert(v, tostring(kind) .. ": " .. tostring(msg))
+    assert.same({ 1, 2, 3 }, v.a)
+    multi:close()
+  end)
+
   it("a request paused with a full buffer is not stalled: the bytes wait for the caller", function()
     local multi = core.multi()
     local req = multi:request { url = api_url(nil, "project=1&profiler_id=" .. IDS.light .. "&statsPeriod=1h"),

@@ -355,10 +355,15 @@ sc_transfer *sc_transfer_new(const sc_transfer_opts *o, char *err, size_t errlen
     SETOPT(CURLOPT_XFERINFODATA, (void *)t);
     SETOPT(CURLOPT_NOPROGRESS, 0L);
     /* libcurl's own check stays as a backstop (it fires later than ours)
-       and keeps a 1 s timer armed while nothing arrives */
-    SETOPT(CURLOPT_LOW_SPEED_LIMIT, (long)t->low_speed_limit +
-                                    ((double)(long)t->low_speed_limit < t->low_speed_limit));
-    SETOPT(CURLOPT_LOW_SPEED_TIME, (o->low_speed_ms + 999) / 1000);
+       and keeps a 1 s timer armed while nothing arrives. Its speed is in
+       whole bytes/s, so its limit is ours rounded down: rounded up, it cut
+       a transfer above a fractional limit (1.67 B/s under 1.2 read as 2).
+       Below 1 B/s it only keeps the timer (a limit, no time: no check). */
+    {
+      long whole = t->low_speed_limit < 2147483647.0 ? (long)t->low_speed_limit : 2147483647L;
+      SETOPT(CURLOPT_LOW_SPEED_LIMIT, whole >= 1 ? whole : 1L);
+      SETOPT(CURLOPT_LOW_SPEED_TIME, whole >= 1 ? (o->low_speed_ms + 999) / 1000 : 0L);
+    }
   }
   if (o->max_bytes > 0) SETOPT(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)o->max_bytes);
   SETOPT(CURLOPT_HEADERFUNCTION, on_header);
