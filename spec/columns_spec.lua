@@ -107,6 +107,26 @@ describe("columns layout: decode #asan", function()
     assert_same(chunks.columns(v), v)
   end)
 
+  it("equals the converters where samples is an object, a profile sits inside a sample, or data looks like columns", function()
+    -- (were: columns() made {n = 0, ...} of a samples object the decoder
+    -- keeps; the decoder converted a profile inside a sample, which the
+    -- converters take as it is; columns() skipped a table shaped like
+    -- columns wherever it was, the decoder converted what it held)
+    for _, text in ipairs {
+      '{"profile":{"samples":{}}}', '{"profile":{"samples":{"a":1}}}',
+      '{"profile":{"samples":{"profile":{"samples":[{"stack_id":1}]}}}}',
+      '{"profile":{"samples":[{"x":{"profile":{"samples":[{"stack_id":1}]}}}]}}',
+      '{"profile":{"samples":[{"x":[{"profile":{"samples":[{"n":1}]}}]},{"stack_id":2}]}}',
+      '{"a":{"n":1,"stack_id":[],"b":{"profile":{"samples":[{"stack_id":1}]}}}}',
+    } do
+      local rows = assert(chunks.decode(text))
+      local want = assert(chunks.columns(rows))
+      assert_same(want, assert(chunks.decode(text, { layout = "columns" })))
+      assert_same(want, feed_pieces(text, function() return 1 end, { layout = "columns" }))
+      assert_same(rows, assert(chunks.rows(want)))
+    end
+  end)
+
   it("fails with nil, message on a sample that is not an object, or one with the key n", function()
     for _, bad in ipairs {
       '{"profile":{"samples":[1]}}', '{"profile":{"samples":[{"stack_id":1},null]}}',
