@@ -191,7 +191,9 @@ static int on_end_array(void *ud) {
   int n = sc_shapes_close(&b->shapes);
   if (kind == K_HOLDER) { /* holder, stack_id, thread_id, timestamp */
     int i;
-    if (n > 0 && slack(b->cols_hint, n)) {
+    /* no rows: the columns presized to the last holder's rows are empty
+       arrays of that size (26 bytes of text kept 4.7 MB after 100k rows) */
+    if (n == 0 ? b->cols_hint > 0 : slack(b->cols_hint, n)) {
       if (!lua_checkstack(L, 4)) {
         sc_decoder_fail(b->dec, "nesting too deep for the Lua stack");
         return 1;
