@@ -354,6 +354,43 @@ describe("the stall bound is what it says (issue 10, item 11) #asan", function()
     multi:close()
   end)
 
+  it("a body slower than 2 B/s but above a low_speed_limit of 1.2 B/s is not cut", function()
+    -- drip=600: one byte every 0.6 s (1.67 B/s): at least 3 bytes in every
+    -- 2 s (1.2 x 2 = 2.4 needed). libcurl's own check, had it the limit
+    -- rounded up to 2 B/s, cut it (its speed is whole bytes/s: 1 < 2).
+    local multi = core.multi()
+    local body = '{"a":[1,2,3]}'
+    local req = multi:request { url = api_url("drip=600,body=" .. body:gsub("[^%w]", function(c)
+        return string.format("%%%02X", c:byte()) end)), token = srv.token,
+      low_speed_time = 2, low_speed_limit = 1.2 }
+    while not req:step() do multi:poll(0.05, req) end
+    local v, kind, msg = req:result()
+    assert(v, tostring(kind) .. ": " .. tostring(msg))
+    assert.same({ 1, 2, 3 }, v.a)
+    multi:close()
+  end)
+
+  it("a request its caller left alone (buffer not full, not paused) is not stalled when it steps again", function()
+    -- light (warmed first): a few MB at loopback speed. The caller goes
+    -- away for 2.5 s with room in its 64 MB buffer; when it steps again a
+    -- step reads what waited in the socket, less than 4 MB: the gap was the
+    -- caller's, not the server's (was: timeout, "Less than 4000000
+    -- bytes/sec", from either check)
+    local multi = core.multi()
+    local url = api_url(nil, "project=1&profiler_id=" .. IDS.light .. "&statsPeriod=1h")
+    local warm = multi:request { url = url, token = srv.token }
+    while not warm:step() do multi:poll(0.05, warm) end
+    assert(warm:result())
+    local req = multi:request { url = url, token = srv.token, low_speed_time = 1,
+      low_speed_limit = 4e6, buffer_size = 64 * 2 ^ 20 }
+    while req:progress() == 0 do multi:poll(0.05, req) assert.is_false(req:step()) end
+    core.sleep(2.5) -- nobody drives the transfer
+    while not req:step() do multi:poll(0.05, req) end
+    local v, kind, msg = req:result()
+    assert(v, tostring(kind) .. ": " .. tostring(msg))
+    multi:close()
+  end)
+
   it("a request paused with a full buffer is not stalled: the bytes wait for the caller", function()
     local multi = core.multi()
     local req = multi:request { url = api_url(nil, "project=1&profiler_id=" .. IDS.light .. "&statsPeriod=1h"),

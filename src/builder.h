@@ -15,7 +15,8 @@
 ** timestamp =}; its slot holds the holder and, above it, the three columns.
 ** Each element object is a virtual row with no table and no slot: in place
 ** of a pending key it holds the column of that key (made lazily for keys
-** other than the three), and its values go to column[row].
+** other than the three), and its values go to column[row]; nothing inside a
+** sample is converted (its values are taken as they are).
 ** Between feeds the binding parks these slots in a private thread, so the
 ** value under construction survives and stays reachable for the collector.
 */
@@ -34,6 +35,7 @@ typedef struct sc_builder {
   int columns;               /* samples in the columns layout */
   int last_key_kind;         /* KEY_* of the key just seen (builder.c) */
   int cols_hint;             /* rows of the last samples holder */
+  int in_row;                /* inside a sample: nothing below is converted */
 } sc_builder;
 
 extern const sc_sink sc_builder_sink;

@@ -39,6 +39,8 @@ struct sc_transfer {
   long low_speed_ms;
   double win_start;           /* ms: the stall window's start, 0: none yet */
   curl_off_t win_bytes;       /* wire bytes at the window's start */
+  double last_call;           /* ms: on_progress's previous call, 0: none */
+  curl_off_t last_bytes;      /* dlnow then */
   char errbuf[CURL_ERROR_SIZE];
 };
 
@@ -243,6 +245,8 @@ static size_t on_write(char *p, size_t size, size_t n, void *ud) {
   return len;
 }
 
+#define SC_DRIVEN_MS 1500.0 /* longer between two progress calls: not driven */
+
 static double now_ms(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -257,8 +261,16 @@ static int on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow,
                        curl_off_t ultotal, curl_off_t ulnow) {
   sc_transfer *t = ud;
   double now = now_ms(), need;
+  /* bytes came after a gap longer than libcurl's 1 s speed-check timer
+     allows a driven transfer: the caller left it alone (not paused, the
+     buffer not full), and the server's bytes waited in the socket, not the
+     other way round. A silent server still stalls (no bytes). */
+  int undriven = t->last_call > 0 && now - t->last_call > SC_DRIVEN_MS &&
+                 dlnow > t->last_bytes;
   (void)dltotal; (void)ultotal; (void)ulnow;
-  if (t->paused || t->win_start == 0 || dlnow < t->win_bytes) {
+  t->last_call = now;
+  t->last_bytes = dlnow;
+  if (t->paused || t->win_start == 0 || dlnow < t->win_bytes || undriven) {
     t->win_start = now;
     t->win_bytes = dlnow;
     return 0;
@@ -354,11 +366,15 @@ sc_transfer *sc_transfer_new(const sc_transfer_opts *o, char *err, size_t errlen
     SETOPT(CURLOPT_XFERINFOFUNCTION, on_progress);
     SETOPT(CURLOPT_XFERINFODATA, (void *)t);
     SETOPT(CURLOPT_NOPROGRESS, 0L);
-    /* libcurl's own check stays as a backstop (it fires later than ours)
-       and keeps a 1 s timer armed while nothing arrives */
-    SETOPT(CURLOPT_LOW_SPEED_LIMIT, (long)t->low_speed_limit +
-                                    ((double)(long)t->low_speed_limit < t->low_speed_limit));
-    SETOPT(CURLOPT_LOW_SPEED_TIME, (o->low_speed_ms + 999) / 1000);
+    /* libcurl's own limit only keeps its 1 s speed-check timer armed, so
+       on_progress runs while nothing arrives; its check is off (no time):
+       it counted a gap in which the caller drove nothing (its
+       speed is a 5 s average) and cut the transfer at the first check
+       after it, and in whole bytes/s it cut one above a fractional limit
+       (1.67 B/s under 1.2, read as 2). on_progress runs wherever its
+       check would (the same update), so nothing is lost. */
+    SETOPT(CURLOPT_LOW_SPEED_LIMIT, 1L);
+    SETOPT(CURLOPT_LOW_SPEED_TIME, 0L);
   }
   if (o->max_bytes > 0) SETOPT(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)o->max_bytes);
   SETOPT(CURLOPT_HEADERFUNCTION, on_header);

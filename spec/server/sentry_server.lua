@@ -67,6 +67,7 @@
 --   cut              Content-Length announced, half the body, then close
 --   reset            chunked, a few pieces, then close without the last chunk
 --   stall[=S]        headers and 100 bytes, then silence for S s (30), close
+--   drip=MS          the body one byte every MS milliseconds (headers at once)
 --   429xN | 503xN    the first N requests carrying this exact <faults> text
 --                    answer 429 (bare JSON string) / 503, Reset = now + 1
 --   500              500 {"detail":"Internal Error","errorId":"..."}
@@ -565,7 +566,7 @@ end
 local function send(stream, response, faults, entry)
   local status, body = response.status, response.body or ""
   local plain = not (faults.gzip or faults.deflate or faults.chunked or faults.reset or faults.cut
-    or faults.stall or faults.slow)
+    or faults.stall or faults.slow or faults.drip)
   if response.file and not plain then -- faults shape a body held in memory
     local f = assert(io.open(response.file, "rb"))
     body = f:read("*a")
@@ -633,6 +634,14 @@ local function send(stream, response, faults, entry)
     stream:write_chunk(body:sub(1, 100), false)
     cqueues.sleep(tonumber(faults.stall) or 30)
     close_connection(stream)
+    return
+  end
+  if faults.drip then
+    local ms = tonumber(faults.drip) or 100
+    for i = 1, #body do
+      stream:write_chunk(body:sub(i, i), i == #body)
+      if i < #body then cqueues.sleep(ms / 1000) end
+    end
     return
   end
   if faults.reset then

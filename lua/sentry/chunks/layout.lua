@@ -84,16 +84,19 @@ local function convert(t, want_columns, is_profile)
       local nv, err
       if is_profile and k == "samples" then
         if want_columns then
-          if is_columns(v) then nv = v else nv, err = to_columns(v) end
+          -- only an array is samples in rows (an object is other data)
+          if is_columns(v) then nv = v
+          elseif v[1] == nil and getmetatable(v) ~= empty_array_mt then nv, err = convert(v, true, false)
+          else nv, err = to_columns(v) end
         else
-          if is_columns(v) then nv = to_rows(v) else nv = v end
+          if is_columns(v) then nv = to_rows(v)
+          elseif v[1] == nil and getmetatable(v) ~= empty_array_mt then nv, err = convert(v, false, false)
+          else nv = v end
         end
         if nv == nil then return nil, err end
-      elseif not (is_columns(v)) then
+      else -- (a table shaped like columns elsewhere is only data)
         nv, err = convert(v, want_columns, k == "profile")
         if nv == nil then return nil, err end
-      else
-        nv = v
       end
       if nv ~= v then
         out = out or shallow(t)
