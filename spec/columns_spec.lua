@@ -118,6 +118,10 @@ describe("columns layout: decode #asan", function()
       '{"profile":{"samples":[{"x":{"profile":{"samples":[{"stack_id":1}]}}}]}}',
       '{"profile":{"samples":[{"x":[{"profile":{"samples":[{"n":1}]}}]},{"stack_id":2}]}}',
       '{"a":{"n":1,"stack_id":[],"b":{"profile":{"samples":[{"stack_id":1}]}}}}',
+      -- containers under the three keys, between other keys (a value of
+      -- those goes straight to its column, of others through the stack)
+      '{"profile":{"samples":[{"stack_id":{"a":[1]},"x":2,"thread_id":"1"},' ..
+        '{"x":[3,{"y":[]}],"timestamp":{"t":1},"stack_id":5},{"timestamp":[],"x":{}}]}}',
     } do
       local rows = assert(chunks.decode(text))
       local want = assert(chunks.columns(rows))

@@ -39,6 +39,7 @@ void sc_builder_init(sc_builder *b, sc_decoder *dec, unsigned slots) {
   b->last_key_kind = KEY_OTHER;
   b->cols_hint = 0;
   b->in_row = 0;
+  b->row_column = 0;
   sc_shapes_init(&b->shapes, slots);
 }
 
@@ -76,9 +77,13 @@ static int attach(sc_builder *b) {
   sc_shape_level *lv;
   if (b->shapes.depth == 0) return 0; /* the top-level value stays put */
   lv = sc_shapes_top(&b->shapes);
-  if (lv->kind == K_ROW) { /* column, value: column[row] = value */
-    lua_rawseti(b->L, -2, lv->aux);
-    lua_pop(b->L, 1);
+  if (lv->kind == K_ROW) {
+    if (b->row_column) { /* value: holder column[row] = value */
+      lua_rawseti(b->L, b->row_column, lv->aux);
+    } else { /* column, value: column[row] = value */
+      lua_rawseti(b->L, -2, lv->aux);
+      lua_pop(b->L, 1);
+    }
   } else if (lv->kind == K_HOLDER) {
     return not_a_sample(b);
   } else if (lv->is_object) {
@@ -91,7 +96,7 @@ static int attach(sc_builder *b) {
 
 /* Pushes a samples holder {stack_id =, thread_id =, timestamp =} (n is set
    when it closes) and its three columns above it, presized to the rows of
-   the previous holder. */
+   the previous holder and a sixteenth more. */
 static void open_holder(sc_builder *b) {
   lua_State *L = b->L;
   int i, h;
@@ -210,7 +215,10 @@ static int on_end_array(void *ud) {
     lua_pushliteral(L, "n");
     lua_pushinteger(L, (lua_Integer)n);
     lua_rawset(L, -3);
-    b->cols_hint = n;
+    /* The next chunk's samples: about as many. A sixteenth more keeps one
+       a little larger from doubling its columns and paying a copy back to
+       size; a smaller one is copied only when a quarter is empty (slack). */
+    b->cols_hint = n < (1 << 26) ? n + n / 16 : n;
   } else if (n == 0) { /* keeps [] apart from {} */
     lua_pushvalue(L, MT_IDX(b));
     lua_setmetatable(L, -2);
@@ -226,11 +234,12 @@ static int row_key(sc_builder *b, const char *s, size_t n) {
   if (n == 8 && memcmp(s, "stack_id", 8) == 0) col = 0;
   else if (n == 9 && memcmp(s, "thread_id", 9) == 0) col = 1;
   else if (n == 9 && memcmp(s, "timestamp", 9) == 0) col = 2;
-  if (col >= 0) {
-    lua_pushvalue(L, h + 1 + col);
+  if (col >= 0) { /* the value goes straight to the holder's column */
+    b->row_column = h + 1 + col;
     sc_shapes_key(&b->shapes, -1);
     return 0;
   }
+  b->row_column = 0;
   if (n == 1 && s[0] == 'n') {
     sc_decoder_fail(b->dec, "columns layout: a sample has the key \"n\" (the holder's count)");
     return 1;

@@ -1,6 +1,6 @@
 /*
 ** builder.h: turns decoder events into Lua values through the C API.
-** Knows Lua, not bytes. (On LuaJIT, tape.h is the faster way.)
+** Knows Lua, not bytes.
 **
 ** While a feed runs, the builder's values sit on the running thread's stack
 ** from b->base upwards:
@@ -13,10 +13,11 @@
 ** Columns layout (b->columns): the array under key "samples" of an object
 ** under key "profile" is built as a holder {n =, stack_id =, thread_id =,
 ** timestamp =}; its slot holds the holder and, above it, the three columns.
-** Each element object is a virtual row with no table and no slot: in place
-** of a pending key it holds the column of that key (made lazily for keys
-** other than the three), and its values go to column[row]; nothing inside a
-** sample is converted (its values are taken as they are).
+** Each element object is a virtual row with no table and no slot: a value
+** under one of the three keys goes straight to that column (row_column); in
+** place of any other key it holds that key's column (made lazily), and its
+** values go to column[row]; nothing inside a sample is converted (its values
+** are taken as they are).
 ** Between feeds the binding parks these slots in a private thread, so the
 ** value under construction survives and stays reachable for the collector.
 */
@@ -34,8 +35,12 @@ typedef struct sc_builder {
   sc_shapes shapes;
   int columns;               /* samples in the columns layout */
   int last_key_kind;         /* KEY_* of the key just seen (builder.c) */
-  int cols_hint;             /* rows of the last samples holder */
+  int cols_hint;             /* rows of the last samples holder, and a
+                                sixteenth more: the next one's presize */
   int in_row;                /* inside a sample: nothing below is converted */
+  int row_column;            /* in a sample: stack index of the column the
+                                key just seen names (one of the holder's
+                                three), or 0: the column is pushed above */
 } sc_builder;
 
 extern const sc_sink sc_builder_sink;
