@@ -203,5 +203,21 @@ describe("analysis on both layouts", function()
     fits, why = check_answer(bad)
     assert.is_falsy(fits)
     assert.truthy(why:find("does not match n", 1, true), why)
+    -- keys out of 1..n, in full columns and in columns with holes
+    local text = '{"chunk":{"profile":{"samples":[{"stack_id":0,"thread_id":"1","timestamp":1},'
+      .. '{"stack_id":0,"thread_id":"1","timestamp":2,"state":"x"},{"stack_id":0,"thread_id":"1","timestamp":3}],'
+      .. '"stacks":[[0]],"frames":[{"function":"f"}]}}}'
+    for _, spoil in ipairs {
+      function(s) s.stack_id.x = 1 end, function(s) s.timestamp[2.5] = 1 end,
+      function(s) s.thread_id[4] = "1" end, function(s) s.thread_id[0] = "1" end,
+      function(s) s.state[9] = "y" end, function(s) s.state.y = 1 end, function(s) s.state[1.5] = 1 end,
+    } do
+      local v = assert(chunks.decode(text, { layout = "columns" }))
+      assert.is_true((check_answer(v)))
+      spoil(v.chunk.profile.samples)
+      fits, why = check_answer(v)
+      assert.is_falsy(fits)
+      assert.truthy(why:find("does not match n = 3", 1, true), why)
+    end
   end)
 end)
