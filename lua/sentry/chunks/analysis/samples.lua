@@ -132,23 +132,27 @@ function M.lanes(chunk, slice)
     ((c_wns ~= nil and c_wns[1] ~= nil) or (c_w ~= nil and c_w[1] ~= nil)))
   c_wns, c_w, c_last, c_iv = c_wns or {}, c_w or {}, c_last or {}, c_iv or {}
   -- one pass: each thread's sample indices and timestamps (ns), in the
-  -- order they come; a thread found out of time order is sorted after
-  local lanes, order, count, prev, unsorted = {}, {}, {}, {}, nil
+  -- order they come; a thread found out of time order is sorted after.
+  -- Per thread state sits in arrays by the thread's number k (its place
+  -- in order): one hash lookup per sample, the thread id's.
+  local lanes, order, slot, unsorted = {}, {}, {}, nil
+  local counts, prevs, idxs, tslists = {}, {}, {}, {}
   for i = 1, c.n do
     if slice and i % SLICE == 0 then slice() end
     local tid = tids[i]
-    local lane = lanes[tid]
+    local k = slot[tid]
     local t = floor(tss[i] * 1e9) -- ns(t), inlined: the hottest loop
-    if not lane then
-      lane = { idx = {}, ts = {}, w = {}, last = {} }
-      lanes[tid], count[tid], prev[tid] = lane, 0, t
-      order[#order + 1] = tid
+    if not k then
+      k = #order + 1
+      local lane = { idx = {}, ts = {}, w = {}, last = {} }
+      lanes[tid], slot[tid], order[k] = lane, k, tid
+      counts[k], prevs[k], idxs[k], tslists[k] = 0, t, lane.idx, lane.ts
     end
-    local n = count[tid] + 1
-    count[tid] = n
-    lane.idx[n], lane.ts[n] = i, t
-    if t < prev[tid] then unsorted = unsorted or {} unsorted[tid] = true end
-    prev[tid] = t
+    local n = counts[k] + 1
+    counts[k] = n
+    idxs[k][n], tslists[k][n] = i, t
+    if t < prevs[k] then unsorted = unsorted or {} unsorted[tid] = true end
+    prevs[k] = t
   end
   for tid in pairs(unsorted or {}) do
     local lane = lanes[tid]
