@@ -40,6 +40,8 @@ void sc_builder_init(sc_builder *b, sc_decoder *dec, unsigned slots) {
   b->cols_hint = 0;
   b->in_row = 0;
   b->row_column = 0;
+  b->doc_bytes = 0;
+  b->holder_presized = 0;
   sc_shapes_init(&b->shapes, slots);
 }
 
@@ -99,12 +101,23 @@ static int attach(sc_builder *b) {
    the previous holder and a sixteenth more. */
 static void open_holder(sc_builder *b) {
   lua_State *L = b->L;
-  int i, h;
+  int i, h, rows = b->cols_hint;
+  size_t seen = sc_decoder_bytes(b->dec);
+  /* The first holder of a document of known size: about as many rows as
+     the rest of the text holds samples of the usual size (a guess too
+     large is copied to size at the end, see slack). Grown by doubling
+     instead, the columns of a one-chunk answer of a million samples were
+     copied some twenty times: a fresh process took 0.7 s, not 0.3 s. */
+  if (rows == 0 && b->doc_bytes > seen) {
+    size_t guess = (b->doc_bytes - seen) / SC_SAMPLE_BYTES;
+    rows = guess < 64 ? 0 : guess > (1u << 26) ? 1 << 26 : (int)guess;
+  }
+  b->holder_presized = rows;
   lua_createtable(L, 0, 4);
   h = lua_gettop(L);
   for (i = 0; i < 3; i++) {
     lua_pushstring(L, COLUMN_NAMES[i]);
-    lua_createtable(L, b->cols_hint, 0);
+    lua_createtable(L, rows, 0);
     lua_pushvalue(L, -1);
     lua_insert(L, -3); /* column, name, column */
     lua_rawset(L, h);
@@ -196,9 +209,10 @@ static int on_end_array(void *ud) {
   int n = sc_shapes_close(&b->shapes);
   if (kind == K_HOLDER) { /* holder, stack_id, thread_id, timestamp */
     int i;
-    /* no rows: the columns presized to the last holder's rows are empty
-       arrays of that size (26 bytes of text kept 4.7 MB after 100k rows) */
-    if (n == 0 ? b->cols_hint > 0 : slack(b->cols_hint, n)) {
+    /* no rows: the columns presized to the last holder's rows (or to the
+       text) are empty arrays of that size (26 bytes of text kept 4.7 MB
+       after 100k rows) */
+    if (n == 0 ? b->holder_presized > 0 : slack(b->holder_presized, n)) {
       if (!lua_checkstack(L, 4)) {
         sc_decoder_fail(b->dec, "nesting too deep for the Lua stack");
         return 1;

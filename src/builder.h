@@ -28,6 +28,11 @@
 #include "decoder.h"
 #include "shapes.h"
 
+/* Bytes of JSON per sample, about: 64 to 81 in the real profiles and the
+   generator's (samples with their share of stacks and frames). Dividing
+   the text left by it guesses how many samples it holds. */
+#define SC_SAMPLE_BYTES 76
+
 typedef struct sc_builder {
   lua_State *L;
   int base;                  /* stack index below the builder's slots */
@@ -37,6 +42,9 @@ typedef struct sc_builder {
   int last_key_kind;         /* KEY_* of the key just seen (builder.c) */
   int cols_hint;             /* rows of the last samples holder, and a
                                 sixteenth more: the next one's presize */
+  int holder_presized;       /* rows the open holder's columns were made for */
+  size_t doc_bytes;          /* the document's size when known (else 0):
+                                the first holder is presized from it */
   int in_row;                /* inside a sample: nothing below is converted */
   int row_column;            /* in a sample: stack index of the column the
                                 key just seen names (one of the holder's

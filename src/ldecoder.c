@@ -113,6 +113,7 @@ lsc_decoder *lsc_decoder_new(lua_State *L, int opts_idx, const char *fname,
   d->released = 1; /* until the thread holds its slots: nothing to feed */
   sc_decoder_init(&d->dec, &sc_builder_sink, &d->b, max_depth, max_bytes);
   sc_builder_init(&d->b, &d->dec, sc_shapes_slots_for(size_hint));
+  d->b.doc_bytes = size_hint;
   d->b.columns = columns;
   luaL_getmetatable(L, SC_DECODER_MT);
   lua_setmetatable(L, -2);
@@ -304,6 +305,7 @@ static int l_decode(lua_State *L) {
   read_options(L, 2, "decode", &max_depth, &max_bytes, &columns);
   sc_decoder_init(&c.dec, &sc_builder_sink, &c.b, max_depth, max_bytes);
   sc_builder_init(&c.b, &c.dec, sc_shapes_slots_for(n ? n : 1));
+  c.b.doc_bytes = n;
   c.b.columns = columns;
   c.s = s;
   c.n = n;
