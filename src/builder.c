@@ -22,8 +22,10 @@
 enum {
   K_PLAIN = 0,
   K_PROFILE, /* an object under key "profile" */
-  K_HOLDER,  /* its "samples" array: aux = the holder's stack index */
-  K_ROW      /* an element of it: aux = its row (1-based) */
+  K_HOLDER,  /* its "samples" array (columns): aux = the holder's stack index */
+  K_ROW,     /* an element of it: aux = its row (1-based) */
+  K_SAMPLES  /* its "samples" array (rows), the document's first:
+                aux = the slots it was made with */
 };
 /* What the key just seen names, for the next container. */
 enum { KEY_OTHER = 0, KEY_PROFILE, KEY_SAMPLES };
@@ -42,6 +44,7 @@ void sc_builder_init(sc_builder *b, sc_decoder *dec, unsigned slots) {
   b->row_column = 0;
   b->doc_bytes = 0;
   b->holder_presized = 0;
+  b->rows_presized = 0;
   sc_shapes_init(&b->shapes, slots);
 }
 
@@ -99,19 +102,22 @@ static int attach(sc_builder *b) {
 /* Pushes a samples holder {stack_id =, thread_id =, timestamp =} (n is set
    when it closes) and its three columns above it, presized to the rows of
    the previous holder and a sixteenth more. */
+/* For the first samples of a document of known size: about as many rows
+   as the rest of the text holds samples of the usual size, or 0. A guess
+   too large is copied to size at the end (slack). Grown by doubling
+   instead, the columns of a one-chunk answer of a million samples were
+   copied some twenty times: a fresh process took 0.7 s, not 0.3 s. */
+static int rows_for_text(const sc_builder *b) {
+  size_t seen = sc_decoder_opened_at(b->dec), guess;
+  if (b->doc_bytes <= seen) return 0;
+  guess = (b->doc_bytes - seen) / SC_SAMPLE_BYTES;
+  return guess < 64 ? 0 : guess > (1u << 26) ? 1 << 26 : (int)guess;
+}
+
 static void open_holder(sc_builder *b) {
   lua_State *L = b->L;
   int i, h, rows = b->cols_hint;
-  size_t seen = sc_decoder_bytes(b->dec);
-  /* The first holder of a document of known size: about as many rows as
-     the rest of the text holds samples of the usual size (a guess too
-     large is copied to size at the end, see slack). Grown by doubling
-     instead, the columns of a one-chunk answer of a million samples were
-     copied some twenty times: a fresh process took 0.7 s, not 0.3 s. */
-  if (rows == 0 && b->doc_bytes > seen) {
-    size_t guess = (b->doc_bytes - seen) / SC_SAMPLE_BYTES;
-    rows = guess < 64 ? 0 : guess > (1u << 26) ? 1 << 26 : (int)guess;
-  }
+  if (rows == 0) rows = rows_for_text(b);
   b->holder_presized = rows;
   lua_createtable(L, 0, 4);
   h = lua_gettop(L);
@@ -135,7 +141,7 @@ static int open_container(sc_builder *b, int is_object) {
   }
   /* inside a sample nothing is converted (as chunks.columns and
      chunks.rows, which take a sample's values as they are) */
-  if (b->columns && b->shapes.depth > 0 && !b->in_row) {
+  if (b->shapes.depth > 0 && !b->in_row) {
     lv = sc_shapes_top(&b->shapes);
     if (lv->kind == K_HOLDER) {
       if (!is_object) return not_a_sample(b);
@@ -143,7 +149,7 @@ static int open_container(sc_builder *b, int is_object) {
     } else if (lv->is_object) {
       if (b->last_key_kind == KEY_PROFILE && is_object) kind = K_PROFILE;
       else if (b->last_key_kind == KEY_SAMPLES && !is_object && lv->kind == K_PROFILE)
-        kind = K_HOLDER;
+        kind = b->columns ? K_HOLDER : b->rows_presized ? K_PLAIN : K_SAMPLES;
     }
   }
   if (sc_shapes_open(&b->shapes, is_object, &narr, &nrec)) {
@@ -152,6 +158,12 @@ static int open_container(sc_builder *b, int is_object) {
   }
   lv = sc_shapes_top(&b->shapes);
   lv->kind = kind;
+  if (kind == K_SAMPLES) { /* as a holder's columns, see open_holder */
+    int rows = rows_for_text(b);
+    b->rows_presized = 1;
+    if (rows > narr) narr = rows;
+    lv->aux = narr;
+  }
   if (kind == K_ROW) { /* no table: its values go to the columns */
     lv->aux = ++b->shapes.levels[b->shapes.depth - 2].count;
     b->in_row = 1;
@@ -205,8 +217,17 @@ static void exact_copy(lua_State *L, int h, int i, int n) {
 static int on_end_array(void *ud) {
   sc_builder *b = ud;
   lua_State *L = b->L;
-  int kind = sc_shapes_top(&b->shapes)->kind;
+  int kind = sc_shapes_top(&b->shapes)->kind, made = sc_shapes_top(&b->shapes)->aux;
   int n = sc_shapes_close(&b->shapes);
+  if (kind == K_SAMPLES && (n == 0 ? made > 0 : slack(made, n))) {
+    int r, a = lua_gettop(L); /* a copy of exactly n slots replaces it */
+    lua_createtable(L, n, 0);
+    for (r = 1; r <= n; r++) {
+      lua_rawgeti(L, a, r);
+      lua_rawseti(L, -2, r);
+    }
+    lua_replace(L, a);
+  }
   if (kind == K_HOLDER) { /* holder, stack_id, thread_id, timestamp */
     int i;
     /* no rows: the columns presized to the last holder's rows (or to the
@@ -275,12 +296,10 @@ static int row_key(sc_builder *b, const char *s, size_t n) {
 
 static int on_key(void *ud, const char *s, size_t n) {
   sc_builder *b = ud;
-  if (b->columns) {
-    if (sc_shapes_top(&b->shapes)->kind == K_ROW) return row_key(b, s, n);
-    b->last_key_kind = n != 7 ? KEY_OTHER
-                     : memcmp(s, "profile", 7) == 0 ? KEY_PROFILE
-                     : memcmp(s, "samples", 7) == 0 ? KEY_SAMPLES : KEY_OTHER;
-  }
+  if (sc_shapes_top(&b->shapes)->kind == K_ROW) return row_key(b, s, n);
+  b->last_key_kind = n != 7 ? KEY_OTHER
+                   : memcmp(s, "profile", 7) == 0 ? KEY_PROFILE
+                   : memcmp(s, "samples", 7) == 0 ? KEY_SAMPLES : KEY_OTHER;
   sc_shapes_key(&b->shapes, push_string(b, s, n));
   return 0;
 }

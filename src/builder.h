@@ -43,6 +43,9 @@ typedef struct sc_builder {
   int cols_hint;             /* rows of the last samples holder, and a
                                 sixteenth more: the next one's presize */
   int holder_presized;       /* rows the open holder's columns were made for */
+  int rows_presized;         /* rows layout: the first samples array was
+                                presized from doc_bytes (later ones take
+                                the shapes' hints) */
   size_t doc_bytes;          /* the document's size when known (else 0):
                                 the first holder is presized from it */
   int in_row;                /* inside a sample: nothing below is converted */

@@ -103,6 +103,8 @@ void sc_decoder_fail(sc_decoder *d, const char *msg) { d->sink_msg = msg; }
 
 size_t sc_decoder_bytes(const sc_decoder *d) { return d->consumed; }
 
+size_t sc_decoder_opened_at(const sc_decoder *d) { return d->opened_at; }
+
 /* ---- errors: what went wrong, and where (1-based byte, line, column) ---- */
 
 static int fail_at(sc_decoder *d, size_t offset, const char *what) {
@@ -484,6 +486,7 @@ static int push_container(sc_decoder *d, unsigned char kind, size_t offset) {
     d->nest_cap = cap;
   }
   d->nest[d->depth++] = kind;
+  d->opened_at = offset;
   return SC_OK;
 }
 

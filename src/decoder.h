@@ -50,6 +50,7 @@ typedef struct sc_decoder {
   /* Container stack: '{' or '[' per open level. */
   unsigned char *nest;
   size_t depth, nest_cap;
+  size_t opened_at;   /* offset of the '{' or '[' opened last */
   /* The one partial token: string bytes (unescaped) or number characters. */
   char *tok;
   size_t tok_len, tok_cap;
@@ -83,5 +84,9 @@ void sc_decoder_fail(sc_decoder *d, const char *msg);
 
 /* Total bytes fed so far. */
 size_t sc_decoder_bytes(const sc_decoder *d);
+
+/* For a sink in begin_object or begin_array: the offset of that '{' or
+   '[' in the whole input. */
+size_t sc_decoder_opened_at(const sc_decoder *d);
 
 #endif
