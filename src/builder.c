@@ -198,19 +198,24 @@ static int slack(int hint, int n) {
   return (double)n < cap * 0.75;
 }
 
-/* Replaces column i of the holder at h (at h+1+i) by a copy of its n rows
-   in an array of exactly n slots: a third of the memory of a column that
+/* Replaces the array at stack index a (n rows, made larger) by a copy in
+   an array of exactly n slots: a third of the memory of an array that
    doubled past its size is otherwise empty. */
-static void exact_copy(lua_State *L, int h, int i, int n) {
-  int r, col = h + 1 + i;
+static void copy_to_size(lua_State *L, int a, int n) {
+  int r;
   lua_createtable(L, n, 0);
   for (r = 1; r <= n; r++) {
-    lua_rawgeti(L, col, r);
+    lua_rawgeti(L, a, r);
     lua_rawseti(L, -2, r);
   }
-  lua_replace(L, col);
+  lua_replace(L, a);
+}
+
+/* copy_to_size for column i of the holder at h (at h+1+i). */
+static void column_to_size(lua_State *L, int h, int i, int n) {
+  copy_to_size(L, h + 1 + i, n);
   lua_pushstring(L, COLUMN_NAMES[i]);
-  lua_pushvalue(L, col);
+  lua_pushvalue(L, h + 1 + i);
   lua_rawset(L, h);
 }
 
@@ -219,15 +224,8 @@ static int on_end_array(void *ud) {
   lua_State *L = b->L;
   int kind = sc_shapes_top(&b->shapes)->kind, made = sc_shapes_top(&b->shapes)->aux;
   int n = sc_shapes_close(&b->shapes);
-  if (kind == K_SAMPLES && (n == 0 ? made > 0 : slack(made, n))) {
-    int r, a = lua_gettop(L); /* a copy of exactly n slots replaces it */
-    lua_createtable(L, n, 0);
-    for (r = 1; r <= n; r++) {
-      lua_rawgeti(L, a, r);
-      lua_rawseti(L, -2, r);
-    }
-    lua_replace(L, a);
-  }
+  if (kind == K_SAMPLES && (n == 0 ? made > 0 : slack(made, n)))
+    copy_to_size(L, lua_gettop(L), n); /* 2 slots above it: open_container checked 6 */
   if (kind == K_HOLDER) { /* holder, stack_id, thread_id, timestamp */
     int i;
     /* no rows: the columns presized to the last holder's rows (or to the
@@ -238,7 +236,7 @@ static int on_end_array(void *ud) {
         sc_decoder_fail(b->dec, "nesting too deep for the Lua stack");
         return 1;
       }
-      for (i = 0; i < 3; i++) exact_copy(L, lua_gettop(L) - 3, i, n);
+      for (i = 0; i < 3; i++) column_to_size(L, lua_gettop(L) - 3, i, n);
     }
     if (n == 0) {
       for (i = 1; i <= 3; i++) { /* keeps [] apart from {} */
