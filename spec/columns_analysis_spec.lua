@@ -187,6 +187,21 @@ describe("analysis on both layouts", function()
     assert_same(a1:top(), a2:top())
   end)
 
+  it("makes the lanes' arrays at their size (core.new_array), which raises on a bad size", function()
+    local core = require "sentry.chunks.core"
+    local t = core.new_array(1000)
+    assert.equal(nil, next(t))
+    for i = 1, 1000 do t[i] = i end
+    assert.equal(1000, #t)
+    assert.same({}, core.new_array(0))
+    for _, bad in ipairs { -1, 2 ^ 27 } do
+      local ok, err = pcall(core.new_array, bad)
+      assert.is_false(ok)
+      assert.truthy(tostring(err):find("bad argument #1 to", 1, true), err)
+    end
+    assert.has_error(function() core.new_array("x") end)
+  end)
+
   it("checks the shape of an answer in columns (client.check_answer)", function()
     local check_answer = require("sentry.chunks.client").check_answer
     local ok = check_answer(assert(chunks.decode(generated(), { layout = "columns" })))
