@@ -15,6 +15,8 @@
 local core = require("sentry.chunks.loadcore").load("sentry.chunks")
 
 local empty_array_mt = core.empty_array_mt
+-- arrays made at their known size: appended to, they end up to half empty
+local new_array = core.new_array
 local type, next, pairs, getmetatable, setmetatable = type, next, pairs, getmetatable, setmetatable
 
 local M = {}
@@ -33,7 +35,7 @@ end
 
 local function to_columns(rows)
   local n = #rows
-  local sid, tid, ts = {}, {}, {}
+  local sid, tid, ts = new_array(n), new_array(n), new_array(n)
   local h = { n = n, stack_id = sid, thread_id = tid, timestamp = ts }
   for i = 1, n do
     local s = rows[i]
@@ -123,7 +125,7 @@ function M.columns_of(ss)
   local n = #ss
   local b = built[ss]
   if b and b[2] == n and b[3] == ss[1] and b[4] == ss[n] then return b[1] end
-  local sid, tid, ts = {}, {}, {}
+  local sid, tid, ts = new_array(n), new_array(n), new_array(n)
   local c = { n = n, stack_id = sid, thread_id = tid, timestamp = ts }
   for i = 1, n do
     local s = ss[i]
