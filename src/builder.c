@@ -16,6 +16,7 @@
 #include <string.h>
 
 #define CACHE_IDX(b) ((b)->base + 1)
+#define SC_TEXT_ROWS_MAX (1 << 21) /* 2 M rows: 96 MB of columns on 5.4 */
 #define MT_IDX(b) ((b)->base + 2)
 
 /* Level kinds (sc_shape_level.kind), in the columns layout only. */
@@ -104,14 +105,17 @@ static int attach(sc_builder *b) {
    the previous holder and a sixteenth more. */
 /* For the first samples of a document of known size: about as many rows
    as the rest of the text holds samples of the usual size, or 0. A guess
-   too large is copied to size at the end (slack). Grown by doubling
+   too large is copied to size at the end (slack). A fetch knows the size
+   from Content-Length, which a server may state falsely: at most
+   SC_TEXT_ROWS_MAX rows are taken on its word (a 50-chunk answer of a
+   4-thread profiler has 1.2 M samples; past 2 M the columns double). Grown by doubling
    instead, the columns of a one-chunk answer of a million samples were
    copied some twenty times: a fresh process took 0.7 s, not 0.3 s. */
 static int rows_for_text(const sc_builder *b) {
   size_t seen = sc_decoder_opened_at(b->dec), guess;
   if (b->doc_bytes <= seen) return 0;
   guess = (b->doc_bytes - seen) / SC_SAMPLE_BYTES;
-  return guess < 64 ? 0 : guess > (1u << 26) ? 1 << 26 : (int)guess;
+  return guess < 64 ? 0 : guess > SC_TEXT_ROWS_MAX ? SC_TEXT_ROWS_MAX : (int)guess;
 }
 
 static void open_holder(sc_builder *b) {
