@@ -38,7 +38,7 @@ describe("examples/openresty", function()
   end)
 
   local function get(path)
-    local out = nginx.sh("curl -s -D - --max-time 120 " .. nginx.quote("http://127.0.0.1:" .. n.port .. path))
+    local out = nginx.sh("env -u LD_PRELOAD curl -s -D - --max-time 120 " .. nginx.quote("http://127.0.0.1:" .. n.port .. path))
     local head, body = out:match("^(.-\r\n)\r\n(.*)$")
     return tonumber(head:match("^HTTP/%S+ (%d+)")), head, body
   end

@@ -79,7 +79,7 @@ local function sh(cmd)
 end
 
 local function get(query)
-  return sh("curl -s --max-time 60 'http://127.0.0.1:" .. port .. "/fetch?" .. query .. "'")
+  return sh("env -u LD_PRELOAD curl -s --max-time 60 'http://127.0.0.1:" .. port .. "/fetch?" .. query .. "'")
 end
 
 local function query(opts)
@@ -108,7 +108,7 @@ describe("OpenResty (nginx + Lua module)", function()
       nginx_pipe = io.popen("exec env -u LD_PRELOAD nginx -p '" .. dir .. "' -c '" .. dir
         .. "/nginx.conf' -g 'daemon off; master_process off;' 2>>'" .. dir .. "/stderr.log'")
       for _ = 1, 50 do
-        if sh("curl -s -o /dev/null -w '%{http_code}' 'http://127.0.0.1:" .. port .. "/none'") == "404" then
+        if sh("env -u LD_PRELOAD curl -s --max-time 5 -o /dev/null -w '%{http_code}' 'http://127.0.0.1:" .. port .. "/none'") == "404" then
           return
         end
         os.execute("sleep 0.1")
@@ -154,24 +154,24 @@ describe("OpenResty (nginx + Lua module)", function()
   end)
 
   it("fetches a range over 40 minutes in windows, one after another, and merges them", function()
-    local r = sh("curl -s --max-time 60 'http://127.0.0.1:" .. port .. "/range?" .. query { token = srv.token,
+    local r = sh("env -u LD_PRELOAD curl -s --max-time 60 'http://127.0.0.1:" .. port .. "/range?" .. query { token = srv.token,
       base = srv.url, profiler = server.PROFILER_IDS.light, start = server.T0, stop = server.T0 + 4 * 3600 } .. "'")
     assert.equal("ok 72000 windows 6 truncated false dup 0 \n", r) -- four hours, every sample once
   end)
 
   it("flags an answer cut by the server's 50-chunk cap (split = false)", function()
-    local r = sh("curl -s --max-time 60 'http://127.0.0.1:" .. port .. "/range?" .. query { token = srv.token,
+    local r = sh("env -u LD_PRELOAD curl -s --max-time 60 'http://127.0.0.1:" .. port .. "/range?" .. query { token = srv.token,
       base = srv.url, profiler = server.PROFILER_IDS.light, start = server.T0, stop = server.T0 + 4 * 3600,
       split = 0 } .. "'")
     assert.matches("^ok 15000 windows 1 truncated true dup 0 the server merged its maximum of 50 chunks", r)
   end)
 
   it("checks a range before any request, as client:fetch does", function()
-    local r = sh("curl -s --max-time 60 'http://127.0.0.1:" .. port .. "/range?" .. query { token = srv.token,
+    local r = sh("env -u LD_PRELOAD curl -s --max-time 60 'http://127.0.0.1:" .. port .. "/range?" .. query { token = srv.token,
       base = srv.url, profiler = server.PROFILER_IDS.light, start = "2026-13-01T00:00:00Z",
       stop = "2026-13-02T00:00:00Z" } .. "'")
     assert.matches("^err invalid_argument invalid start: expected ISO%-8601", r)
-    local bad = sh("curl -s --max-time 60 'http://127.0.0.1:" .. port .. "/range?" .. query { token = "wrong-token-value",
+    local bad = sh("env -u LD_PRELOAD curl -s --max-time 60 'http://127.0.0.1:" .. port .. "/range?" .. query { token = "wrong-token-value",
       base = srv.url, profiler = server.PROFILER_IDS.light, start = server.T0, stop = server.T0 + 7200 } .. "'")
     assert.equal("err http HTTP 401 Unauthorized: Invalid token\n", bad)
   end)

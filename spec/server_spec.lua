@@ -10,7 +10,7 @@ local T0 = server.T0
 local function curl(srv, url, options)
   options = options or {}
   local head, body = srv.dir .. "/curl.head", srv.dir .. "/curl.body"
-  local args = { "curl -s -o '" .. body .. "' -D '" .. head .. "' -w '%{http_code}'" }
+  local args = { "env -u LD_PRELOAD curl -s -m 60 -o '" .. body .. "' -D '" .. head .. "' -w '%{http_code}'" }
   if options.token ~= false then
     args[#args + 1] = "-H 'Authorization: Bearer " .. (options.token or srv.token) .. "'"
   end

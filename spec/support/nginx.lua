@@ -52,10 +52,10 @@ function M.start(conf, opts)
       .. " -g " .. q("daemon off; master_process off;" .. (text:find("\npid ") and "" or (" pid " .. dir .. "/nginx.pid;")))
       .. " 2>>" .. q(dir .. "/stderr.log"))
     for _ = 1, 50 do
-      if sh("curl -s -o /dev/null -w '%{http_code}' 'http://127.0.0.1:" .. port .. "/none'") == "404" then
+      if sh("env -u LD_PRELOAD curl -s --max-time 5 -o /dev/null -w '%{http_code}' 'http://127.0.0.1:" .. port .. "/none'") == "404" then
         local n = { port = port, dir = dir }
         function n.get(path)
-          return sh("curl -s --max-time 120 " .. q("http://127.0.0.1:" .. port .. path))
+          return sh("env -u LD_PRELOAD curl -s --max-time 120 " .. q("http://127.0.0.1:" .. port .. path))
         end
         function n.log()
           return sh("cat " .. q(dir .. "/error.log") .. " " .. q(dir .. "/stderr.log") .. " 2>/dev/null")
