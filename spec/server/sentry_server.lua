@@ -50,6 +50,13 @@
 --             stream it from there (this run and later ones): the day's
 --             windows are generated once, and the server holds none of
 --             them in memory
+--   --answer-cache DIR  keep every generated 200 chunks answer as a file in
+--             DIR too, and take it from there instead of generating it
+--             again; the body is read back whole and served exactly as a
+--             generated one (unlike --disk-cache). make test gives every
+--             server of one run the same fresh DIR: the passes of each Lua
+--             share what bench/gen.lua made once (seconds for each large
+--             answer)
 --   now       --now, default T0 + 4 h (1779969600): statsPeriod and the
 --             default 90-day window end there. Rate-limit Reset headers use
 --             the real clock, because clients sleep until them.
@@ -297,6 +304,20 @@ local function disk_path(key)
   return opts["disk-cache"] .. "/" .. key:gsub("[^%w%.]", "_") .. ".json"
 end
 
+-- With --answer-cache: the file that holds (or will hold) the answer of key.
+local function answer_cache_path(key)
+  if not opts["answer-cache"] then return nil end
+  return opts["answer-cache"] .. "/" .. key:gsub("[^%w%.]", "_") .. ".json"
+end
+
+local function read_whole(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local text = f:read("*a")
+  f:close()
+  return text
+end
+
 local function file_size(path)
   local f = io.open(path, "rb")
   if not f then return nil end
@@ -314,6 +335,13 @@ local function chunks_answer(profiler_id, start, end_, noids)
   local size = path and file_size(path)
   if size then
     cached = { status = 200, file = path, size = size, ctype = JSON }
+    cache_put(key, cached)
+    return cached
+  end
+  local shared = answer_cache_path(key)
+  local text = shared and read_whole(shared)
+  if text then
+    cached = { status = 200, body = text, ctype = JSON }
     cache_put(key, cached)
     return cached
   end
@@ -345,6 +373,13 @@ local function chunks_answer(profiler_id, start, end_, noids)
     list = nil
     result = { status = 200, body = gen.encode(answer), ctype = JSON }
     answer = nil
+    if shared then -- as below; servers of two passes may write it at once
+      local part = format("%s.%d.part", shared, unistd.getpid())
+      local f = assert(io.open(part, "wb"))
+      assert(f:write(result.body))
+      f:close()
+      assert(os.rename(part, shared))
+    end
     if path then -- written whole, then renamed: a file there is complete
       local f = assert(io.open(path .. ".part", "wb"))
       assert(f:write(result.body))

@@ -122,6 +122,11 @@ function M.start(options)
   if options.now then args[#args + 1] = "--now " .. string.format("%d", options.now) end
   if options.idle then args[#args + 1] = "--idle " .. string.format("%d", options.idle) end
   if options.disk_cache then args[#args + 1] = "--disk-cache " .. shell_quote(options.disk_cache) end
+  -- .ci/test.sh: one folder of generated answers for every server of the run
+  local answer_cache = os.getenv("SENTRY_CHUNKS_ANSWER_CACHE")
+  if answer_cache and answer_cache ~= "" and not options.disk_cache then
+    args[#args + 1] = "--answer-cache " .. shell_quote(answer_cache)
+  end
   args[#args + 1] = "</dev/null >" .. shell_quote(log_file) .. " 2>&1"
   local pipe = assert(io.popen(table.concat(args, " "), "r"))
 
