@@ -12,14 +12,14 @@ mkdir -p build/logs
 # count_tap LOG STATUS: adds the log's TAP results to the totals. A run
 # that printed no plan line (busted crashed), or that exited non-zero with
 # every test passing (a sanitizer's report at exit), counts as one failure.
-count_tap() {
-  local log=$1 status=$2 ok nok
+count_tap() { # LOG STATUS [WHAT]
+  local log=$1 status=$2 what=${3:+$3: } ok nok
   ok=$(grep -c '^ok ' "$log" || true)
   nok=$(grep -c '^not ok ' "$log" || true)
   if ! grep -q '^1\.\.[0-9]' "$log"; then
-    echo "   no test plan: the run crashed"; nok=$((nok + 1))
+    echo "   ${what}no test plan: the run crashed"; nok=$((nok + 1))
   elif [ "$status" -ne 0 ] && [ "$nok" -eq 0 ]; then
-    echo "   exited with status $status although every test passed:"
+    echo "   ${what}exited with status $status although every test passed:"
     grep -E 'ERROR: |SUMMARY: |runtime error' "$log" | head -5
     nok=$((nok + 1))
   fi
@@ -28,32 +28,100 @@ count_tap() {
   echo "   $ok passed, $nok failed"
 }
 
-run_busted() { # NAME LUA CPATH [busted args...]
-  local name=$1 lua=$2 cpath=$3; shift 3
-  echo "== $name"
-  SENTRY_CHUNKS_TEST_LUA="$lua" \
-  LUA_PATH="lua/?.lua;lua/?/init.lua;spec/?.lua;bench/?.lua;;" \
-  LUA_CPATH="$cpath/?.so;;" \
-    "$lua" /usr/bin/busted -o TAP "$@" spec >"build/logs/$name.log" 2>&1
-  count_tap "build/logs/$name.log" $?
+# The busted passes, one per Lua and then ASan, run spec file by spec file,
+# each file in a busted process of its own, as many at a time as the
+# machine has cores (TEST_JOBS). Every process has its own test servers on
+# ports the kernel picks and its own temporary folders; its heap holds only
+# its own file's data (a GC-stress spec late in one long run walked every
+# earlier file's leftovers on each cycle: minutes on 5.3). The results are
+# counted afterwards, pass by pass; build/logs/NAME.log holds the pass's
+# files' logs one after the other.
+# start_busted NAME LUA CPATH FILE [busted args...]: the log goes to
+# build/logs/NAME/FILE.log, the exit status to build/logs/NAME/FILE.status,
+# its wall time in milliseconds to build/logs/NAME/FILE.ms.
+start_busted() {
+  local name=$1 lua=$2 cpath=$3 file=$4; shift 4
+  local part="build/logs/$name/$(basename "$file" .lua)"
+  (
+    start=$(date +%s%N)
+    SENTRY_CHUNKS_TEST_LUA="$lua" \
+    LUA_PATH="lua/?.lua;lua/?/init.lua;spec/?.lua;bench/?.lua;;" \
+    LUA_CPATH="$cpath/?.so;;" \
+      "$lua" /usr/bin/busted -o TAP "$@" "$file" >"$part.log" 2>&1
+    echo $? >"$part.status"
+    echo $((($(date +%s%N) - start) / 1000000)) >"$part.ms" # for finding slow files
+  ) &
 }
-
-for v in "$@"; do
-  lua=${bin[$v]:-}
-  if [ -z "$lua" ] || ! command -v "$lua" >/dev/null; then
-    echo "== Lua $v: interpreter missing, counted as a failure"; failed=$((failed + 1)); continue
-  fi
-  run_busted "lua-$v" "$lua" "build/$v"
-done
 
 # AddressSanitizer + UBSan (float-cast-overflow included) over the C core:
 # the #asan specs on 5.4. The core is built by clang (Makefile), so clang's
 # shared ASan runtime, which carries the UBSan handlers too, is preloaded.
 asan_lib=$(clang -print-file-name=libclang_rt.asan-x86_64.so 2>/dev/null)
-if [ -f build/asan/sentry/chunks/core.so ] && [ -f "$asan_lib" ]; then
-  LD_PRELOAD="$asan_lib" ASAN_OPTIONS="detect_leaks=1:abort_on_error=0" \
-  LSAN_OPTIONS="suppressions=$PWD/.ci/lsan.supp:print_suppressions=0" \
-    run_busted "asan-5.4" lua5.4 build/asan --tags=asan
+asan_ready=
+[ -f build/asan/sentry/chunks/core.so ] && [ -f "$asan_lib" ] && asan_ready=1
+start_job() { # PASS FILE (PASS: lua-V or asan-5.4)
+  case $1 in
+    asan-5.4)
+      LD_PRELOAD="$asan_lib" ASAN_OPTIONS="detect_leaks=1:abort_on_error=0" \
+      LSAN_OPTIONS="suppressions=$PWD/.ci/lsan.supp:print_suppressions=0" \
+        start_busted asan-5.4 lua5.4 build/asan "$2" --tags=asan ;;
+    lua-*) start_busted "$1" "${bin[${1#lua-}]}" "build/${1#lua-}" "$2" ;;
+  esac
+}
+
+# The test server's generated answers, made once for all the passes (its
+# --answer-cache): a fresh folder each run, removed at the end.
+SENTRY_CHUNKS_ANSWER_CACHE=$(mktemp -d /tmp/sentry-chunks-answers.XXXXXX)
+export SENTRY_CHUNKS_ANSWER_CACHE
+trap 'rm -rf "$SENTRY_CHUNKS_ANSWER_CACHE"' EXIT
+
+passes=()
+for v in "$@"; do
+  lua=${bin[$v]:-}
+  if [ -n "$lua" ] && command -v "$lua" >/dev/null; then
+    case " ${passes[*]} " in *" lua-$v "*) ;; *) passes+=("lua-$v") ;; esac
+  fi
+done
+[ -n "$asan_ready" ] && passes+=(asan-5.4)
+# The largest spec files first, so that the last ones to finish are short.
+files=$(ls -S spec/*_spec.lua)
+for pass in "${passes[@]}"; do rm -rf "build/logs/$pass"; mkdir -p "build/logs/$pass"; done
+jobs=${TEST_JOBS:-$(nproc 2>/dev/null || echo 1)}
+[ "$jobs" -ge 1 ] 2>/dev/null || jobs=1
+running=0
+for file in $files; do
+  for pass in "${passes[@]}"; do
+    if [ "$running" -ge "$jobs" ]; then wait -n; running=$((running - 1)); fi
+    start_job "$pass" "$file"
+    running=$((running + 1))
+  done
+done
+wait
+
+# count_pass NAME: count_tap over each file's log, as one pass.
+count_pass() {
+  local name=$1 file part ok=0 nok=0 p0=$passed f0=$failed
+  echo "== $name"
+  : >"build/logs/$name.log"
+  for file in $(ls spec/*_spec.lua); do
+    part="build/logs/$name/$(basename "$file" .lua)"
+    { echo "# $file"; cat "$part.log" 2>/dev/null; } >>"build/logs/$name.log"
+    count_tap "$part.log" "$(cat "$part.status" 2>/dev/null || echo 1)" "$file" >>"build/logs/$name.report"
+  done
+  ok=$((passed - p0)); nok=$((failed - f0))
+  grep -v '^   [0-9]* passed, [0-9]* failed$' "build/logs/$name.report" | head -80 || true
+  rm -f "build/logs/$name.report"
+  echo "   $ok passed, $nok failed"
+}
+for v in "$@"; do
+  lua=${bin[$v]:-}
+  if [ -z "$lua" ] || ! command -v "$lua" >/dev/null; then
+    echo "== Lua $v: interpreter missing, counted as a failure"; failed=$((failed + 1)); continue
+  fi
+  count_pass "lua-$v"
+done
+if [ -n "$asan_ready" ]; then
+  count_pass asan-5.4
 else
   echo "== asan: build or clang runtime missing, counted as a failure"; failed=$((failed + 1))
 fi

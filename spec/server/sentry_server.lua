@@ -56,7 +56,7 @@
 --             generated one (unlike --disk-cache). make test gives every
 --             server of one run the same fresh DIR: the passes of each Lua
 --             share what bench/gen.lua made once (seconds for each large
---             answer)
+--             answer; the compression bombs too)
 --   now       --now, default T0 + 4 h (1779969600): statsPeriod and the
 --             default 90-day window end there. Rate-limit Reset headers use
 --             the real clock, because clients sleep until them.
@@ -318,6 +318,15 @@ local function read_whole(path)
   return text
 end
 
+-- Written whole, then renamed: servers of two passes may write it at once.
+local function write_shared(path, text)
+  local part = format("%s.%d.part", path, unistd.getpid())
+  local f = assert(io.open(part, "wb"))
+  assert(f:write(text))
+  f:close()
+  assert(os.rename(part, path))
+end
+
 local function file_size(path)
   local f = io.open(path, "rb")
   if not f then return nil end
@@ -373,13 +382,7 @@ local function chunks_answer(profiler_id, start, end_, noids)
     list = nil
     result = { status = 200, body = gen.encode(answer), ctype = JSON }
     answer = nil
-    if shared then -- as below; servers of two passes may write it at once
-      local part = format("%s.%d.part", shared, unistd.getpid())
-      local f = assert(io.open(part, "wb"))
-      assert(f:write(result.body))
-      f:close()
-      assert(os.rename(part, shared))
-    end
+    if shared then write_shared(shared, result.body) end
     if path then -- written whole, then renamed: a file there is complete
       local f = assert(io.open(path .. ".part", "wb"))
       assert(f:write(result.body))
@@ -577,6 +580,8 @@ end
 -- gzip-compressed piece by piece (never held whole), made once per size.
 local bomb_bodies = {}
 local function bomb(mb)
+  local shared = answer_cache_path("bomb|" .. mb)
+  if not bomb_bodies[mb] and shared then bomb_bodies[mb] = read_whole(shared) end
   if not bomb_bodies[mb] then
     local deflate = zlib.deflate(9, 31)
     local parts, spaces = {}, string.rep(" ", 1024 * 1024)
@@ -585,6 +590,7 @@ local function bomb(mb)
     for _ = 1, mb do put(deflate(spaces)) end
     put(deflate('"0"]}', "finish"))
     bomb_bodies[mb] = concat(parts)
+    if shared then write_shared(shared, bomb_bodies[mb]) end
   end
   return bomb_bodies[mb]
 end
