@@ -225,8 +225,12 @@ describe("numbers under LC_NUMERIC", function()
       end
       local lang = name:match("^[^.]+")
       if sh("test -d '" .. locpath .. "/" .. name .. "'") ~= 0 then
-        -- localedef may warn and still write the locale: only its absence counts
-        code, out = sh("localedef -i " .. lang .. " -f UTF-8 '" .. locpath .. "/" .. name .. "'")
+        -- localedef may warn and still write the locale: only its absence counts.
+        -- Made beside it and renamed into place: make test runs this file
+        -- under several Luas at once, and a half-written locale is refused
+        local part = locpath .. "/." .. name .. "." .. dir:match("[^/]+$")
+        code, out = sh("localedef -i " .. lang .. " -f UTF-8 '" .. part .. "'")
+        sh("mv -T '" .. part .. "' '" .. locpath .. "/" .. name .. "' 2>/dev/null || rm -rf '" .. part .. "'")
         if sh("test -d '" .. locpath .. "/" .. name .. "'") ~= 0 then
           pending("localedef could not make " .. name .. ": " .. out)
           return
