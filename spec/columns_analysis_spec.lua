@@ -187,18 +187,22 @@ describe("analysis on both layouts", function()
     assert_same(a1:top(), a2:top())
   end)
 
-  it("makes the lanes' arrays at their size (core.new_array), which raises on a bad size", function()
+  it("makes the lanes' arrays at their size (core.new_array), which raises on a negative or NaN size", function()
     local core = require "sentry.chunks.core"
     local t = core.new_array(1000)
     assert.equal(nil, next(t))
     for i = 1, 1000 do t[i] = i end
     assert.equal(1000, #t)
     assert.same({}, core.new_array(0))
-    for _, bad in ipairs { -1, 2 ^ 27 } do
+    for _, bad in ipairs { -1, 0 / 0 } do -- NaN is not >= 0 either
       local ok, err = pcall(core.new_array, bad)
       assert.is_false(ok)
       assert.truthy(tostring(err):find("bad argument #1 to", 1, true), err)
     end
+    -- a count from data never raises: past 2^26 the room is 2^26
+    assert.same({}, core.new_array(2 ^ 27))
+    assert.same({}, core.new_array(1e300))
+    assert.same({}, core.new_array(1 / 0))
     assert.has_error(function() core.new_array("x") end)
   end)
 

@@ -13,11 +13,14 @@ int luaopen_sentry_chunks_core(lua_State *L);
 
 /* core.new_array(n) -> an empty table with room for n array slots (as
    LuaJIT's table.new(n, 0)): the analysis fills arrays whose sizes it
-   knows, which grown by appending end up to half empty. */
+   knows, which grown by appending end up to half empty. n comes from
+   data (a sample count): past 2^26 the room is 2^26, never an error. The
+   number is checked before the cast: NaN or a huge double converts
+   undefinedly. */
 static int l_new_array(lua_State *L) {
-  lua_Integer n = (lua_Integer)luaL_checknumber(L, 1);
-  luaL_argcheck(L, n >= 0 && n <= (1 << 26), 1, "size out of range (0 to 2^26)");
-  lua_createtable(L, (int)n, 0);
+  lua_Number n = luaL_checknumber(L, 1);
+  luaL_argcheck(L, n >= 0, 1, "size must not be negative");
+  lua_createtable(L, n < (lua_Number)(1 << 26) ? (int)n : 1 << 26, 0);
   return 1;
 }
 
