@@ -43,11 +43,15 @@ start_busted() {
   local name=$1 lua=$2 cpath=$3 file=$4; shift 4
   local part="build/logs/$name/$(basename "$file" .lua)"
   (
+    run() { # OUT [busted args...]: the file's busted run, its output to OUT
+      local out=$1; shift
+      SENTRY_CHUNKS_TEST_LUA="$lua" \
+      LUA_PATH="lua/?.lua;lua/?/init.lua;spec/?.lua;bench/?.lua;;" \
+      LUA_CPATH="$cpath/?.so;;" \
+        "$lua" /usr/bin/busted -o TAP "$@" "$file" >"$out" 2>&1
+    }
     start=$(date +%s%N)
-    SENTRY_CHUNKS_TEST_LUA="$lua" \
-    LUA_PATH="lua/?.lua;lua/?/init.lua;spec/?.lua;bench/?.lua;;" \
-    LUA_CPATH="$cpath/?.so;;" \
-      "$lua" /usr/bin/busted -o TAP "$@" "$file" >"$part.log" 2>&1
+    run "$part.log" "$@"
     status=$?
     # LeakSanitizer's own tracer sometimes dies at exit on a loaded machine
     # ("Tracer caught signal 11"): no leak check took place, so the file
@@ -55,12 +59,9 @@ start_busted() {
     if [ "$status" -ne 0 ] && grep -q 'LeakSanitizer has encountered a fatal error' "$part.log" &&
        ! grep -q '^not ok ' "$part.log"; then
       mv "$part.log" "$part.first.log"
-      SENTRY_CHUNKS_TEST_LUA="$lua" \
-      LUA_PATH="lua/?.lua;lua/?/init.lua;spec/?.lua;bench/?.lua;;" \
-      LUA_CPATH="$cpath/?.so;;" \
-        "$lua" /usr/bin/busted -o TAP "$@" "$file" >"$part.log" 2>&1
+      run "$part.log" "$@"
       status=$?
-      echo "# LeakSanitizer itself failed on the first run (build/logs/$name/$(basename "$file" .lua).first.log); run again" >>"$part.log"
+      echo "# LeakSanitizer itself failed on the first run ($part.first.log); run again" >>"$part.log"
     fi
     echo "$status" >"$part.status"
     echo $((($(date +%s%N) - start) / 1000000)) >"$part.ms" # for finding slow files
