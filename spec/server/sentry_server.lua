@@ -298,17 +298,14 @@ local function cache_put(key, value)
   answer_cache[key] = value
 end
 
--- With --disk-cache: the file that holds (or will hold) the answer of key.
-local function disk_path(key)
-  if not opts["disk-cache"] then return nil end
-  return opts["disk-cache"] .. "/" .. key:gsub("[^%w%.]", "_") .. ".json"
+-- With the folder option `option` (--disk-cache, --answer-cache): the file
+-- that holds (or will hold) the answer of key.
+local function cache_path(option, key)
+  if not opts[option] then return nil end
+  return opts[option] .. "/" .. key:gsub("[^%w%.]", "_") .. ".json"
 end
-
--- With --answer-cache: the file that holds (or will hold) the answer of key.
-local function answer_cache_path(key)
-  if not opts["answer-cache"] then return nil end
-  return opts["answer-cache"] .. "/" .. key:gsub("[^%w%.]", "_") .. ".json"
-end
+local function disk_path(key) return cache_path("disk-cache", key) end
+local function answer_cache_path(key) return cache_path("answer-cache", key) end
 
 local function read_whole(path)
   local f = io.open(path, "rb")
