@@ -108,9 +108,10 @@ static int attach(sc_builder *b) {
    too large is copied to size at the end (slack). A fetch knows the size
    from Content-Length, which a server may state falsely: at most
    SC_TEXT_ROWS_MAX rows are taken on its word (a 50-chunk answer of a
-   4-thread profiler has 1.2 M samples; past 2 M the columns double). Grown by doubling
-   instead, the columns of a one-chunk answer of a million samples were
-   copied some twenty times: a fresh process took 0.7 s, not 0.3 s. */
+   4-thread profiler has 1.2 M samples; past 2 M the arrays double).
+   Grown by doubling instead, the columns of a one-chunk answer of a
+   million samples were copied some twenty times: a fresh process took
+   0.7 s, not 0.3 s. */
 static int rows_for_text(const sc_builder *b) {
   size_t seen = sc_decoder_opened_at(b->dec), guess;
   if (b->doc_bytes <= seen) return 0;
