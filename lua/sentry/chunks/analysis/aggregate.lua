@@ -33,6 +33,7 @@
 -- more pass, which does work only where a thread's stack changes.
 local frames = require "sentry.chunks.analysis.frames"
 local samples = require "sentry.chunks.analysis.samples"
+local core_stack_sums = require("sentry.chunks.loadcore").load("sentry.chunks.analysis").stack_sums
 
 local M = {}
 
@@ -214,6 +215,54 @@ local function stack_sums(chunk, v, canon, by_thread)
     end
   end
   return weight, count
+end
+
+-- What stack_sums gives over a view, for an analysis that needs nothing
+-- else of the view: weight and count by unique stack (per thread when
+-- by_thread), and {order, time, samples} as the view has them. Made in
+-- one pass in C (core.stack_sums: no lanes) when only that is asked for:
+-- Sentry's weights, every thread, no window, no host slices, samples
+-- without weights of their own; the C pass may also decline (a thread out
+-- of time order, a value that is not a number). Else through the view.
+local function sid_sums(chunk, opts, mode)
+  if mode ~= "sentry" or opts.threads ~= nil or opts.from ~= nil or opts.to ~= nil
+      or opts.slice ~= nil then
+    return nil
+  end
+  local c = samples.columns_of(chunk)
+  local stacks = chunk.profile.stacks
+  if samples.carries_weights(chunk, c) or type(stacks) ~= "table" then return nil end
+  return core_stack_sums(c.thread_id, c.timestamp, c.stack_id, c.n, #stacks)
+end
+-- sid_sums(chunk, opts, mode) -> order, per | nil: core.stack_sums when
+-- it applies (for the exports, which sum by stack id).
+M._sid_sums = sid_sums
+
+local function sums(chunk, opts, mode, fname, by_thread)
+  local order, per = sid_sums(chunk, opts, mode)
+  if order then
+    local canon, unique = M.unique_stacks(chunk)
+    local weight, count, time, nsamples = {}, {}, 0, 0
+    for k, tid in ipairs(order) do
+      local wt, ct = weight, count
+      if by_thread then
+        wt, ct = {}, {}
+        weight[tid], count[tid] = wt, ct
+      end
+      local lane = per[k]
+      local sid, w, cnt = lane.sid, lane.w, lane.count
+      for e = 1, #sid do
+        local u = canon[sid[e]] or 0
+        wt[u], ct[u] = (wt[u] or 0) + w[e], (ct[u] or 0) + cnt[e]
+      end
+      time, nsamples = time + lane.time, nsamples + lane.samples
+    end
+    return canon, unique, weight, count, { order = order, time = time, samples = nsamples }
+  end
+  local v = view(chunk, opts, mode, fname)
+  local canon, unique = M.unique_stacks(chunk, v.slice)
+  local weight, count = stack_sums(chunk, v, canon, by_thread)
+  return canon, unique, weight, count, v
 end
 
 -- Weight and sample count per unique stack, for the exports:
@@ -768,9 +817,7 @@ function M.call_trees(given, opts)
   local mode
   opts, mode = check_opts(opts, "call_trees")
   local chunk = samples.chunk_of(given, "call_trees")
-  local v = view(chunk, opts, mode, "call_trees")
-  local canon, unique = M.unique_stacks(chunk, v.slice)
-  local weight, count = stack_sums(chunk, v, canon, true)
+  local _, unique, weight, count = sums(chunk, opts, mode, "call_trees", true)
   local fr = chunk.profile.frames
   local sentry = mode == "sentry"
   local trees = {}
@@ -818,9 +865,7 @@ function M.hot_paths(given, opts)
   local mode
   opts, mode = check_opts(opts, "hot_paths")
   local chunk = samples.chunk_of(given, "hot_paths")
-  local v = view(chunk, opts, mode, "hot_paths")
-  local canon, unique = M.unique_stacks(chunk, v.slice)
-  local weight, count = stack_sums(chunk, v, canon, false)
+  local _, unique, weight, count, v = sums(chunk, opts, mode, "hot_paths", false)
   local fr = chunk.profile.frames
   local total = v.time
   local paths, list = {}, {}

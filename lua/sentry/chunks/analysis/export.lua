@@ -154,11 +154,22 @@ end
 -- aggregate (samples per thread in time order with their clipped weights
 -- in ns, counted or not), the names, and stacks as lists of name entries
 -- (leaf first) with a signature string per distinct list.
-local function prepare(given, opts, fname)
+-- With by_sid set, an export that only sums samples by stack id gets the
+-- view as v = {order, sums = {[tid] = core.stack_sums' sums of the
+-- thread}} when those apply (aggregate._sid_sums), with no lanes at all.
+local function prepare(given, opts, fname, by_sid)
   local chunk = samples.chunk_of(given, fname)
   local p = chunk.profile
   local mode = opts.mode or "sentry"
-  local v = aggregate._view(chunk, opts, mode, fname)
+  local order, per
+  if by_sid then order, per = aggregate._sid_sums(chunk, opts, mode) end
+  local v
+  if order then
+    v = { order = order, sums = {} }
+    for k, tid in ipairs(order) do v.sums[tid] = per[k] end
+  else
+    v = aggregate._view(chunk, opts, mode, fname)
+  end
   local names = namer(p)
   local stacks = type(p.stacks) == "table" and p.stacks or {}
   local cache, sig_cache, buf = {}, {}, {}
@@ -308,7 +319,7 @@ function M.folded(given, opts)
   if opts.weight ~= nil and not by_time and opts.weight ~= "samples" then
     error("bad argument #2 to 'folded' (weight must be 'samples' or 'microseconds')", 2)
   end
-  local cx = prepare(given, opts, "folded")
+  local cx = prepare(given, opts, "folded", not by_time)
   local v, sids = cx.v, samples.columns_of(cx.chunk).stack_id
   local paths = {}
   local function path_of(st)
@@ -322,7 +333,27 @@ function M.folded(given, opts)
     return path
   end
   local lines, index_of, values = {}, {}, {}
+  local function line(sid, prefix) -- the line of a stack id, made on first sight
+    local path = path_of(cx.stack(sid))
+    if path == "" then path = cx.names.empty().folded end
+    if prefix then path = prefix .. ";" .. path end
+    local k = index_of[path]
+    if not k then
+      k = #lines + 1
+      lines[k], values[k], index_of[path] = path, 0, k
+    end
+    return k
+  end
   local function add(tid, prefix)
+    local sums = v.sums and v.sums[tid]
+    if sums then -- the thread's stack ids in the order its samples show them
+      local sid, count = sums.sid, sums.count
+      for e = 1, #sid do
+        local k = line(sid[e], prefix)
+        values[k] = values[k] + count[e]
+      end
+      return
+    end
     local lane, line_of = v.lanes[tid], {} -- stack_id -> line, for this thread
     local list, lw, llast = lane.idx, lane.w, lane.last
     for j = 1, #list do
@@ -332,14 +363,7 @@ function M.folded(given, opts)
         local keyable = sid ~= nil and sid == sid -- not nil, not NaN
         local k = keyable and line_of[sid]
         if not k then
-          local path = path_of(cx.stack(sid))
-          if path == "" then path = cx.names.empty().folded end
-          if prefix then path = prefix .. ";" .. path end
-          k = index_of[path]
-          if not k then
-            k = #lines + 1
-            lines[k], values[k], index_of[path] = path, 0, k
-          end
+          k = line(sid, prefix)
           if keyable then line_of[sid] = k end
         end
         values[k] = values[k] + (by_time and us(lw[j]) or 1)
@@ -619,7 +643,7 @@ end
 
 function M.pprof(given, opts)
   opts = aggregate._check_opts(opts, "pprof", EXTRA.pprof)
-  local cx = prepare(given, opts, "pprof")
+  local cx = prepare(given, opts, "pprof", true)
   local v, sids = cx.v, samples.columns_of(cx.chunk).stack_id
   local strings, string_id = { "" }, { [""] = 0 }
   local function str_id(s)
@@ -674,8 +698,21 @@ function M.pprof(given, opts)
   local key_thread, key_thread_id = str_id("thread"), str_id("thread_id")
   local first, last = nil, nil
   for _, tid in ipairs(sorted_tids(v.order)) do
-    local lane, order, count, ns = v.lanes[tid], {}, {}, {}
-    local list, lw, lts, llast = lane.idx, lane.w, lane.ts, lane.last
+    local order, count, ns = {}, {}, {}
+    local sums = v.sums and v.sums[tid]
+    if sums then -- the thread's stack ids in the order its samples show them
+      local sid, scount, sw = sums.sid, sums.count, sums.w
+      for e = 1, #sid do
+        local st = cx.stack(sid[e])
+        if not count[st] then count[st], ns[st] = 0, 0 order[#order + 1] = st end
+        count[st], ns[st] = count[st] + scount[e], ns[st] + sw[e]
+      end
+      -- its counted samples start at its first and end at its last
+      if sums.first and (not first or sums.first < first) then first = sums.first end
+      if sums.last and (not last or sums.last > last) then last = sums.last end
+    end
+    local lane = not sums and v.lanes[tid]
+    local list, lw, lts, llast = lane and lane.idx or {}, lane and lane.w, lane and lane.ts, lane and lane.last
     for j = 1, #list do
       local i = list[j]
       if not llast[j] then

@@ -12,7 +12,8 @@
 local frames = require "sentry.chunks.analysis.frames"
 local url = require "sentry.chunks.url"
 local layout = require "sentry.chunks.layout"
-local new_array = require("sentry.chunks.loadcore").load("sentry.chunks.analysis").new_array
+local core = require("sentry.chunks.loadcore").load("sentry.chunks.analysis")
+local new_array, core_lanes = core.new_array, core.lanes
 
 local M = {}
 
@@ -112,6 +113,14 @@ local function select_kth(list, k)
   return list[lo]
 end
 
+-- Whether the samples of chunk (c: their columns) carry weights of their
+-- own (samples kept by a filter, or weighed by hand).
+function M.carries_weights(chunk, c)
+  local c_wns, c_w = c.weight_ns, c.weight
+  return chunk.profile.weighted or (c.n > 0 and
+    ((c_wns ~= nil and c_wns[1] ~= nil) or (c_w ~= nil and c_w[1] ~= nil))) or false
+end
+
 -- Each thread's samples in time order, as dense arrays (the analysis's
 -- hot loops run over these): lanes.order = thread ids; lanes[tid] = {
 --   idx = sample indices, ts = timestamps in ns,
@@ -129,8 +138,17 @@ function M.lanes(chunk, slice)
   local tids, tss = c.thread_id, c.timestamp
   -- samples kept by a filter (or weighed by hand) carry their weights
   local c_wns, c_w, c_last, c_iv = c.weight_ns, c.weight, c.last, c.interval_ns
-  local weighted = chunk.profile.weighted or (c.n > 0 and
-    ((c_wns ~= nil and c_wns[1] ~= nil) or (c_w ~= nil and c_w[1] ~= nil)))
+  local weighted = M.carries_weights(chunk, c)
+  -- Samples without weights of their own, outside a host loop's slices:
+  -- the passes below done in C (sentry.chunks.core's lanes.c), which
+  -- gives nil for anything it leaves to them (a thread out of time order,
+  -- a value that is not a number). Not on LuaJIT, whose compiled loops
+  -- below beat the C API's cost per value (0.13 s against 0.20 s on the
+  -- 50-chunk answer; on Lua 5.4 C takes 0.09 s against 0.14 s).
+  if not weighted and not slice and not jit then
+    local lanes = core_lanes(tids, tss, c.n)
+    if lanes then return lanes end
+  end
   c_wns, c_w, c_last, c_iv = c_wns or {}, c_w or {}, c_last or {}, c_iv or {}
   -- Each thread's sample indices and timestamps (ns), in the order they
   -- come; a thread found out of time order is sorted after. Per thread

@@ -1,0 +1,225 @@
+-- The per-sample passes done in C (src/lanes.c: core.lanes and
+-- core.stack_sums) give exactly what the Lua code gives for the same
+-- samples, on the real profiles and on generated data, and decline (nil)
+-- whatever they leave to the Lua code. A host's slice function makes the
+-- analysis take the Lua path, so each comparison below runs both.
+local chunks = require "sentry.chunks"
+local core = require "sentry.chunks.core"
+local analysis = require "sentry.chunks.analysis"
+local samples = require "sentry.chunks.analysis.samples"
+local compare = require "support.compare"
+local gen = require "gen"
+
+local assert_same = compare.assert_same
+local noop = function() end
+
+local function with_slice(opts)
+  local o = {}
+  for k, v in pairs(opts or {}) do o[k] = v end
+  o.slice = noop
+  return o
+end
+
+local function generated()
+  local cs = {}
+  for k = 0, 2 do cs[#cs + 1] = gen.chunk_table { index = k, threads = 4, hz = 101, seed = 33, duration = 6 } end
+  return gen.encode(gen.answer(cs))
+end
+
+local SOURCES = {
+  { "generated, 3 chunks", generated },
+  { "real Python profile", function() return compare.fixture_text("python_sdk_thread_pool.answer.json") end },
+  { "real Java profile", function() return compare.fixture_text("java_async_profiler_wall.answer.json") end },
+}
+
+-- The sums the analysis would take from C for this answer (nil: declined).
+local function c_sums(res)
+  local chunk = res.chunk or res
+  local c = samples.columns_of(chunk)
+  return core.stack_sums(c.thread_id, c.timestamp, c.stack_id, c.n, #chunk.profile.stacks)
+end
+
+for _, source in ipairs(SOURCES) do
+  local name, text_of = source[1], source[2]
+  for _, layout in ipairs { "rows", "columns" } do
+    describe("C sample passes, " .. name .. ", " .. layout, function()
+      local res
+      setup(function()
+        local text = text_of()
+        if text then res = assert(chunks.decode(text, { layout = layout })) end
+      end)
+
+      local function need()
+        if not res then pending("fixture absent (../shared/fixtures)") end
+        return res
+      end
+
+      it("takes the C path here (a decline would make the comparisons below compare Lua with Lua)", function()
+        if not need() then return end
+        assert.is_not_nil(c_sums(res))
+        local c = samples.columns_of(res.chunk)
+        if not jit then assert.is_not_nil(core.lanes(c.thread_id, c.timestamp, c.n)) end
+      end)
+
+      it("lanes: equal to the Lua passes", function()
+        if not need() then return end
+        local c = samples.columns_of(res.chunk)
+        assert_same(core.lanes(c.thread_id, c.timestamp, c.n), samples.lanes(res.chunk, noop), true)
+      end)
+
+      it("call_trees, hot_paths, folded and pprof: equal to the Lua view's", function()
+        if not need() then return end
+        assert_same(analysis.call_trees(res), analysis.call_trees(res, with_slice()), true)
+        assert_same(analysis.hot_paths(res, { limit = 50 }), analysis.hot_paths(res, with_slice { limit = 50 }), true)
+        assert.equal(analysis.folded(res, with_slice()), analysis.folded(res))
+        assert.equal(analysis.folded(res, with_slice { thread_root = true }), analysis.folded(res, { thread_root = true }))
+        assert.equal(analysis.pprof(res, with_slice()), analysis.pprof(res))
+      end)
+
+      it("stack_sums: per thread, the sums of the lanes' counted samples", function()
+        if not need() then return end
+        local order, per = c_sums(res)
+        local lanes = samples.lanes(res.chunk, noop)
+        local sids = samples.columns_of(res.chunk).stack_id
+        assert_same(lanes.order, order, true)
+        for k, tid in ipairs(order) do
+          local lane, want_w, want_n, first_seen, time, counted = lanes[tid], {}, {}, {}, 0, 0
+          for j = 1, #lane.idx do
+            time = time + lane.w[j]
+            if not lane.last[j] then
+              local sid = sids[lane.idx[j]]
+              if not want_w[sid] then first_seen[#first_seen + 1] = sid end
+              want_w[sid], want_n[sid] = (want_w[sid] or 0) + lane.w[j], (want_n[sid] or 0) + 1
+              counted = counted + 1
+            end
+          end
+          local got = per[k]
+          assert_same(first_seen, got.sid, true)
+          for e, sid in ipairs(got.sid) do
+            assert_same(want_w[sid], got.w[e])
+            assert_same(want_n[sid], got.count[e])
+          end
+          assert_same(time, got.time)
+          assert.equal(counted, got.samples)
+          if counted > 0 then
+            assert_same(lane.ts[1], got.first)
+            assert_same(lane.ts[#lane.ts], got.last)
+          end
+        end
+      end)
+    end)
+  end
+end
+
+describe("C sample passes decline what the Lua code decides", function()
+  -- thread "a": three samples; thread "b": two
+  local function cols()
+    return { n = 5, stack_id = { 0, 1, 0, 1, 0 }, thread_id = { "a", "b", "a", "a", "b" },
+             timestamp = { 10.0, 10.0, 10.5, 11.25, 12.0 } }
+  end
+  local function run(c, nstacks)
+    local lanes = core.lanes(c.thread_id, c.timestamp, c.n)
+    local order = core.stack_sums(c.thread_id, c.timestamp, c.stack_id, c.n, nstacks or 2)
+    return lanes, order
+  end
+
+  it("sums a small profile by hand", function()
+    local order, per = core.stack_sums(cols().thread_id, cols().timestamp, cols().stack_id, 5, 2)
+    assert.same({ "a", "b" }, order)
+    -- a: samples 1 and 3 (stack 0) weigh 0.5 s and 0.75 s; its last
+    -- (sample 4, stack 1) is no sample
+    assert.same({ 0 }, per[1].sid)
+    assert.same({ 1250000000 }, per[1].w)
+    assert.same({ 2 }, per[1].count)
+    assert.equal(1250000000, per[1].time)
+    assert.equal(2, per[1].samples)
+    assert.equal(10000000000, per[1].first)
+    assert.equal(11250000000, per[1].last)
+    assert.same({ 1 }, per[2].sid)
+    assert.same({ 2000000000 }, per[2].w)
+    if math.type then assert.equal("integer", math.type(per[1].w[1])) end
+    local lanes = core.lanes(cols().thread_id, cols().timestamp, 5)
+    assert.same({ 1, 3, 4 }, lanes.a.idx)
+    assert.same({ 500000000, 750000000, 0 }, lanes.a.w)
+    assert.same({ [3] = true }, lanes.a.last)
+  end)
+
+  it("a thread out of time order: nil, and the Lua path sorts it", function()
+    local c = cols()
+    c.timestamp[3] = 9.0 -- a: 10.0, 9.0, 11.25
+    local lanes, order = run(c)
+    assert.is_nil(lanes)
+    assert.is_nil(order)
+    local chunk = { profile = { samples = c, stacks = { { 0 }, { 1 } }, frames = { { ["function"] = "f" }, { ["function"] = "g" } } } }
+    assert.same({ 3, 1, 4 }, samples.lanes(chunk).a.idx)
+    local trees = analysis.call_trees(chunk)
+    assert.near(2.25, trees.a.total, 1e-9)
+  end)
+
+  it("a thread id Lua cannot key (nil, NaN): nil", function()
+    local c = cols()
+    c.thread_id[2] = nil
+    assert.is_nil((run(c)))
+    assert.is_nil(select(2, run(c)))
+    c = cols()
+    c.thread_id[2] = 0 / 0
+    assert.is_nil((run(c)))
+    assert.is_nil(select(2, run(c)))
+  end)
+
+  it("a timestamp that is not a number, or whose nanoseconds no integer holds: nil", function()
+    for _, bad in ipairs { "10.5", true, 0 / 0, 1 / 0, 1e12 } do
+      local c = cols()
+      c.timestamp[3] = bad
+      local lanes, order = run(c)
+      assert.is_nil(lanes, tostring(bad))
+      assert.is_nil(order, tostring(bad))
+    end
+  end)
+
+  it("a counted sample's stack id outside [0, nstacks) or not whole: nil from stack_sums only", function()
+    for _, bad in ipairs { 2, -1, 0.5, "0", 0 / 0 } do
+      local c = cols()
+      c.stack_id[1] = bad
+      local lanes, order = run(c)
+      assert.is_not_nil(lanes)
+      assert.is_nil(order, tostring(bad))
+    end
+    -- a thread's last sample is no sample: its stack id is never read
+    local c = cols()
+    c.stack_id[4] = "anything"
+    assert.is_not_nil(select(2, run(c)))
+  end)
+
+  it("a count that is not a whole number in range: nil", function()
+    for _, n in ipairs { -1, 2.5, 0 / 0, 1 / 0, "5" } do
+      local c = cols()
+      assert.is_nil(core.lanes(c.thread_id, c.timestamp, n))
+      assert.is_nil(core.stack_sums(c.thread_id, c.timestamp, c.stack_id, n, 2))
+      assert.is_nil(core.stack_sums(c.thread_id, c.timestamp, c.stack_id, 5, n))
+    end
+  end)
+
+  it("no samples: no threads", function()
+    assert.same({ order = {} }, core.lanes({}, {}, 0))
+    local order, per = core.stack_sums({}, {}, {}, 0, 0)
+    assert.same({}, order)
+    assert.same({}, per)
+  end)
+
+  it("many threads: each its own lane", function()
+    local n, c = 3000, { thread_id = {}, timestamp = {}, stack_id = {} }
+    for i = 1, n do c.thread_id[i], c.timestamp[i], c.stack_id[i] = "t" .. (i % 1000), 1 + i / 100, i % 7 end
+    local lanes = core.lanes(c.thread_id, c.timestamp, n)
+    local order, per = core.stack_sums(c.thread_id, c.timestamp, c.stack_id, n, 7)
+    assert.equal(1000, #lanes.order)
+    assert.equal(1000, #order)
+    assert.same({ 1000, 2000, 3000 }, lanes.t0.idx)
+    assert.equal(2, per[1].samples)
+  end)
+
+  it("a wrong argument type raises", function()
+    assert.has_error(function() core.lanes(nil, {}, 0) end)
+    assert.has_error(function() core.stack_sums({}, {}, "x", 0, 0) end)
+  end)
+end)
