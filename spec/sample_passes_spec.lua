@@ -32,11 +32,10 @@ local SOURCES = {
   { "real Java profile", function() return compare.fixture_text("java_async_profiler_wall.answer.json") end },
 }
 
--- The sums the analysis would take from C for this answer (nil: declined).
+-- The sums the analysis takes from C for this answer (nil: declined):
+-- from the rows themselves or from the columns.
 local function c_sums(res)
-  local chunk = res.chunk or res
-  local c = samples.columns_of(chunk)
-  return core.stack_sums(c.thread_id, c.timestamp, c.stack_id, c.n, #chunk.profile.stacks)
+  return require("sentry.chunks.analysis.aggregate")._sid_sums(res.chunk or res, {}, "sentry")
 end
 
 for _, source in ipairs(SOURCES) do
@@ -59,6 +58,17 @@ for _, source in ipairs(SOURCES) do
         assert.is_not_nil(c_sums(res))
         local c = samples.columns_of(res.chunk)
         if not jit then assert.is_not_nil(core.lanes(c.thread_id, c.timestamp, c.n)) end
+      end)
+
+      it("stack_sums reads rows and columns alike", function()
+        if not need() then return end
+        local c = samples.columns_of(res.chunk)
+        local nstacks = #res.chunk.profile.stacks
+        local order, per = core.stack_sums(c.thread_id, c.timestamp, c.stack_id, c.n, nstacks)
+        local rows = chunks.rows(res).chunk.profile.samples
+        local order2, per2 = core.stack_sums(rows, #rows, nstacks)
+        assert_same(order, order2)
+        assert_same(per, per2)
       end)
 
       it("lanes: equal to the Lua passes", function()
@@ -189,6 +199,18 @@ describe("C sample passes decline what the Lua code decides", function()
     local c = cols()
     c.stack_id[4] = "anything"
     assert.is_not_nil(select(2, run(c)))
+  end)
+
+  it("rows: a row that is not a table, or misses a field: nil", function()
+    local rows = { { thread_id = "a", timestamp = 1.0, stack_id = 0 },
+                   { thread_id = "a", timestamp = 2.0, stack_id = 0 },
+                   { thread_id = "a", timestamp = 3.0, stack_id = 0 } }
+    assert.is_not_nil(core.stack_sums(rows, 3, 1))
+    for _, bad in ipairs { "x", { thread_id = "a", timestamp = 2.0 }, { timestamp = 2.0, stack_id = 0 },
+                            setmetatable({}, { __index = rows[2] }) } do
+      local copy = { rows[1], bad, rows[3] }
+      assert.is_nil(core.stack_sums(copy, 3, 1))
+    end
   end)
 
   it("a count that is not a whole number in range: nil", function()

@@ -20,7 +20,10 @@
 **
 **   core.stack_sums(thread_id, timestamp, stack_id, n, nstacks)
 **     -> order, sums | nil
+**   core.stack_sums(rows, n, nstacks) -> order, sums | nil
 **
+** (the second form reads samples in rows, {thread_id =, timestamp =,
+** stack_id =} each, without making their columns first)
 ** The same weights summed per thread and stack id, without the lanes:
 ** order as above; sums[k] for the thread order[k] = {sid = stack ids in
 ** the order the thread's counted samples first show them, w = their
@@ -90,9 +93,16 @@ static void lanes_pushdiff(lua_State *L, double later, double earlier) {
    sample i, read from the column at `tids`: a new thread is numbered in
    the table at `slot` (id -> number) and listed in the one at `order`.
    0 for a thread id Lua cannot use as a key (nil, NaN). */
+static int lanes_key(lua_State *L, int slot, int order, int *threads);
+
 static int lanes_thread(lua_State *L, int tids, int i, int slot, int order,
                         int *threads) {
   lua_rawgeti(L, tids, i);
+  return lanes_key(L, slot, order, threads);
+}
+
+/* lanes_thread for the thread id on top of the stack (popped). */
+static int lanes_key(lua_State *L, int slot, int order, int *threads) {
   if (lua_isnil(L, -1) || (lua_type(L, -1) == LUA_TNUMBER &&
                            lua_tonumber(L, -1) != lua_tonumber(L, -1))) {
     lua_pop(L, 1);
@@ -256,6 +266,35 @@ typedef struct lanes_thread_state {
 enum { B_TIDS = 1, B_TSS, B_SIDS, B_N, B_NSTACKS, B_SLOT, B_ORDER, B_HEAD,
        B_STATE, B_ENTRY };
 
+/* Pushes sample i's thread id, timestamp and stack id. In columns: from
+   the column tables at B_TIDS, B_TSS, B_SIDS. In rows (B_TIDS holds the
+   rows, B_TSS and B_SIDS nil): from row i, by raw lookups (a metatable
+   never runs); a row that is not a table gives three nils, which the
+   caller declines. */
+static void sums_sample(lua_State *L, int rows, int i) {
+  if (!rows) {
+    lua_rawgeti(L, B_TIDS, i);
+    lua_rawgeti(L, B_TSS, i);
+    lua_rawgeti(L, B_SIDS, i);
+    return;
+  }
+  lua_rawgeti(L, B_TIDS, i);
+  if (!lua_istable(L, -1)) {
+    lua_pop(L, 1);
+    lua_pushnil(L);
+    lua_pushnil(L);
+    lua_pushnil(L);
+    return;
+  }
+  lua_pushliteral(L, "thread_id");
+  lua_rawget(L, -2);
+  lua_pushliteral(L, "timestamp");
+  lua_rawget(L, -3);
+  lua_pushliteral(L, "stack_id");
+  lua_rawget(L, -4);
+  lua_remove(L, -4);
+}
+
 /* A scratch array of `count` items of `size` bytes at stack slot `at`,
    keeping the first `keep` items of `old`: a new userdata replaces the
    old one there (the collector frees it). */
@@ -268,9 +307,18 @@ static void *lanes_grow(lua_State *L, int at, const void *old, size_t keep,
 }
 
 static int l_stack_sums(lua_State *L) {
+  int rows = lua_gettop(L) <= 3;
   luaL_checktype(L, B_TIDS, LUA_TTABLE);
-  luaL_checktype(L, B_TSS, LUA_TTABLE);
-  luaL_checktype(L, B_SIDS, LUA_TTABLE);
+  if (rows) { /* (rows, n, nstacks) -> (rows, nil, nil, n, nstacks) */
+    lua_settop(L, 3);
+    lua_pushnil(L);
+    lua_pushnil(L);
+    lua_insert(L, 2);
+    lua_insert(L, 2);
+  } else {
+    luaL_checktype(L, B_TSS, LUA_TTABLE);
+    luaL_checktype(L, B_SIDS, LUA_TTABLE);
+  }
   int n = lanes_count(L, B_N), nstacks = lanes_count(L, B_NSTACKS);
   if (n < 0 || nstacks < 0) {
     lua_pushnil(L);
@@ -288,23 +336,21 @@ static int l_stack_sums(lua_State *L) {
   lanes_entry *entry = (lanes_entry *)lua_newuserdata(L, entry_cap * sizeof *entry); /* B_ENTRY */
   for (int i = 1; i <= n; i++) {
     int known = threads;
-    int k = lanes_thread(L, B_TIDS, i, B_SLOT, B_ORDER, &threads);
-    if (k == 0) {
-      lua_pushnil(L);
-      return 1;
-    }
-    lanes_thread_state *st;
-    double t;
-    lua_rawgeti(L, B_TSS, i);
-    int ok = lanes_ns(L, -1, &t);
-    lua_pop(L, 1);
-    lua_rawgeti(L, B_SIDS, i);
+    sums_sample(L, rows, i); /* thread id, timestamp, stack id */
     long long sid = -1;
     if (lua_type(L, -1) == LUA_TNUMBER) {
       lua_Number x = lua_tonumber(L, -1);
       if (x >= 0 && x < (lua_Number)nstacks && x == floor(x)) sid = (long long)x;
     }
-    lua_pop(L, 1);
+    double t;
+    int ok = lanes_ns(L, -2, &t);
+    lua_pop(L, 2);
+    int k = lanes_key(L, B_SLOT, B_ORDER, &threads);
+    if (k == 0) {
+      lua_pushnil(L);
+      return 1;
+    }
+    lanes_thread_state *st;
     if (!ok) {
       lua_pushnil(L);
       return 1;

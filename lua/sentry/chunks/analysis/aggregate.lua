@@ -229,10 +229,18 @@ local function sid_sums(chunk, opts, mode)
       or opts.slice ~= nil then
     return nil
   end
-  local c = samples.columns_of(chunk)
-  local stacks = chunk.profile.stacks
-  if samples.carries_weights(chunk, c) or type(stacks) ~= "table" then return nil end
-  return core_stack_sums(c.thread_id, c.timestamp, c.stack_id, c.n, #stacks)
+  local ss, stacks = chunk.profile.samples, chunk.profile.stacks
+  if type(stacks) ~= "table" then return nil end
+  if samples.is_columns(ss) then
+    if samples.carries_weights(chunk, ss) then return nil end
+    return core_stack_sums(ss.thread_id, ss.timestamp, ss.stack_id, ss.n, #stacks)
+  end
+  -- rows are read as they are: no columns made for one pass
+  local first = ss[1]
+  if chunk.profile.weighted or (type(first) == "table" and (first.weight_ns ~= nil or first.weight ~= nil)) then
+    return nil
+  end
+  return core_stack_sums(ss, #ss, #stacks)
 end
 -- sid_sums(chunk, opts, mode) -> order, per | nil: core.stack_sums when
 -- it applies (for the exports, which sum by stack id).

@@ -320,7 +320,8 @@ function M.folded(given, opts)
     error("bad argument #2 to 'folded' (weight must be 'samples' or 'microseconds')", 2)
   end
   local cx = prepare(given, opts, "folded", not by_time)
-  local v, sids = cx.v, samples.columns_of(cx.chunk).stack_id
+  local v = cx.v
+  local sids = not v.sums and samples.columns_of(cx.chunk).stack_id
   local paths = {}
   local function path_of(st)
     local path = paths[st]
@@ -644,7 +645,8 @@ end
 function M.pprof(given, opts)
   opts = aggregate._check_opts(opts, "pprof", EXTRA.pprof)
   local cx = prepare(given, opts, "pprof", true)
-  local v, sids = cx.v, samples.columns_of(cx.chunk).stack_id
+  local v = cx.v
+  local sids = not v.sums and samples.columns_of(cx.chunk).stack_id
   local strings, string_id = { "" }, { [""] = 0 }
   local function str_id(s)
     local id = string_id[s]

@@ -39,6 +39,7 @@ function M.chunk_of(x, fname, argn)
 end
 
 local is_columns = layout.is_columns
+M.is_columns = is_columns
 
 -- The samples of a chunk in columns: {n =, stack_id =, thread_id =,
 -- timestamp =, [any other key of a sample] = ...} (layout.columns_of):
