@@ -7,6 +7,7 @@ local chunks = require "sentry.chunks"
 local core = require "sentry.chunks.core"
 local analysis = require "sentry.chunks.analysis"
 local samples = require "sentry.chunks.analysis.samples"
+local aggregate = require "sentry.chunks.analysis.aggregate"
 local compare = require "support.compare"
 local gen = require "gen"
 
@@ -35,7 +36,7 @@ local SOURCES = {
 -- The sums the analysis takes from C for this answer (nil: declined):
 -- from the rows themselves or from the columns.
 local function c_sums(res)
-  return require("sentry.chunks.analysis.aggregate")._sid_sums(res.chunk or res, {}, "sentry")
+  return aggregate._sid_sums(res.chunk or res, {}, "sentry")
 end
 
 for _, source in ipairs(SOURCES) do
@@ -58,6 +59,71 @@ for _, source in ipairs(SOURCES) do
         assert.is_not_nil(c_sums(res))
         local c = samples.columns_of(res.chunk)
         if not jit then assert.is_not_nil(core.lanes(c.thread_id, c.timestamp, c.n)) end
+      end)
+
+      it("top (Sentry's engine, over runs): equal to the engine over the Lua view", function()
+        if not need() then return end
+        assert.is_not_nil(aggregate._sid_runs(res.chunk, {}, "sentry"))
+        for _, o in ipairs { {}, { durations = true }, { slowest = true }, { sort = "total", limit = 7, durations = true } } do
+          assert_same(analysis.top(res, o), analysis.top(res, with_slice(o)), true)
+        end
+      end)
+
+      it("accumulator over runs, answer by answer: equal to the one over views (folded = true keeps views)", function()
+        if not need() then return end
+        -- the answer cut in three windows of its time, each thread's last
+        -- sample in a window carried into the next
+        local threads = analysis.threads(res)
+        local from, to = math.huge, -math.huge
+        for _, t in ipairs(threads) do from, to = math.min(from, t.first), math.max(to, t.last) end
+        local cut1, cut2 = from + (to - from) / 3, from + 2 * (to - from) / 3
+        local c = samples.columns_of(res.chunk)
+        local parts = { {}, {}, {} }
+        for i = 1, c.n do
+          local t = c.timestamp[i]
+          local p = t < cut1 and 1 or (t < cut2 and 2 or 3)
+          parts[p][#parts[p] + 1] = i
+        end
+        local layout_mod = require "sentry.chunks.layout"
+        local runs_acc = aggregate.accumulator { durations = true }
+        local view_acc = aggregate.accumulator { durations = true, folded = true }
+        for _, list in ipairs(parts) do
+          local picked = layout_mod.pick(res.chunk.profile.samples, 1, #list, list)
+          local answer = { chunk = samples.with_profile(res.chunk, { samples = picked }) }
+          assert.is_not_nil(aggregate._sid_runs(answer.chunk, {}, "sentry"))
+          runs_acc:add(answer)
+          view_acc:add(answer)
+        end
+        local a, b = runs_acc:top(), view_acc:top()
+        assert_same(a, b, true)
+        assert.is_true(#a.functions > 0)
+      end)
+
+      it("stack_runs: the lanes' counted samples, run by run", function()
+        if not need() then return end
+        local order, runs = aggregate._sid_runs(res.chunk, {}, "sentry")
+        local lanes = samples.lanes(res.chunk, noop)
+        local sids = samples.columns_of(res.chunk).stack_id
+        assert_same(lanes.order, order, true)
+        for k, tid in ipairs(order) do
+          local lane, r, j = lanes[tid], runs[k], 0
+          for x = 1, #r.sid do
+            local w = 0
+            if x > 1 then assert.is_true(r.sid[x] ~= r.sid[x - 1] or false) end
+            for y = 1, r.count[x] do
+              j = j + 1
+              assert.is_nil(lane.last[j])
+              assert_same(sids[lane.idx[j]], r.sid[x])
+              if y == 1 then assert_same(lane.ts[j], r.ts[x]) end
+              w = w + lane.w[j]
+            end
+            assert_same(w, r.w[x])
+          end
+          assert.equal(#lane.idx - 1, j) -- every sample but the last
+          assert_same(lane.ts[1], r.first)
+          assert_same(lane.ts[#lane.idx], r.last)
+          assert_same(sids[lane.idx[#lane.idx]], r.last_sid)
+        end
       end)
 
       it("stack_sums reads rows and columns alike", function()

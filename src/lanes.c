@@ -36,6 +36,18 @@
 ** whose stack id is not an integer in [0, nstacks), and for more threads
 ** times stacks than a bounded table holds.
 **
+**   core.stack_runs(...) -> order, runs | nil   (the same arguments)
+**
+** The same pass, in runs instead of sums: runs[k] = {sid, w, count as
+** above but one entry per run of the thread's consecutive counted samples
+** with one stack id (75-99 % of real samples repeat their thread's
+** previous stack), ts = each run's first nanoseconds, first, last = the
+** nanoseconds of the thread's first and last sample, last_sid = its last
+** sample's stack id, time, samples}. A run ends where the next begins;
+** the last ends at `last`. For Sentry's call-tree engine (aggregate.top),
+** which does its work only where a thread's stack changes. nil as for
+** stack_sums, and also for a last sample whose stack id is not in range.
+**
 ** Raises only for a wrong argument type (a programmer's mistake) and for
 ** memory; the scratch arrays are userdata, so an error leaks nothing.
 */
@@ -247,10 +259,13 @@ typedef double lanes_sum;
 #define lanes_weight(later, earlier) ((later) - (earlier))
 #endif
 
-/* One (thread, stack) pair that counted samples have shown; the pairs of
-   one stack id are chained from head[sid] through next (1-based, 0 ends). */
+/* Sums: one (thread, stack) pair that counted samples have shown; the
+   pairs of one stack id are chained from head[sid] through next (1-based,
+   0 ends). Runs: one run of a thread's consecutive counted samples with
+   one stack id. */
 typedef struct lanes_entry {
   lanes_sum w;
+  double start; /* runs: the run's first sample's nanoseconds */
   int sid, count, k, next;
 } lanes_entry;
 
@@ -261,6 +276,7 @@ typedef struct lanes_thread_state {
   long long prev_sid; /* ... and stack id (-1: not an integer in range) */
   lanes_sum time;
   int samples, entries;
+  int open; /* runs: 1 + the thread's last run, 0 for none */
 } lanes_thread_state;
 
 enum { B_TIDS = 1, B_TSS, B_SIDS, B_N, B_NSTACKS, B_SLOT, B_ORDER, B_HEAD,
@@ -306,7 +322,8 @@ static void *lanes_grow(lua_State *L, int at, const void *old, size_t keep,
   return p;
 }
 
-static int l_stack_sums(lua_State *L) {
+/* core.stack_sums (runs == 0) and core.stack_runs (runs == 1). */
+static int sums_pass(lua_State *L, int runs) {
   int rows = lua_gettop(L) <= 3;
   luaL_checktype(L, B_TIDS, LUA_TTABLE);
   if (rows) { /* (rows, n, nstacks) -> (rows, nil, nil, n, nstacks) */
@@ -364,7 +381,7 @@ static int l_stack_sums(lua_State *L) {
       st = &ts[k - 1];
       st->first_ns = t;
       st->time = 0;
-      st->samples = st->entries = 0;
+      st->samples = st->entries = st->open = 0;
     } else {
       st = &ts[k - 1];
       if (t < st->prev_ns || st->prev_sid < 0) { /* out of order; a stack
@@ -374,8 +391,13 @@ static int l_stack_sums(lua_State *L) {
       }
       /* the thread's previous sample is counted now that its weight is
          known */
-      int sp = (int)st->prev_sid, e = head[sp];
-      while (e != 0 && entry[e - 1].k != k) e = entry[e - 1].next;
+      int sp = (int)st->prev_sid, e;
+      if (runs) {
+        e = st->open != 0 && entry[st->open - 1].sid == sp ? st->open : 0;
+      } else {
+        e = head[sp];
+        while (e != 0 && entry[e - 1].k != k) e = entry[e - 1].next;
+      }
       if (e == 0) {
         if (entries == entry_cap) {
           entry = (lanes_entry *)lanes_grow(L, B_ENTRY, entry, (size_t)entries,
@@ -387,8 +409,13 @@ static int l_stack_sums(lua_State *L) {
         x->count = 0;
         x->sid = sp;
         x->k = k;
-        x->next = head[sp];
-        head[sp] = e = ++entries;
+        x->start = st->prev_ns;
+        if (runs) {
+          st->open = e = ++entries;
+        } else {
+          x->next = head[sp];
+          head[sp] = e = ++entries;
+        }
         st->entries++;
       }
       lanes_sum w = lanes_weight(t, st->prev_ns);
@@ -403,7 +430,8 @@ static int l_stack_sums(lua_State *L) {
   /* The sums, thread by thread: its arrays at their size (held on the
      stack, 3 slots a thread, from `base`), then every entry in the order
      it was made (per thread, the order its samples showed them). */
-  if (!lua_checkstack(L, 3 * threads + 8)) {
+  const int per = runs ? 4 : 3; /* arrays a thread */
+  if (!lua_checkstack(L, per * threads + 8)) {
     lua_pushnil(L);
     return 1;
   }
@@ -411,14 +439,27 @@ static int l_stack_sums(lua_State *L) {
   int sums_at = lua_gettop(L), base = sums_at + 1;
   for (int k = 1; k <= threads; k++) {
     int c = ts[k - 1].entries;
-    lua_createtable(L, c, 0);
-    lua_createtable(L, c, 0);
-    lua_createtable(L, c, 0);
+    for (int a = 0; a < per; a++) lua_createtable(L, c, 0);
   }
   for (int k = 1; k <= threads; k++) {
-    int at = base + 3 * (k - 1);
-    lua_createtable(L, 0, 7);
-    if (ts[k - 1].samples > 0) {
+    int at = base + per * (k - 1);
+    lua_createtable(L, 0, 9);
+    if (runs) {
+      /* the thread's last sample: no sample of this answer, but the next
+         answer's first one gives its weight (aggregate's carry) */
+      if (ts[k - 1].prev_sid < 0) {
+        lua_pushnil(L);
+        return 1;
+      }
+      lanes_pushns(L, ts[k - 1].first_ns);
+      lua_setfield(L, -2, "first");
+      lanes_pushns(L, ts[k - 1].prev_ns);
+      lua_setfield(L, -2, "last");
+      lua_pushinteger(L, (lua_Integer)ts[k - 1].prev_sid);
+      lua_setfield(L, -2, "last_sid");
+      lua_pushvalue(L, at + 3);
+      lua_setfield(L, -2, "ts");
+    } else if (ts[k - 1].samples > 0) {
       lanes_pushns(L, ts[k - 1].first_ns);
       lua_setfield(L, -2, "first");
       lanes_pushns(L, ts[k - 1].prev_ns);
@@ -438,7 +479,7 @@ static int l_stack_sums(lua_State *L) {
     ts[k - 1].entries = 0; /* from here: how many are written */
   }
   for (int e = 0; e < entries; e++) {
-    int at = base + 3 * (entry[e].k - 1);
+    int at = base + per * (entry[e].k - 1);
     int j = ++ts[entry[e].k - 1].entries;
     lua_pushinteger(L, entry[e].sid);
     lua_rawseti(L, at, j);
@@ -446,15 +487,24 @@ static int l_stack_sums(lua_State *L) {
     lua_rawseti(L, at + 1, j);
     lua_pushinteger(L, entry[e].count);
     lua_rawseti(L, at + 2, j);
+    if (runs) {
+      lanes_pushns(L, entry[e].start);
+      lua_rawseti(L, at + 3, j);
+    }
   }
   lua_pushvalue(L, B_ORDER);
   lua_pushvalue(L, sums_at);
   return 2;
 }
 
+static int l_stack_sums(lua_State *L) { return sums_pass(L, 0); }
+static int l_stack_runs(lua_State *L) { return sums_pass(L, 1); }
+
 void lsc_lanes_open(lua_State *L) {
   lua_pushcfunction(L, l_lanes);
   lua_setfield(L, -2, "lanes");
   lua_pushcfunction(L, l_stack_sums);
   lua_setfield(L, -2, "stack_sums");
+  lua_pushcfunction(L, l_stack_runs);
+  lua_setfield(L, -2, "stack_runs");
 }

@@ -33,7 +33,8 @@
 -- more pass, which does work only where a thread's stack changes.
 local frames = require "sentry.chunks.analysis.frames"
 local samples = require "sentry.chunks.analysis.samples"
-local core_stack_sums = require("sentry.chunks.loadcore").load("sentry.chunks.analysis").stack_sums
+local core = require("sentry.chunks.loadcore").load("sentry.chunks.analysis")
+local core_stack_sums, core_stack_runs = core.stack_sums, core.stack_runs
 
 local M = {}
 
@@ -224,7 +225,7 @@ end
 -- Sentry's weights, every thread, no window, no host slices, samples
 -- without weights of their own; the C pass may also decline (a thread out
 -- of time order, a value that is not a number). Else through the view.
-local function sid_sums(chunk, opts, mode)
+local function c_pass(pass, chunk, opts, mode)
   if mode ~= "sentry" or opts.threads ~= nil or opts.from ~= nil or opts.to ~= nil
       or opts.slice ~= nil then
     return nil
@@ -233,15 +234,19 @@ local function sid_sums(chunk, opts, mode)
   if type(stacks) ~= "table" then return nil end
   if samples.is_columns(ss) then
     if samples.carries_weights(chunk, ss) then return nil end
-    return core_stack_sums(ss.thread_id, ss.timestamp, ss.stack_id, ss.n, #stacks)
+    return pass(ss.thread_id, ss.timestamp, ss.stack_id, ss.n, #stacks)
   end
   -- rows are read as they are: no columns made for one pass
   local first = ss[1]
   if chunk.profile.weighted or (type(first) == "table" and (first.weight_ns ~= nil or first.weight ~= nil)) then
     return nil
   end
-  return core_stack_sums(ss, #ss, #stacks)
+  return pass(ss, #ss, #stacks)
 end
+local function sid_sums(chunk, opts, mode) return c_pass(core_stack_sums, chunk, opts, mode) end
+-- The same pass in runs of one stack id (core.stack_runs), for the engine.
+local function sid_runs(chunk, opts, mode) return c_pass(core_stack_runs, chunk, opts, mode) end
+M._sid_runs = sid_runs
 -- sid_sums(chunk, opts, mode) -> order, per | nil: core.stack_sums when
 -- it applies (for the exports, which sum by stack id).
 M._sid_sums = sid_sums
@@ -572,6 +577,60 @@ function Engine:feed(chunk, v, carry)
   end
 end
 
+-- Feeds one answer as core.stack_runs gives it (order, runs; see lanes.c):
+-- the same as feed over the view, with the work done once per run of
+-- samples of one stack id instead of once per sample. Within a run every
+-- sample after the first repeats the path at the time it ended (Sentry's
+-- weights reach the next sample), which is feed's fast path; so the run's
+-- first sample goes through Engine:sample with the run's end as its end,
+-- and the rest only count.
+function Engine:feed_runs(chunk, order, runs, carry)
+  local info_of, infos = self:stacks_of(chunk)
+  local time, nsamples = 0, 0
+  for k, tid in ipairs(order) do
+    local st = self.threads[tid]
+    if not st then
+      st = new_thread()
+      self.threads[tid] = st
+      self.order[#self.order + 1] = tid
+    end
+    local r = runs[k]
+    local rsid, rts, rcount, nr = r.sid, r.ts, r.count, #r.sid
+    local pending = st.pending
+    if pending then -- the previous answer's last sample, weighed now
+      self:sample(st, pending.info, pending.ts, r.first)
+      for _, e in ipairs(pending.info.selfs) do e.self_samples = e.self_samples + 1 end
+      self.time, self.samples = self.time + (r.first - pending.ts), self.samples + 1
+      st.pending = nil
+    end
+    local last_path, pend, count = st.last_path, st.pend, st.k
+    for j = 1, nr do
+      local sid = rsid[j]
+      local info = infos[sid] or info_of(sid)
+      local t, n = rts[j], rcount[j]
+      local stop = j < nr and rts[j + 1] or r.last
+      if info.path == last_path and pend == t then
+        count, pend = count + n, stop
+      else
+        st.last_path, st.pend, st.k = last_path, pend, count
+        self:sample(st, info, t, stop)
+        last_path, pend, count = st.last_path, st.pend, st.k + n - 1
+      end
+      info.count = info.count + n
+    end
+    st.last_path, st.pend, st.k = last_path, pend, count
+    if carry then -- its weight comes with the next answer
+      st.pending = { info = infos[r.last_sid] or info_of(r.last_sid), ts = r.last }
+    end
+    time, nsamples = time + r.time, nsamples + r.samples
+  end
+  self.time, self.samples = self.time + time, self.samples + nsamples
+  for _, info in pairs(infos) do
+    for _, e in ipairs(info.selfs) do e.self_samples = e.self_samples + info.count end
+    info.count = 0
+  end
+end
+
 -- Per-occurrence durations, textbook way: an occurrence is a run of
 -- consecutive samples of one thread whose stacks all hold the function.
 local function run_durations(chunk, v, canon, unique, entry_of)
@@ -691,6 +750,12 @@ local function top(given, opts, fname) -- fname: the caller's name in errors
   local mode
   opts, mode = check_opts(opts, fname)
   local chunk = samples.chunk_of(given, fname)
+  local order, runs = sid_runs(chunk, opts, mode)
+  if order then
+    local engine = new_engine(opts.durations)
+    engine:feed_runs(chunk, order, runs, false)
+    return engine:result(opts)
+  end
   local v = view(chunk, opts, mode, fname)
   if mode == "sentry" then
     local engine = new_engine(opts.durations, v.from, v.to)
@@ -759,9 +824,15 @@ end
 function Accumulator:add(answer)
   if self.done then error("accumulator: add after a result (top or folded: the result is final)", 2) end
   local chunk = samples.chunk_of(answer, "add")
-  local v = view(chunk, {}, "sentry", "add")
-  self.engine:feed(chunk, v, true)
-  if self.stacks then self.stacks:add(chunk, v) end
+  local order, runs
+  if not self.stacks then order, runs = sid_runs(chunk, {}, "sentry") end
+  if order then
+    self.engine:feed_runs(chunk, order, runs, true)
+  else
+    local v = view(chunk, {}, "sentry", "add")
+    self.engine:feed(chunk, v, true)
+    if self.stacks then self.stacks:add(chunk, v) end
+  end
   self.answers = self.answers + 1
   return self
 end
