@@ -334,15 +334,6 @@ local function function_table(chunk, mode)
   end, by_key
 end
 
--- Nearest rank, as Sentry's metrics.Quantile: the ceil(n * q)-th smallest.
-local function quantile(sorted, q)
-  local n = #sorted
-  if n == 0 then return nil end
-  local rank = ceil(n * q)
-  if rank < 1 then rank = 1 end
-  return sorted[rank]
-end
-
 -- Sentry's function metrics, node by node, as vroom computes them: per
 -- thread, samples in time order build call trees (SampleChunk.CallTrees);
 -- a node is one frame under one path of node identities (frames.node_key),
@@ -674,11 +665,22 @@ local function run_durations(chunk, v, canon, unique, entry_of)
   end
 end
 
+-- p75, p95 and p99 of a function's durations (d: the engine's own list,
+-- reordered here), nearest rank as Sentry's metrics.Quantile: the
+-- ceil(n * q)-th smallest, the value a sort would put at that rank,
+-- found by selection in linear time; sorting every list took a quarter of
+-- top's time on the 50-chunk answer.
+local select_kth = samples.select_kth
 local function percentiles(e, d)
-  sort(d)
-  e.occurrences = #d
-  local p75, p95, p99 = quantile(d, 0.75), quantile(d, 0.95), quantile(d, 0.99)
-  e.p75, e.p95, e.p99 = p75 and p75 / 1e9, p95 and p95 / 1e9, p99 and p99 / 1e9
+  local n = #d
+  e.occurrences = n
+  if n == 0 then e.p75, e.p95, e.p99 = nil, nil, nil return end
+  local function at(q)
+    local rank = ceil(n * q)
+    if rank < 1 then rank = 1 end
+    return select_kth(d, rank) / 1e9
+  end
+  e.p75, e.p95, e.p99 = at(0.75), at(0.95), at(0.99)
 end
 
 -- The rows of top, from accumulated entries (ns): percentiles, shares of

@@ -113,6 +113,7 @@ local function select_kth(list, k)
   end
   return list[lo]
 end
+M.select_kth = select_kth
 
 -- Whether the samples of chunk (c: their columns) carry weights of their
 -- own (samples kept by a filter, or weighed by hand).
