@@ -357,7 +357,7 @@ Engine.__index = Engine
 
 local function new_engine(durations, from, to)
   return setmetatable({ durations = durations, from = from, to = to, rows = {}, node_ids = {},
-    next_id = 0, paths = {}, threads = {}, order = {}, time = 0, samples = 0 }, Engine)
+    next_id = 0, paths = {}, threads = {}, order = {}, time = 0, samples = 0, lcp = {} }, Engine)
 end
 
 -- The row of a function (frames.key), made on first sight.
@@ -488,9 +488,24 @@ function Engine:sample(st, info, ts, stop)
   end
   local n = #path
   local cid, plen, pend, cend = st.cid, st.plen, st.pend, st.cend
-  local m, clen = 0, st.clen
-  while m < clen and m < n and cid[m + 1] == path[m + 1] and (m + 1 <= plen and pend or cend[m + 1]) == ts do
-    m = m + 1
+  local m, clen, last = 0, st.clen, st.last_path
+  if last and plen == clen and pend == ts then
+    -- The chain is the last path and every node of it ended at ts: the
+    -- nodes taken up are the paths' common prefix, the same each time a
+    -- thread goes from one path to the other (paths are shared tables).
+    local row = self.lcp[last]
+    if not row then row = {} self.lcp[last] = row end
+    m = row[path]
+    if not m then
+      m = 0
+      local limit = clen < n and clen or n
+      while m < limit and last[m + 1] == path[m + 1] do m = m + 1 end
+      row[path] = m
+    end
+  else
+    while m < clen and m < n and cid[m + 1] == path[m + 1] and (m + 1 <= plen and pend or cend[m + 1]) == ts do
+      m = m + 1
+    end
   end
   local k, kopen = st.k, st.kopen
   -- chain nodes taken up again (only after a sample of no time)
@@ -500,10 +515,11 @@ function Engine:sample(st, info, ts, stop)
   if n > m then
     for d = clen, m + 1, -1 do self:finish(st, d) end
     local rows, apps = info.rows, info.apps
+    local cstart, crow, capp, chapp, chsys = st.cstart, st.crow, st.capp, st.chapp, st.chsys
     for d = m + 1, n do
-      cid[d], st.cstart[d], kopen[d] = path[d], ts, k
-      st.crow[d], st.capp[d] = rows[d], apps[d]
-      st.chapp[d], st.chsys[d] = 0, 0
+      cid[d], cstart[d], kopen[d] = path[d], ts, k
+      crow[d], capp[d] = rows[d], apps[d]
+      chapp[d], chsys[d] = 0, 0
     end
     st.clen = n
   end
