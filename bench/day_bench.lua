@@ -28,8 +28,10 @@ local DAY = server.PROFILER_IDS.day
 local srv = server.start { disk_cache = dir, idle = 600 }
 local client = chunks.client { token = srv.token, org = srv.org, base_url = srv.url, timeout = 600,
   low_speed_time = 600 } -- the warm-up generates a window before its first byte
--- samples in columns, as `sentry-chunks top --period 24h` fetches them
-local query = { project = 1, profiler_id = DAY, start = server.T0, ["end"] = server.T0 + 86400, layout = "columns" }
+-- samples in columns, two windows at a time, as `sentry-chunks top
+-- --period 24h` fetches them
+local query = { project = 1, profiler_id = DAY, start = server.T0, ["end"] = server.T0 + 86400, layout = "columns",
+  concurrency = 2 }
 
 if what == "warm" then
   local t0 = core.monotime()
