@@ -33,8 +33,8 @@
 ** (Sentry's rule); its weight, 0, is in time. What aggregate's view and
 ** stack_sums give for the same samples, for the analyses that need no
 ** more than these sums. nil as for lanes, and also for a counted sample
-** whose stack id is not an integer in [0, nstacks), and for more threads
-** times stacks than a bounded table holds.
+** whose stack id is not an integer in [0, nstacks) and for a row that is
+** not a table.
 **
 **   core.stack_runs(...) -> order, runs | nil   (the same arguments)
 **
@@ -90,16 +90,19 @@ static void lanes_pushns(lua_State *L, double ns) {
 #endif
 }
 
-/* The difference of two nanosecond values as Lua computes it: integer
-   subtraction (wrapping) on 5.3+, double subtraction on 5.1. */
-static void lanes_pushdiff(lua_State *L, double later, double earlier) {
+/* Weights and their sums as Lua's own arithmetic makes them: integers
+   (wrapping) on 5.3+, doubles on 5.1; lanes_weight is the difference of
+   two nanosecond values. */
 #if SC_HAS_INTEGERS
-  lua_pushinteger(L, (lua_Integer)((unsigned long long)(lua_Integer)later -
-                                   (unsigned long long)(lua_Integer)earlier));
+typedef unsigned long long lanes_sum;
+#define lanes_pushsum(L, x) lua_pushinteger((L), (lua_Integer)(x))
+#define lanes_weight(later, earlier) \
+  ((lanes_sum)(lua_Integer)(later) - (lanes_sum)(lua_Integer)(earlier))
 #else
-  lua_pushnumber(L, (lua_Number)(later - earlier));
+typedef double lanes_sum;
+#define lanes_pushsum(L, x) lua_pushnumber((L), (lua_Number)(x))
+#define lanes_weight(later, earlier) ((later) - (earlier))
 #endif
-}
 
 /* The number (1-based, in order of first appearance) of the thread of
    sample i, read from the column at `tids`: a new thread is numbered in
@@ -230,7 +233,7 @@ static int l_lanes(lua_State *L) {
     lua_rawseti(L, at + 1, j);
     /* w[j - 1], known now that the thread's next sample has come */
     if (j > 1) {
-      lanes_pushdiff(L, ns[i], prev[k]);
+      lanes_pushsum(L, lanes_weight(ns[i], prev[k]));
       lua_rawseti(L, at + 2, j - 1);
     }
     prev[k] = ns[i];
@@ -246,18 +249,6 @@ static int l_lanes(lua_State *L) {
 }
 
 
-/* A sum of weights as Lua's own additions make it: integers (wrapping) on
-   5.3+, doubles on 5.1. */
-#if SC_HAS_INTEGERS
-typedef unsigned long long lanes_sum;
-#define lanes_pushsum(L, x) lua_pushinteger((L), (lua_Integer)(x))
-#define lanes_weight(later, earlier) \
-  ((lanes_sum)(lua_Integer)(later) - (lanes_sum)(lua_Integer)(earlier))
-#else
-typedef double lanes_sum;
-#define lanes_pushsum(L, x) lua_pushnumber((L), (lua_Number)(x))
-#define lanes_weight(later, earlier) ((later) - (earlier))
-#endif
 
 /* Sums: one (thread, stack) pair that counted samples have shown; the
    pairs of one stack id are chained from head[sid] through next (1-based,
@@ -280,13 +271,13 @@ typedef struct lanes_thread_state {
 } lanes_thread_state;
 
 enum { B_TIDS = 1, B_TSS, B_SIDS, B_N, B_NSTACKS, B_SLOT, B_ORDER, B_HEAD,
-       B_STATE, B_ENTRY };
+       B_STATE, B_ENTRY, B_KEYS };
 
 /* Pushes sample i's thread id, timestamp and stack id. In columns: from
    the column tables at B_TIDS, B_TSS, B_SIDS. In rows (B_TIDS holds the
-   rows, B_TSS and B_SIDS nil): from row i, by raw lookups (a metatable
-   never runs); a row that is not a table gives three nils, which the
-   caller declines. */
+   rows, B_TSS and B_SIDS nil): from row i, by raw lookups of the three
+   keys held from B_KEYS (a metatable never runs); a row that is not a
+   table gives three nils, which the caller declines. */
 static void sums_sample(lua_State *L, int rows, int i) {
   if (!rows) {
     lua_rawgeti(L, B_TIDS, i);
@@ -302,11 +293,11 @@ static void sums_sample(lua_State *L, int rows, int i) {
     lua_pushnil(L);
     return;
   }
-  lua_pushliteral(L, "thread_id");
+  lua_pushvalue(L, B_KEYS);
   lua_rawget(L, -2);
-  lua_pushliteral(L, "timestamp");
+  lua_pushvalue(L, B_KEYS + 1);
   lua_rawget(L, -3);
-  lua_pushliteral(L, "stack_id");
+  lua_pushvalue(L, B_KEYS + 2);
   lua_rawget(L, -4);
   lua_remove(L, -4);
 }
@@ -325,6 +316,7 @@ static void *lanes_grow(lua_State *L, int at, const void *old, size_t keep,
 /* core.stack_sums (runs == 0) and core.stack_runs (runs == 1). */
 static int sums_pass(lua_State *L, int runs) {
   int rows = lua_gettop(L) <= 3;
+  luaL_checkstack(L, 24, "stack_sums"); /* the slots below and a sample's */
   luaL_checktype(L, B_TIDS, LUA_TTABLE);
   if (rows) { /* (rows, n, nstacks) -> (rows, nil, nil, n, nstacks) */
     lua_settop(L, 3);
@@ -344,13 +336,17 @@ static int sums_pass(lua_State *L, int runs) {
   lua_settop(L, B_NSTACKS);
   lua_newtable(L); /* B_SLOT */
   lua_newtable(L); /* B_ORDER */
-  int *head = (int *)lua_newuserdata(L, (size_t)nstacks * sizeof(int) + 1); /* B_HEAD */
-  memset(head, 0, (size_t)nstacks * sizeof(int));
+  size_t heads = runs ? 0 : (size_t)nstacks; /* runs chain nothing */
+  int *head = (int *)lua_newuserdata(L, heads * sizeof(int) + 1); /* B_HEAD */
+  memset(head, 0, heads * sizeof(int));
   /* Threads and pairs are met as the samples come: their arrays grow by
      doubling, each a userdata replaced in its slot. */
   int threads = 0, state_cap = 8, entries = 0, entry_cap = 1024;
   lanes_thread_state *ts = (lanes_thread_state *)lua_newuserdata(L, state_cap * sizeof *ts); /* B_STATE */
   lanes_entry *entry = (lanes_entry *)lua_newuserdata(L, entry_cap * sizeof *entry); /* B_ENTRY */
+  lua_pushliteral(L, "thread_id"); /* B_KEYS: a row's keys, interned once */
+  lua_pushliteral(L, "timestamp");
+  lua_pushliteral(L, "stack_id");
   for (int i = 1; i <= n; i++) {
     int known = threads;
     sums_sample(L, rows, i); /* thread id, timestamp, stack id */
