@@ -218,39 +218,37 @@ local function stack_sums(chunk, v, canon, by_thread)
   return weight, count
 end
 
--- What stack_sums gives over a view, for an analysis that needs nothing
--- else of the view: weight and count by unique stack (per thread when
--- by_thread), and {order, time, samples} as the view has them. Made in
--- one pass in C (core.stack_sums: no lanes) when only that is asked for:
--- Sentry's weights, every thread, no window, no host slices, samples
--- without weights of their own; the C pass may also decline (a thread out
--- of time order, a value that is not a number). Else through the view.
+-- One of the C passes over the samples (core.stack_sums, core.stack_runs:
+-- src/lanes.c) when the analysis asks for no more than it gives: Sentry's
+-- weights, every thread, no window, no host slices, samples without
+-- weights of their own. Samples in rows are read as they are (no columns
+-- made for one pass). nil when it does not apply, or when the pass
+-- declines (a thread out of time order, a value that is not a number):
+-- the caller then goes through the view.
 local function c_pass(pass, chunk, opts, mode)
   if mode ~= "sentry" or opts.threads ~= nil or opts.from ~= nil or opts.to ~= nil
       or opts.slice ~= nil then
     return nil
   end
   local ss, stacks = chunk.profile.samples, chunk.profile.stacks
-  if type(stacks) ~= "table" then return nil end
+  if type(stacks) ~= "table" or samples.carries_weights(chunk) then return nil end
   if samples.is_columns(ss) then
-    if samples.carries_weights(chunk, ss) then return nil end
     return pass(ss.thread_id, ss.timestamp, ss.stack_id, ss.n, #stacks)
-  end
-  -- rows are read as they are: no columns made for one pass
-  local first = ss[1]
-  if chunk.profile.weighted or (type(first) == "table" and (first.weight_ns ~= nil or first.weight ~= nil)) then
-    return nil
   end
   return pass(ss, #ss, #stacks)
 end
+-- sid_sums(chunk, opts, mode) -> order, per | nil: per thread, weights
+-- and counts by stack id (the exports sum by stack id).
 local function sid_sums(chunk, opts, mode) return c_pass(core_stack_sums, chunk, opts, mode) end
--- The same pass in runs of one stack id (core.stack_runs), for the engine.
+M._sid_sums = sid_sums
+-- The same pass in runs of one stack id, for the engine.
 local function sid_runs(chunk, opts, mode) return c_pass(core_stack_runs, chunk, opts, mode) end
 M._sid_runs = sid_runs
--- sid_sums(chunk, opts, mode) -> order, per | nil: core.stack_sums when
--- it applies (for the exports, which sum by stack id).
-M._sid_sums = sid_sums
 
+-- What stack_sums gives over a view, for an analysis that needs nothing
+-- else of the view: canon, unique, weight and count by unique stack (per
+-- thread when by_thread), and {order, time, samples} as the view has them
+-- (the view itself when it was made).
 local function sums(chunk, opts, mode, fname, by_thread)
   local order, per = sid_sums(chunk, opts, mode)
   if order then
@@ -526,6 +524,34 @@ function Engine:sample(st, info, ts, stop)
   st.plen, st.pend, st.k, st.last_path = n, stop, k + 1, path
 end
 
+-- A thread's state, made on its first sample; and the previous answer's
+-- last sample of the thread, weighed now that this answer's first sample
+-- (at `first`, ns) gives its end.
+function Engine:thread(tid, first)
+  local st = self.threads[tid]
+  if not st then
+    st = new_thread()
+    self.threads[tid] = st
+    self.order[#self.order + 1] = tid
+  end
+  local pending = st.pending
+  if pending then
+    self:sample(st, pending.info, pending.ts, first)
+    for _, e in ipairs(pending.info.selfs) do e.self_samples = e.self_samples + 1 end
+    self.time, self.samples = self.time + (first - pending.ts), self.samples + 1
+    st.pending = nil
+  end
+  return st
+end
+
+-- self_samples of one answer, per stack (infos: stacks_of's), once fed.
+local function count_selfs(infos)
+  for _, info in pairs(infos) do
+    for _, e in ipairs(info.selfs) do e.self_samples = e.self_samples + info.count end
+    info.count = 0
+  end
+end
+
 -- Feeds one view (aggregate's view of one answer). With carry set, each
 -- thread's last sample waits for the next answer to give its weight;
 -- without, it is no sample (Sentry's rule for one profile).
@@ -533,22 +559,10 @@ function Engine:feed(chunk, v, carry)
   local sids = samples.columns_of(chunk).stack_id
   local info_of, infos = self:stacks_of(chunk)
   for _, tid in ipairs(v.order) do
-    local st = self.threads[tid]
-    if not st then
-      st = new_thread()
-      self.threads[tid] = st
-      self.order[#self.order + 1] = tid
-    end
     local lane = v.lanes[tid]
-    local idx, ts, w, sw, last = lane.idx, lane.ts, lane.w, lane.sw, lane.last
+    local idx, ts, sw, last = lane.idx, lane.ts, lane.sw, lane.last
     local n = #idx
-    local pending = st.pending
-    if pending then -- the previous answer's last sample, weighed now
-      self:sample(st, pending.info, pending.ts, ts[1])
-      for _, e in ipairs(pending.info.selfs) do e.self_samples = e.self_samples + 1 end
-      self.time, self.samples = self.time + (ts[1] - pending.ts), self.samples + 1
-      st.pending = nil
-    end
+    local st = self:thread(tid, ts[1])
     local slice = v.slice
     -- the fast path of Engine:sample inlined: a sample that repeats the
     -- stack before it, at the time the path's nodes ended
@@ -577,11 +591,7 @@ function Engine:feed(chunk, v, carry)
   -- the view counted the time and samples (each thread's last is pending
   -- or no sample)
   self.time, self.samples = self.time + v.time, self.samples + v.samples
-  -- self_samples, per stack of this answer
-  for _, info in pairs(infos) do
-    for _, e in ipairs(info.selfs) do e.self_samples = e.self_samples + info.count end
-    info.count = 0
-  end
+  count_selfs(infos)
 end
 
 -- Feeds one answer as core.stack_runs gives it (order, runs; see lanes.c):
@@ -595,21 +605,9 @@ function Engine:feed_runs(chunk, order, runs, carry)
   local info_of, infos = self:stacks_of(chunk)
   local time, nsamples = 0, 0
   for k, tid in ipairs(order) do
-    local st = self.threads[tid]
-    if not st then
-      st = new_thread()
-      self.threads[tid] = st
-      self.order[#self.order + 1] = tid
-    end
     local r = runs[k]
     local rsid, rts, rcount, nr = r.sid, r.ts, r.count, #r.sid
-    local pending = st.pending
-    if pending then -- the previous answer's last sample, weighed now
-      self:sample(st, pending.info, pending.ts, r.first)
-      for _, e in ipairs(pending.info.selfs) do e.self_samples = e.self_samples + 1 end
-      self.time, self.samples = self.time + (r.first - pending.ts), self.samples + 1
-      st.pending = nil
-    end
+    local st = self:thread(tid, r.first)
     local last_path, pend, count = st.last_path, st.pend, st.k
     for j = 1, nr do
       local sid = rsid[j]
@@ -632,10 +630,7 @@ function Engine:feed_runs(chunk, order, runs, carry)
     time, nsamples = time + r.time, nsamples + r.samples
   end
   self.time, self.samples = self.time + time, self.samples + nsamples
-  for _, info in pairs(infos) do
-    for _, e in ipairs(info.selfs) do e.self_samples = e.self_samples + info.count end
-    info.count = 0
-  end
+  count_selfs(infos)
 end
 
 -- Per-occurrence durations, textbook way: an occurrence is a run of

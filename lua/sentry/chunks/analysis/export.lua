@@ -701,31 +701,31 @@ function M.pprof(given, opts)
   local first, last = nil, nil
   for _, tid in ipairs(sorted_tids(v.order)) do
     local order, count, ns = {}, {}, {}
+    local function add(sid, n, w) -- n samples of one stack id, weighing w ns
+      local st = cx.stack(sid)
+      if not count[st] then count[st], ns[st] = 0, 0 order[#order + 1] = st end
+      count[st], ns[st] = count[st] + n, ns[st] + w
+    end
     local sums = v.sums and v.sums[tid]
     if sums then -- the thread's stack ids in the order its samples show them
       local sid, scount, sw = sums.sid, sums.count, sums.w
-      for e = 1, #sid do
-        local st = cx.stack(sid[e])
-        if not count[st] then count[st], ns[st] = 0, 0 order[#order + 1] = st end
-        count[st], ns[st] = count[st] + scount[e], ns[st] + sw[e]
-      end
+      for e = 1, #sid do add(sid[e], scount[e], sw[e]) end
       -- its counted samples start at its first and end at its last
       if sums.first and (not first or sums.first < first) then first = sums.first end
       if sums.last and (not last or sums.last > last) then last = sums.last end
-    end
-    local lane = not sums and v.lanes[tid]
-    local list, lw, lts, llast = lane and lane.idx or {}, lane and lane.w, lane and lane.ts, lane and lane.last
-    for j = 1, #list do
-      local i = list[j]
-      if not llast[j] then
-        local st = cx.stack(sids[i])
-        local w = lw[j]
-        if not count[st] then count[st], ns[st] = 0, 0 order[#order + 1] = st end
-        count[st], ns[st] = count[st] + 1, ns[st] + w
-        local a = lts[j]
-        if v.from and a < v.from then a = v.from end
-        if not first or a < first then first = a end
-        if not last or a + w > last then last = a + w end
+    else
+      local lane = v.lanes[tid]
+      local list, lw, lts, llast = lane.idx, lane.w, lane.ts, lane.last
+      for j = 1, #list do
+        if not llast[j] then
+          local st, w = cx.stack(sids[list[j]]), lw[j] -- add(sid, 1, w), inlined: per sample
+          if not count[st] then count[st], ns[st] = 0, 0 order[#order + 1] = st end
+          count[st], ns[st] = count[st] + 1, ns[st] + w
+          local a = lts[j]
+          if v.from and a < v.from then a = v.from end
+          if not first or a < first then first = a end
+          if not last or a + w > last then last = a + w end
+        end
       end
     end
     local l1, l2 = {}, {}

@@ -115,12 +115,18 @@ local function select_kth(list, k)
 end
 M.select_kth = select_kth
 
--- Whether the samples of chunk (c: their columns) carry weights of their
--- own (samples kept by a filter, or weighed by hand).
-function M.carries_weights(chunk, c)
-  local c_wns, c_w = c.weight_ns, c.weight
-  return chunk.profile.weighted or (c.n > 0 and
-    ((c_wns ~= nil and c_wns[1] ~= nil) or (c_w ~= nil and c_w[1] ~= nil))) or false
+-- Whether the samples of chunk carry weights of their own (samples kept
+-- by a filter, or weighed by hand): the profile says so, or its first
+-- sample has a weight, in either layout (rows are not read into columns).
+function M.carries_weights(chunk)
+  if chunk.profile.weighted then return true end
+  local ss = chunk.profile.samples
+  if is_columns(ss) then
+    local c_wns, c_w = ss.weight_ns, ss.weight
+    return ss.n > 0 and ((c_wns ~= nil and c_wns[1] ~= nil) or (c_w ~= nil and c_w[1] ~= nil)) or false
+  end
+  local first = ss[1]
+  return type(first) == "table" and (first.weight_ns ~= nil or first.weight ~= nil)
 end
 
 -- Each thread's samples in time order, as dense arrays (the analysis's
@@ -140,7 +146,7 @@ function M.lanes(chunk, slice)
   local tids, tss = c.thread_id, c.timestamp
   -- samples kept by a filter (or weighed by hand) carry their weights
   local c_wns, c_w, c_last, c_iv = c.weight_ns, c.weight, c.last, c.interval_ns
-  local weighted = M.carries_weights(chunk, c)
+  local weighted = M.carries_weights(chunk)
   -- Samples without weights of their own, outside a host loop's slices:
   -- the passes below done in C (sentry.chunks.core's lanes.c), which
   -- gives nil for anything it leaves to them (a thread out of time order,
