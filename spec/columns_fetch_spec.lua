@@ -6,22 +6,8 @@ local chunks = require "sentry.chunks"
 local analysis = require "sentry.chunks.analysis"
 local server = require "support.server"
 
-local function same(a, b, path)
-  path = path or "value"
-  if type(a) ~= "table" or type(b) ~= "table" then
-    if a ~= b then return false, path .. ": " .. tostring(a) .. " ~= " .. tostring(b) end
-    return true
-  end
-  for k, v in pairs(a) do
-    local ok, why = same(v, b[k], path .. "." .. tostring(k))
-    if not ok then return false, why end
-  end
-  for k in pairs(b) do
-    if a[k] == nil then return false, path .. "." .. tostring(k) .. ": missing on the left" end
-  end
-  return true
-end
-local function assert_same(a, b) local ok, why = same(a, b) assert(ok, why) end
+local compare = require "support.compare"
+local function assert_same(a, b) compare.assert_same(a, b, true) end -- metatables aside
 
 describe("layout = 'columns' through the request path #asan", function()
   local srv, client

@@ -5,16 +5,8 @@
 local chunks = require "sentry.chunks"
 local gen = require "gen"
 
-local function fixture_text(name)
-  local source = debug.getinfo(1, "S").source:gsub("^@", "")
-  local root = source:match("^(.*)/spec/[^/]*$") or "."
-  local dir = os.getenv("SENTRY_CHUNKS_FIXTURES") or (root .. "/../shared/fixtures")
-  local f = io.open(dir .. "/" .. name, "rb")
-  if not f then return nil end
-  local text = f:read("*a")
-  f:close()
-  return text
-end
+local compare = require "support.compare"
+local fixture_text = compare.fixture_text
 
 local FIXTURES = { "python_sdk_thread_pool.answer.json", "java_async_profiler_wall.answer.json" }
 
@@ -25,32 +17,7 @@ local function generated_text(seed, n)
 end
 
 -- Deep equality that also compares metatables (so [] stays apart from {}).
-local function same(a, b, path)
-  path = path or "value"
-  if type(a) ~= "table" or type(b) ~= "table" then
-    if a ~= b and not (a ~= a and b ~= b) then
-      return false, path .. ": " .. tostring(a) .. " ~= " .. tostring(b)
-    end
-    if math.type and math.type(a) ~= math.type(b) then
-      return false, path .. ": " .. tostring(math.type(a)) .. " ~= " .. tostring(math.type(b))
-    end
-    return true
-  end
-  if getmetatable(a) ~= getmetatable(b) then return false, path .. ": metatables differ" end
-  for k, v in pairs(a) do
-    local ok, why = same(v, b[k], path .. "." .. tostring(k))
-    if not ok then return false, why end
-  end
-  for k in pairs(b) do
-    if a[k] == nil then return false, path .. "." .. tostring(k) .. ": missing on the left" end
-  end
-  return true
-end
-
-local function assert_same(a, b)
-  local ok, why = same(a, b)
-  assert(ok, why)
-end
+local assert_same = compare.assert_same
 
 local function feed_pieces(text, sizes_of, opts)
   local d = chunks.decoder(opts)
