@@ -42,6 +42,49 @@ static inline void sc_setfuncs(lua_State *L, const luaL_Reg *l) {
 #endif
 }
 
+/* A C function to call under lua_pcall, pushed without allocating. On 5.2+
+   a C function with no upvalues is a light value; on 5.1 and LuaJIT
+   lua_pushcfunction makes a closure, and running out of memory there
+   would raise before the pcall protects anything. So there the closure
+   is made once, when the module opens (sc_keep_cfunction), and kept in
+   the registry under the address of a static char of the caller's. */
+#if LUA_VERSION_NUM == 501
+static inline void sc_keep_cfunction(lua_State *L, const char *key, lua_CFunction f) {
+  lua_pushlightuserdata(L, (void *)key);
+  lua_pushcfunction(L, f);
+  lua_rawset(L, LUA_REGISTRYINDEX);
+}
+static inline void sc_push_kept_cfunction(lua_State *L, const char *key, lua_CFunction f) {
+  lua_pushlightuserdata(L, (void *)key);
+  lua_rawget(L, LUA_REGISTRYINDEX);
+  if (lua_isnil(L, -1)) { /* the registry entry was removed: make one */
+    lua_pop(L, 1);
+    lua_pushcfunction(L, f);
+  }
+}
+#else
+static inline void sc_keep_cfunction(lua_State *L, const char *key, lua_CFunction f) {
+  (void)L; (void)key; (void)f;
+}
+static inline void sc_push_kept_cfunction(lua_State *L, const char *key, lua_CFunction f) {
+  (void)key;
+  lua_pushcfunction(L, f);
+}
+#endif
+
+/* After a protected call failed for memory and its objects were let go:
+   5.2+ collects in an emergency when an allocation fails, 5.1 and LuaJIT
+   raise at once, so there the garbage is collected before the error
+   message and details are made, which would otherwise raise out of a
+   function that promises not to. */
+static inline void sc_collect_after_oom(lua_State *L) {
+#if LUA_VERSION_NUM == 501
+  lua_gc(L, LUA_GCCOLLECT, 0);
+#else
+  (void)L;
+#endif
+}
+
 /* luaL_testudata: the userdata at i if its metatable is tname's, else NULL. */
 static inline void *sc_testudata(lua_State *L, int i, const char *tname) {
   void *p = lua_touserdata(L, i);

@@ -200,6 +200,10 @@ static int feed_protected(lua_State *L) {
   return 1;
 }
 
+/* Registry keys for the protected bodies (see sc_keep_cfunction). */
+static const char feed_protected_key = 'f';
+static const char decode_protected_key = 'd';
+
 static int is_oom_message(const char *msg) {
   return msg != NULL && strncmp(msg, "out of memory", 13) == 0;
 }
@@ -221,7 +225,7 @@ static int run_protected(lua_State *L, lsc_decoder *d, feed_call *c) {
   }
   if (d->released) return SC_ERR; /* failed earlier: the message stays */
   d->busy = 1;
-  lua_pushcfunction(L, feed_protected);
+  sc_push_kept_cfunction(L, &feed_protected_key, feed_protected);
   lua_pushlightuserdata(L, c);
   status = lua_pcall(L, 1, c->finish, 0);
   d->busy = 0;
@@ -243,6 +247,7 @@ static int run_protected(lua_State *L, lsc_decoder *d, feed_call *c) {
   if (c->rc != SC_OK) {
     if (c->finish && status == 0) lua_pop(L, 1);
     release(L, d);
+    if (d->oom) sc_collect_after_oom(L);
     return SC_ERR;
   }
   if (c->finish) {
@@ -311,7 +316,7 @@ static int l_decode(lua_State *L) {
   c.n = n;
   c.rc = SC_ERR;
   lua_settop(L, 2);
-  lua_pushcfunction(L, decode_protected);
+  sc_push_kept_cfunction(L, &decode_protected_key, decode_protected);
   lua_pushlightuserdata(L, &c);
   status = lua_pcall(L, 1, 1, 0);
   if (status == 0 && c.rc == SC_OK) {
@@ -322,6 +327,7 @@ static int l_decode(lua_State *L) {
   lua_pop(L, 1);
   sc_decoder_free(&c.dec);
   sc_builder_free(&c.b);
+  if (status != 0) sc_collect_after_oom(L);
   lua_pushnil(L);
   if (status != 0) lua_pushliteral(L, "decoder failed: not enough memory for the value");
   else lua_pushstring(L, sc_decoder_error(&c.dec));
@@ -387,6 +393,8 @@ void lsc_decoder_open(lua_State *L) {
   static const luaL_Reg funcs[] = {
     {"decode", l_decode}, {"decoder", l_decoder}, {NULL, NULL}};
   sc_newclass(L, SC_DECODER_MT, methods, meta);
+  sc_keep_cfunction(L, &feed_protected_key, feed_protected);
+  sc_keep_cfunction(L, &decode_protected_key, decode_protected);
   luaL_newmetatable(L, SC_EMPTY_ARRAY_MT);
   lua_pushliteral(L, "array");
   lua_setfield(L, -2, "__jsontype"); /* what dkjson and others look for */

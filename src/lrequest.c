@@ -550,6 +550,9 @@ static int step_protected(lua_State *L) {
   return 0;
 }
 
+/* The registry key for step_protected (see sc_keep_cfunction). */
+static const char step_protected_key = 's';
+
 static int l_step(lua_State *L) {
   lsc_request *r = check_request(L, 1);
   int status;
@@ -558,12 +561,16 @@ static int l_step(lua_State *L) {
     return 1;
   }
   r->busy = 1;
-  lua_pushcfunction(L, step_protected);
+  sc_push_kept_cfunction(L, &step_protected_key, step_protected);
   lua_pushlightuserdata(L, r);
   status = lua_pcall(L, 1, 0, 0);
   r->busy = 0;
   if (status != 0) {
     lua_pop(L, 1);
+    if (status == LUA_ERRMEM) {
+      drop_decoder(L, r); /* its partial value is what filled memory */
+      sc_collect_after_oom(L);
+    }
     fail(L, r, status == LUA_ERRMEM ? "out_of_memory" : "network",
          status == LUA_ERRMEM ? "not enough memory" : "the step failed");
   }
@@ -747,6 +754,7 @@ void lsc_request_open(lua_State *L) {
     {NULL, NULL}};
   sc_newclass(L, SC_MULTI_MT, multi_methods, multi_meta);
   sc_newclass(L, SC_REQUEST_MT, req_methods, req_meta);
+  sc_keep_cfunction(L, &step_protected_key, step_protected);
   lua_pushcfunction(L, l_multi);
   lua_setfield(L, -2, "multi");
   lua_pushcfunction(L, l_sleep);
