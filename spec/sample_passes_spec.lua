@@ -1,8 +1,10 @@
 -- The per-sample passes done in C (src/lanes.c: core.lanes and
--- core.stack_sums) give exactly what the Lua code gives for the same
--- samples, on the real profiles and on generated data, and decline (nil)
--- whatever they leave to the Lua code. A host's slice function makes the
--- analysis take the Lua path, so each comparison below runs both.
+-- core.stack_sums; src/engine.c: the call-tree engine reading the samples
+-- as they are) give exactly what the Lua code gives for the same samples,
+-- on the real profiles and on generated data, and decline (nil) whatever
+-- they leave to the Lua code. A host's slice function makes the analysis
+-- take the Lua path (its view, fed to the engine in runs it makes), so
+-- each comparison below runs both.
 local chunks = require "sentry.chunks"
 local core = require "sentry.chunks.core"
 local analysis = require "sentry.chunks.analysis"
@@ -61,15 +63,15 @@ for _, source in ipairs(SOURCES) do
         if not jit then assert.is_not_nil(core.lanes(c.thread_id, c.timestamp, c.n)) end
       end)
 
-      it("top (Sentry's engine, over runs): equal to the engine over the Lua view", function()
+      it("top (the engine reading the samples as they are): equal to the engine fed the Lua view", function()
         if not need() then return end
-        assert.is_not_nil(aggregate._sid_runs(res.chunk, {}, "sentry"))
+        assert.is_true(aggregate._feeds_samples(res.chunk))
         for _, o in ipairs { {}, { durations = true }, { slowest = true }, { sort = "total", limit = 7, durations = true } } do
           assert_same(analysis.top(res, o), analysis.top(res, with_slice(o)), true)
         end
       end)
 
-      it("accumulator over runs, answer by answer: equal to the one over views (folded = true keeps views)", function()
+      it("accumulator over the samples, answer by answer: equal to the one over views (folded = true keeps views)", function()
         if not need() then return end
         -- the answer cut in three windows of its time, each thread's last
         -- sample in a window carried into the next
@@ -90,40 +92,13 @@ for _, source in ipairs(SOURCES) do
         for _, list in ipairs(parts) do
           local picked = layout_mod.pick(res.chunk.profile.samples, 1, #list, list)
           local answer = { chunk = samples.with_profile(res.chunk, { samples = picked }) }
-          assert.is_not_nil(aggregate._sid_runs(answer.chunk, {}, "sentry"))
+          assert.is_true(aggregate._feeds_samples(answer.chunk))
           runs_acc:add(answer)
           view_acc:add(answer)
         end
         local a, b = runs_acc:top(), view_acc:top()
         assert_same(a, b, true)
         assert.is_true(#a.functions > 0)
-      end)
-
-      it("stack_runs: the lanes' counted samples, run by run", function()
-        if not need() then return end
-        local order, runs = aggregate._sid_runs(res.chunk, {}, "sentry")
-        local lanes = samples.lanes(res.chunk, noop)
-        local sids = samples.columns_of(res.chunk).stack_id
-        assert_same(lanes.order, order, true)
-        for k, tid in ipairs(order) do
-          local lane, r, j = lanes[tid], runs[k], 0
-          for x = 1, #r.sid do
-            local w = 0
-            if x > 1 then assert.is_true(r.sid[x] ~= r.sid[x - 1] or false) end
-            for y = 1, r.count[x] do
-              j = j + 1
-              assert.is_nil(lane.last[j])
-              assert_same(sids[lane.idx[j]], r.sid[x])
-              if y == 1 then assert_same(lane.ts[j], r.ts[x]) end
-              w = w + lane.w[j]
-            end
-            assert_same(w, r.w[x])
-          end
-          assert.equal(#lane.idx - 1, j) -- every sample but the last
-          assert_same(lane.ts[1], r.first)
-          assert_same(lane.ts[#lane.idx], r.last)
-          assert_same(sids[lane.idx[#lane.idx]], r.last_sid)
-        end
       end)
 
       it("stack_sums reads rows and columns alike", function()
@@ -193,9 +168,25 @@ describe("C sample passes decline what the Lua code decides", function()
     return { n = 5, stack_id = { 0, 1, 0, 1, 0 }, thread_id = { "a", "b", "a", "a", "b" },
              timestamp = { 10.0, 10.0, 10.5, 11.25, 12.0 } }
   end
+  -- the engine's pass declines what stack_sums declines, having fed
+  -- nothing: its thread tables stay empty
+  local function engine_feeds(c, nstacks)
+    local e, threads, order = core.engine(true), {}, {}
+    local map = {}
+    for i = 1, nstacks do map[i] = e:record(i, { i }, { 0 }, { false }, 1) end
+    e:stacks(map, nstacks)
+    local time = e:feed_samples(threads, order, true, c.thread_id, c.timestamp, c.stack_id, c.n, nstacks)
+    if time == nil then
+      assert.same({}, threads)
+      assert.same({}, order)
+      for _, n in ipairs(e:counts()) do assert.equal(0, n) end
+    end
+    return time ~= nil
+  end
   local function run(c, nstacks)
     local lanes = core.lanes(c.thread_id, c.timestamp, c.n)
     local order = core.stack_sums(c.thread_id, c.timestamp, c.stack_id, c.n, nstacks or 2)
+    assert.equal(order ~= nil, engine_feeds(c, nstacks or 2))
     return lanes, order
   end
 
@@ -261,10 +252,12 @@ describe("C sample passes decline what the Lua code decides", function()
       assert.is_not_nil(lanes)
       assert.is_nil(order, tostring(bad))
     end
-    -- a thread's last sample is no sample: its stack id is never read
+    -- a thread's last sample is no sample: stack_sums never reads its
+    -- stack id; the engine does (it may wait for the next answer)
     local c = cols()
     c.stack_id[4] = "anything"
-    assert.is_not_nil(select(2, run(c)))
+    assert.is_not_nil(core.stack_sums(c.thread_id, c.timestamp, c.stack_id, c.n, 2))
+    assert.is_false(engine_feeds(c, 2))
   end)
 
   it("rows: a row that is not a table, or misses a field: nil", function()

@@ -36,17 +36,9 @@
 ** whose stack id is not an integer in [0, nstacks) and for a row that is
 ** not a table.
 **
-**   core.stack_runs(...) -> order, runs | nil   (the same arguments)
-**
-** The same pass, in runs instead of sums: runs[k] = {sid, w, count as
-** above but one entry per run of the thread's consecutive counted samples
-** with one stack id (75-99 % of real samples repeat their thread's
-** previous stack), ts = each run's first nanoseconds, first, last = the
-** nanoseconds of the thread's first and last sample, last_sid = its last
-** sample's stack id, time, samples}. A run ends where the next begins;
-** the last ends at `last`. For Sentry's call-tree engine (aggregate.top),
-** which does its work only where a thread's stack changes. nil as for
-** stack_sums, and also for a last sample whose stack id is not in range.
+**   lsc_lanes_reader, lsc_lanes_next (lanes.h): the same samples read
+** one by one, for core.engine's pass (engine.c), declined as stack_sums
+** declines.
 **
 ** Raises only for a wrong argument type (a programmer's mistake) and for
 ** memory; the scratch arrays are userdata, so an error leaks nothing.
@@ -104,24 +96,35 @@ typedef double lanes_sum;
 #define lanes_weight(later, earlier) ((later) - (earlier))
 #endif
 
-/* The number (1-based, in order of first appearance) of the thread of
-   sample i, read from the column at `tids`: a new thread is numbered in
-   the table at `slot` (id -> number) and listed in the one at `order`.
-   0 for a thread id Lua cannot use as a key (nil, NaN). */
-static int lanes_key(lua_State *L, int slot, int order, int *threads);
-
-static int lanes_thread(lua_State *L, int tids, int i, int slot, int order,
-                        int *threads) {
-  lua_rawgeti(L, tids, i);
-  return lanes_key(L, slot, order, threads);
-}
-
-/* lanes_thread for the thread id on top of the stack (popped). */
-static int lanes_key(lua_State *L, int slot, int order, int *threads) {
-  if (lua_isnil(L, -1) || (lua_type(L, -1) == LUA_TNUMBER &&
-                           lua_tonumber(L, -1) != lua_tonumber(L, -1))) {
+/* The number (1-based, in order of first appearance) of the thread whose
+   id is on top of the stack (popped): a new thread is numbered in the
+   table at `slot` (id -> number) and listed in the one at `order`. 0 for
+   a thread id Lua cannot use as a key (nil, NaN). The cache (lanes.h)
+   remembers the ids met last. */
+static int lanes_key(lua_State *L, int slot, int order, int *threads, lanes_cache *c) {
+  int type = lua_type(L, -1), at;
+  const char *str = NULL;
+  lua_Number num = 0;
+  if (type == LUA_TSTRING) {
+    str = lua_tolstring(L, -1, NULL);
+    for (at = 0; at < c->n; at++)
+      if (c->str[at] == str && c->type[at] == type) break;
+  } else if (type == LUA_TNUMBER) {
+    num = lua_tonumber(L, -1);
+    if (num != num) at = -1; /* NaN */
+    else
+      for (at = 0; at < c->n; at++)
+        if (c->num[at] == num && c->type[at] == type) break;
+  } else {
+    at = type == LUA_TNIL ? -1 : c->n;
+  }
+  if (at < 0) {
     lua_pop(L, 1);
     return 0;
+  }
+  if (at < c->n) {
+    lua_pop(L, 1);
+    return c->k[at];
   }
   lua_pushvalue(L, -1);
   lua_rawget(L, slot);
@@ -136,7 +139,23 @@ static int lanes_key(lua_State *L, int slot, int order, int *threads) {
     lua_rawseti(L, order, k);
   }
   lua_pop(L, 1);
+  if (type == LUA_TSTRING || type == LUA_TNUMBER) { /* remembered, round robin */
+    at = c->next;
+    c->next = (c->next + 1) % LANES_CACHE;
+    if (c->n < LANES_CACHE) c->n++;
+    c->type[at] = type;
+    c->str[at] = str;
+    c->num[at] = num;
+    c->k[at] = k;
+  }
   return k;
+}
+
+/* lanes_key for sample i's thread id, read from the column at `tids`. */
+static int lanes_thread(lua_State *L, int tids, int i, int slot, int order,
+                        int *threads, lanes_cache *c) {
+  lua_rawgeti(L, tids, i);
+  return lanes_key(L, slot, order, threads, c);
 }
 
 static int l_lanes(lua_State *L) {
@@ -156,10 +175,11 @@ static int l_lanes(lua_State *L) {
   double *ns = (double *)lua_newuserdata(L, bytes); /* S_SCRATCH */
   int *kof = (int *)(ns + n);
   int threads = 0;
+  lanes_cache cache = {0};
 
   /* Pass 1: each sample's thread number and nanoseconds. */
   for (int i = 1; i <= n; i++) {
-    int k = lanes_thread(L, A_TIDS, i, S_SLOT, S_ORDER, &threads);
+    int k = lanes_thread(L, A_TIDS, i, S_SLOT, S_ORDER, &threads, &cache);
     if (k == 0) {
       lua_pushnil(L);
       return 1;
@@ -250,13 +270,11 @@ static int l_lanes(lua_State *L) {
 
 
 
-/* Sums: one (thread, stack) pair that counted samples have shown; the
-   pairs of one stack id are chained from head[sid] through next (1-based,
-   0 ends). Runs: one run of a thread's consecutive counted samples with
-   one stack id. */
+/* One (thread, stack) pair that counted samples have shown; the pairs of
+   one stack id are chained from head[sid] through next (1-based, 0
+   ends). */
 typedef struct lanes_entry {
   lanes_sum w;
-  double start; /* runs: the run's first sample's nanoseconds */
   int sid, count, k, next;
 } lanes_entry;
 
@@ -267,25 +285,24 @@ typedef struct lanes_thread_state {
   long long prev_sid; /* ... and stack id (-1: not an integer in range) */
   lanes_sum time;
   int samples, entries;
-  int open; /* runs: 1 + the thread's last run, 0 for none */
 } lanes_thread_state;
 
 enum { B_TIDS = 1, B_TSS, B_SIDS, B_N, B_NSTACKS, B_SLOT, B_ORDER, B_HEAD,
        B_STATE, B_ENTRY, B_KEYS };
 
 /* Pushes sample i's thread id, timestamp and stack id. In columns: from
-   the column tables at B_TIDS, B_TSS, B_SIDS. In rows (B_TIDS holds the
-   rows, B_TSS and B_SIDS nil): from row i, by raw lookups of the three
-   keys held from B_KEYS (a metatable never runs); a row that is not a
-   table gives three nils, which the caller declines. */
-static void sums_sample(lua_State *L, int rows, int i) {
+   the column tables at at, at + 1, at + 2. In rows (the rows at `at`):
+   from row i, by raw lookups of the three keys held from `keys` (a
+   metatable never runs); a row that is not a table gives three nils,
+   which the caller declines. */
+static void lanes_sample(lua_State *L, int at, int rows, int keys, int i) {
   if (!rows) {
-    lua_rawgeti(L, B_TIDS, i);
-    lua_rawgeti(L, B_TSS, i);
-    lua_rawgeti(L, B_SIDS, i);
+    lua_rawgeti(L, at, i);
+    lua_rawgeti(L, at + 1, i);
+    lua_rawgeti(L, at + 2, i);
     return;
   }
-  lua_rawgeti(L, B_TIDS, i);
+  lua_rawgeti(L, at, i);
   if (!lua_istable(L, -1)) {
     lua_pop(L, 1);
     lua_pushnil(L);
@@ -293,13 +310,68 @@ static void sums_sample(lua_State *L, int rows, int i) {
     lua_pushnil(L);
     return;
   }
-  lua_pushvalue(L, B_KEYS);
+  lua_pushvalue(L, keys);
   lua_rawget(L, -2);
-  lua_pushvalue(L, B_KEYS + 1);
+  lua_pushvalue(L, keys + 1);
   lua_rawget(L, -3);
-  lua_pushvalue(L, B_KEYS + 2);
+  lua_pushvalue(L, keys + 2);
   lua_rawget(L, -4);
   lua_remove(L, -4);
+}
+
+/* The stack id on top of the stack as an integer in [0, nstacks), or -1. */
+static long long lanes_sid(lua_State *L, int nstacks) {
+  if (lua_type(L, -1) != LUA_TNUMBER) return -1;
+  lua_Number x = lua_tonumber(L, -1);
+  return x >= 0 && x < (lua_Number)nstacks && x == floor(x) ? (long long)x : -1;
+}
+
+/* Pushes a row's three keys, interned once for lanes_sample. */
+static void lanes_keys(lua_State *L) {
+  lua_pushliteral(L, "thread_id");
+  lua_pushliteral(L, "timestamp");
+  lua_pushliteral(L, "stack_id");
+}
+
+void lsc_lanes_reader(lua_State *L, int at, int rows, int nstacks, lanes_reader *r) {
+  luaL_checkstack(L, 12, "samples");
+  lua_newtable(L); /* the thread ids in order of first appearance */
+  r->order = lua_gettop(L);
+  lua_newtable(L); /* thread id -> its number */
+  r->slot = r->order + 1;
+  r->keys = r->order + 2;
+  lanes_keys(L);
+  r->at = at;
+  r->rows = rows;
+  r->nstacks = nstacks;
+  r->threads = 0;
+  memset(&r->cache, 0, sizeof r->cache);
+}
+
+void lsc_lanes_again(lua_State *L, lanes_reader *r, int i, double *ns, int *sid) {
+  if (r->rows) {
+    lua_rawgeti(L, r->at, i);
+    lua_pushvalue(L, r->keys + 1);
+    lua_rawget(L, -2);
+    lua_pushvalue(L, r->keys + 2);
+    lua_rawget(L, -3);
+  } else {
+    lua_rawgeti(L, r->at + 1, i);
+    lua_rawgeti(L, r->at + 2, i);
+  }
+  *sid = (int)lua_tonumber(L, -1);
+  lanes_ns(L, -2, ns);
+  lua_settop(L, r->keys + 2);
+}
+
+int lsc_lanes_next(lua_State *L, lanes_reader *r, int i, int *k, double *ns, int *sid) {
+  lanes_sample(L, r->at, r->rows, r->keys, i);
+  long long id = lanes_sid(L, r->nstacks);
+  int ok = id >= 0 && lanes_ns(L, -2, ns);
+  lua_pop(L, 2);
+  *k = lanes_key(L, r->slot, r->order, &r->threads, &r->cache);
+  *sid = (int)id;
+  return ok && *k > 0;
 }
 
 /* A scratch array of `count` items of `size` bytes at stack slot `at`,
@@ -313,8 +385,7 @@ static void *lanes_grow(lua_State *L, int at, const void *old, size_t keep,
   return p;
 }
 
-/* core.stack_sums (runs == 0) and core.stack_runs (runs == 1). */
-static int sums_pass(lua_State *L, int runs) {
+static int l_stack_sums(lua_State *L) {
   int rows = lua_gettop(L) <= 3;
   luaL_checkstack(L, 24, "stack_sums"); /* the slots below and a sample's */
   luaL_checktype(L, B_TIDS, LUA_TTABLE);
@@ -336,7 +407,7 @@ static int sums_pass(lua_State *L, int runs) {
   lua_settop(L, B_NSTACKS);
   lua_newtable(L); /* B_SLOT */
   lua_newtable(L); /* B_ORDER */
-  size_t heads = runs ? 0 : (size_t)nstacks; /* runs chain nothing */
+  size_t heads = (size_t)nstacks;
   int *head = (int *)lua_newuserdata(L, heads * sizeof(int) + 1); /* B_HEAD */
   memset(head, 0, heads * sizeof(int));
   /* Threads and pairs are met as the samples come: their arrays grow by
@@ -344,21 +415,16 @@ static int sums_pass(lua_State *L, int runs) {
   int threads = 0, state_cap = 8, entries = 0, entry_cap = 1024;
   lanes_thread_state *ts = (lanes_thread_state *)lua_newuserdata(L, state_cap * sizeof *ts); /* B_STATE */
   lanes_entry *entry = (lanes_entry *)lua_newuserdata(L, entry_cap * sizeof *entry); /* B_ENTRY */
-  lua_pushliteral(L, "thread_id"); /* B_KEYS: a row's keys, interned once */
-  lua_pushliteral(L, "timestamp");
-  lua_pushliteral(L, "stack_id");
+  lanes_keys(L); /* B_KEYS */
+  lanes_cache cache = {0};
   for (int i = 1; i <= n; i++) {
     int known = threads;
-    sums_sample(L, rows, i); /* thread id, timestamp, stack id */
-    long long sid = -1;
-    if (lua_type(L, -1) == LUA_TNUMBER) {
-      lua_Number x = lua_tonumber(L, -1);
-      if (x >= 0 && x < (lua_Number)nstacks && x == floor(x)) sid = (long long)x;
-    }
+    lanes_sample(L, B_TIDS, rows, B_KEYS, i); /* thread id, timestamp, stack id */
+    long long sid = lanes_sid(L, nstacks);
     double t;
     int ok = lanes_ns(L, -2, &t);
     lua_pop(L, 2);
-    int k = lanes_key(L, B_SLOT, B_ORDER, &threads);
+    int k = lanes_key(L, B_SLOT, B_ORDER, &threads, &cache);
     if (k == 0) {
       lua_pushnil(L);
       return 1;
@@ -377,7 +443,7 @@ static int sums_pass(lua_State *L, int runs) {
       st = &ts[k - 1];
       st->first_ns = t;
       st->time = 0;
-      st->samples = st->entries = st->open = 0;
+      st->samples = st->entries = 0;
     } else {
       st = &ts[k - 1];
       if (t < st->prev_ns || st->prev_sid < 0) { /* out of order; a stack
@@ -387,13 +453,8 @@ static int sums_pass(lua_State *L, int runs) {
       }
       /* the thread's previous sample is counted now that its weight is
          known */
-      int sp = (int)st->prev_sid, e;
-      if (runs) {
-        e = st->open != 0 && entry[st->open - 1].sid == sp ? st->open : 0;
-      } else {
-        e = head[sp];
-        while (e != 0 && entry[e - 1].k != k) e = entry[e - 1].next;
-      }
+      int sp = (int)st->prev_sid, e = head[sp];
+      while (e != 0 && entry[e - 1].k != k) e = entry[e - 1].next;
       if (e == 0) {
         if (entries == entry_cap) {
           entry = (lanes_entry *)lanes_grow(L, B_ENTRY, entry, (size_t)entries,
@@ -405,13 +466,8 @@ static int sums_pass(lua_State *L, int runs) {
         x->count = 0;
         x->sid = sp;
         x->k = k;
-        x->start = st->prev_ns;
-        if (runs) {
-          st->open = e = ++entries;
-        } else {
-          x->next = head[sp];
-          head[sp] = e = ++entries;
-        }
+        x->next = head[sp];
+        head[sp] = e = ++entries;
         st->entries++;
       }
       lanes_sum w = lanes_weight(t, st->prev_ns);
@@ -426,7 +482,7 @@ static int sums_pass(lua_State *L, int runs) {
   /* The sums, thread by thread: its arrays at their size (held on the
      stack, 3 slots a thread, from `base`), then every entry in the order
      it was made (per thread, the order its samples showed them). */
-  const int per = runs ? 4 : 3; /* arrays a thread */
+  const int per = 3; /* arrays a thread */
   if (!lua_checkstack(L, per * threads + 8)) {
     lua_pushnil(L);
     return 1;
@@ -440,22 +496,7 @@ static int sums_pass(lua_State *L, int runs) {
   for (int k = 1; k <= threads; k++) {
     int at = base + per * (k - 1);
     lua_createtable(L, 0, 9);
-    if (runs) {
-      /* the thread's last sample: no sample of this answer, but the next
-         answer's first one gives its weight (aggregate's carry) */
-      if (ts[k - 1].prev_sid < 0) {
-        lua_pushnil(L);
-        return 1;
-      }
-      lanes_pushns(L, ts[k - 1].first_ns);
-      lua_setfield(L, -2, "first");
-      lanes_pushns(L, ts[k - 1].prev_ns);
-      lua_setfield(L, -2, "last");
-      lua_pushinteger(L, (lua_Integer)ts[k - 1].prev_sid);
-      lua_setfield(L, -2, "last_sid");
-      lua_pushvalue(L, at + 3);
-      lua_setfield(L, -2, "ts");
-    } else if (ts[k - 1].samples > 0) {
+    if (ts[k - 1].samples > 0) {
       lanes_pushns(L, ts[k - 1].first_ns);
       lua_setfield(L, -2, "first");
       lanes_pushns(L, ts[k - 1].prev_ns);
@@ -483,24 +524,16 @@ static int sums_pass(lua_State *L, int runs) {
     lua_rawseti(L, at + 1, j);
     lua_pushinteger(L, entry[e].count);
     lua_rawseti(L, at + 2, j);
-    if (runs) {
-      lanes_pushns(L, entry[e].start);
-      lua_rawseti(L, at + 3, j);
-    }
   }
   lua_pushvalue(L, B_ORDER);
   lua_pushvalue(L, sums_at);
   return 2;
 }
 
-static int l_stack_sums(lua_State *L) { return sums_pass(L, 0); }
-static int l_stack_runs(lua_State *L) { return sums_pass(L, 1); }
 
 void lsc_lanes_open(lua_State *L) {
   lua_pushcfunction(L, l_lanes);
   lua_setfield(L, -2, "lanes");
   lua_pushcfunction(L, l_stack_sums);
   lua_setfield(L, -2, "stack_sums");
-  lua_pushcfunction(L, l_stack_runs);
-  lua_setfield(L, -2, "stack_runs");
 }

@@ -3,6 +3,7 @@
 ** sentry.chunks. Each binding file registers its own functions.
 */
 #include "compat.h"
+#include "engine.h"
 #include "lanes.h"
 #include "ldecoder.h"
 #include "lrequest.h"
@@ -30,6 +31,7 @@ int luaopen_sentry_chunks_core(lua_State *L) {
   lua_pushcfunction(L, l_new_array);
   lua_setfield(L, -2, "new_array");
   lsc_lanes_open(L);
+  lsc_engine_open(L);
   lsc_decoder_open(L);
   lsc_request_open(L);
   lua_pushliteral(L, "0.1.0");

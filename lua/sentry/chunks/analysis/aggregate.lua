@@ -34,7 +34,7 @@
 local frames = require "sentry.chunks.analysis.frames"
 local samples = require "sentry.chunks.analysis.samples"
 local core = require("sentry.chunks.loadcore").load("sentry.chunks.analysis")
-local core_stack_sums, core_stack_runs = core.stack_sums, core.stack_runs
+local core_stack_sums = core.stack_sums
 
 local M = {}
 
@@ -218,32 +218,36 @@ local function stack_sums(chunk, v, canon, by_thread)
   return weight, count
 end
 
--- One of the C passes over the samples (core.stack_sums, core.stack_runs:
--- src/lanes.c) when the analysis asks for no more than it gives: Sentry's
--- weights, every thread, no window, no host slices, samples without
--- weights of their own. Samples in rows are read as they are (no columns
--- made for one pass). nil when it does not apply, or when the pass
--- declines (a thread out of time order, a value that is not a number):
--- the caller then goes through the view.
-local function c_pass(pass, chunk, opts, mode)
+-- The samples a C pass over them reads (core.stack_sums, src/lanes.c;
+-- core.engine's feed_samples, src/engine.c) when the analysis asks for no
+-- more than it gives: Sentry's weights, every thread, no window, no host
+-- slices, samples without weights of their own. Samples in rows are read
+-- as they are (no columns made for one pass). The arguments after the
+-- pass's own: the three columns or the rows, n and the stack count; nil
+-- when it does not apply.
+local function c_args(chunk, opts, mode)
   if mode ~= "sentry" or opts.threads ~= nil or opts.from ~= nil or opts.to ~= nil
       or opts.slice ~= nil then
     return nil
   end
   local ss, stacks = chunk.profile.samples, chunk.profile.stacks
   if type(stacks) ~= "table" or samples.carries_weights(chunk) then return nil end
-  if samples.is_columns(ss) then
-    return pass(ss.thread_id, ss.timestamp, ss.stack_id, ss.n, #stacks)
-  end
-  return pass(ss, #ss, #stacks)
+  if samples.is_columns(ss) then return ss.thread_id, ss.timestamp, ss.stack_id, ss.n, #stacks end
+  return ss, #ss, #stacks
 end
+M._c_args = c_args
 -- sid_sums(chunk, opts, mode) -> order, per | nil: per thread, weights
--- and counts by stack id (the exports sum by stack id).
-local function sid_sums(chunk, opts, mode) return c_pass(core_stack_sums, chunk, opts, mode) end
+-- and counts by stack id (the exports sum by stack id); nil when c_args
+-- does not apply, or when the pass declines (a thread out of time order,
+-- a value that is not a number): the caller then goes through the view.
+local function sid_sums(chunk, opts, mode)
+  local function pass(...)
+    if ... == nil then return nil end
+    return core_stack_sums(...)
+  end
+  return pass(c_args(chunk, opts, mode))
+end
 M._sid_sums = sid_sums
--- The same pass in runs of one stack id, for the engine.
-local function sid_runs(chunk, opts, mode) return c_pass(core_stack_runs, chunk, opts, mode) end
-M._sid_runs = sid_runs
 
 -- What stack_sums gives over a view, for an analysis that needs nothing
 -- else of the view: canon, unique, weight and count by unique stack (per
@@ -344,47 +348,55 @@ end
 -- a system node's less all its children's). Root nodes add to root_* as
 -- well (Sentry's slowest-functions list leaves them out).
 --
--- The engine is fed one answer after another (each thread's samples in
--- time order, answers in time order) and keeps only aggregates: its rows,
--- and per thread the chain of open nodes and the one sample whose weight
--- the next answer decides. Work is done only where a thread's stack
--- changes: while samples repeat the stack before them, the nodes of that
--- path share one end time and count samples by a running counter.
+-- The walk over samples is core.engine (src/engine.c); this side names
+-- what it walks: threads, node identities, paths, function rows, and
+-- stack records (a path with the row and in_app of each frame, shared by
+-- every answer that shows it). The engine is fed one answer after
+-- another (each thread's samples in time order, answers in time order)
+-- in runs of one stack, and keeps only aggregates: its rows, and per
+-- thread the chain of open nodes and the one sample whose weight the
+-- next answer decides.
 local Engine = {}
 Engine.__index = Engine
 
 local function new_engine(durations, from, to)
-  return setmetatable({ durations = durations, from = from, to = to, rows = {}, node_ids = {},
-    next_id = 0, paths = {}, threads = {}, order = {}, time = 0, samples = 0, lcp = {} }, Engine)
+  return setmetatable({ core = core.engine(durations, from, to), rows = {}, row_list = {},
+    row_no = {}, node_ids = {}, next_id = 0, sigs = {}, nsigs = 0, path_trie = {}, npaths = 0,
+    rec_trie = {}, selfs = {}, threads = {}, order = {}, time = 0, samples = 0 }, Engine)
 end
 
--- The row of a function (frames.key), made on first sight.
+-- The number of a function's row (frames.key), made on first sight.
 function Engine:row(f)
   local key = frames.key(f)
-  local e = self.rows[key]
-  if not e then
-    e = { key = key, name = frames.name(f), frame = f,
-          ["function"] = type(f["function"]) == "string" and f["function"] or nil,
-          package = frames.module_or_package(f),
-          self = 0, total = 0, self_samples = 0, total_samples = 0,
-          root_self = 0, root_total = 0, root_samples = 0,
-          durations = self.durations and {} or nil, root_durations = self.durations and {} or nil }
-    self.rows[key] = e
+  local no = self.row_no[key]
+  if not no then
+    local e = { key = key, name = frames.name(f), frame = f,
+                ["function"] = type(f["function"]) == "string" and f["function"] or nil,
+                package = frames.module_or_package(f),
+                self = 0, total = 0, self_samples = 0, total_samples = 0 }
+    no = #self.row_list + 1
+    self.rows[key], self.row_list[no], self.row_no[key] = e, e, no
   end
-  return e
+  return no
 end
 
--- What the engine needs of each stack of one answer, made on demand: the
--- path of node identities (one shared table per distinct path, across
--- answers), and root first, the row (or false: Sentry makes no row of that
--- frame) and in_app of each frame; and the rows that are self in a sample
--- of this stack (for self_samples).
-function Engine:stacks_of(chunk)
+-- The engine's record of each stack of one answer: root first, each
+-- frame's node identity, its row number (0: Sentry makes no row of that
+-- frame) and its in_app; and the rows that are self in a sample of that
+-- stack (for self_samples). Records are shared by the answers whose
+-- stacks are the same. Every stack's is made here, in stack id order, so
+-- a row's frame is the same whichever samples a caller keeps; the engine
+-- maps stack ids to them. record_of(sid) gives one, and makes the
+-- record of a stack id outside the stacks (an empty stack).
+function Engine:records_of(chunk)
   local p = chunk.profile
   local fr, stacks = p.frames, p.stacks
-  local frame_id, frame_row, frame_app = {}, {}, {}
-  local infos = {}
-  local engine = self
+  local frame_id, frame_row, frame_app, frame_sig = {}, {}, {}, {}
+  local recs = {}
+  local engine, c, row_list = self, self.core, self.row_list
+  local sigs, path_trie, rec_trie = engine.sigs, engine.path_trie, engine.rec_trie
+  -- a frame's node identity, row and in_app, and its signature: one
+  -- number per distinct three of them
   local function id_of(idx)
     local id = frame_id[idx]
     if id then return id end
@@ -396,241 +408,137 @@ function Engine:stacks_of(chunk)
       id = engine.next_id
       engine.node_ids[key] = id
     end
-    frame_id[idx] = id
-    frame_row[idx] = frames.aggregated(f) and engine:row(f) or false
-    frame_app[idx] = frames.in_app(f)
+    local row, app = frames.aggregated(f) and engine:row(f) or 0, frames.in_app(f) and true or false
+    local skey = id .. (app and "a" or "s") .. row
+    local sig = sigs[skey]
+    if not sig then
+      sig = engine.nsigs + 1
+      engine.nsigs, sigs[skey] = sig, sig
+    end
+    frame_id[idx], frame_row[idx], frame_app[idx], frame_sig[idx] = id, row, app, sig
     return id
   end
-  return function(sid)
-    local info = infos[sid]
-    if info then return info end
+  local function record_of(sid)
+    local r = recs[sid]
+    if r then return r end
     local stack = stacks[sid + 1] or {}
     local n = #stack
-    local ids, rows, apps, text = {}, {}, {}, {}
+    -- the record and the path: found by walking tries (one step a frame,
+    -- root first), [0] holding the number of the stack that ends there
+    local pnode, rnode = path_trie, rec_trie
     for d = 1, n do
       local idx = stack[n - d + 1]
-      ids[d] = id_of(idx)
-      rows[d], apps[d] = frame_row[idx], frame_app[idx]
-      text[d] = ids[d]
+      local id = frame_id[idx] or id_of(idx)
+      local sig = frame_sig[idx]
+      local pnext, rnext = pnode[id], rnode[sig]
+      if not pnext then pnext = {} pnode[id] = pnext end
+      if not rnext then rnext = {} rnode[sig] = rnext end
+      pnode, rnode = pnext, rnext
     end
-    local key = table.concat(text, ",")
-    local path = engine.paths[key]
-    if not path then
-      path = ids
-      engine.paths[key] = path
-    end
-    -- Sentry's self rule, leaf to root
-    local selfs, below_app = {}, false
-    for d = n, 1, -1 do
-      local e = rows[d]
-      if e and (d == n or (apps[d] and not below_app)) then selfs[#selfs + 1] = e end
-      below_app = below_app or (e and apps[d]) or false
-    end
-    info = { path = path, rows = rows, apps = apps, selfs = selfs, count = 0 }
-    infos[sid] = info
-    return info
-  end, infos
-end
-
--- A thread's state: the chain of last nodes, root first (identity, start,
--- end and samples when not on the current path, the counter value at
--- which its count started, its row, its in_app, its children's app and
--- system time), the length of the current path, its end, the counter.
-local function new_thread()
-  return { cid = {}, cstart = {}, cend = {}, ccount = {}, kopen = {}, crow = {}, capp = {},
-           chapp = {}, chsys = {}, clen = 0, plen = 0, pend = nil, k = 0, last_path = nil }
-end
-
--- Finishes the node at depth d of thread st (its children are finished).
-function Engine:finish(st, d)
-  local plen = st.plen
-  local count = d <= plen and (st.k - st.kopen[d]) or st.ccount[d]
-  local a, b = st.cstart[d], d <= plen and st.pend or st.cend[d]
-  local from, to = self.from, self.to
-  if from and a < from then a = from end
-  if to and b > to then b = to end
-  local dur = b > a and b - a or 0
-  local child_app, child_sys = st.chapp[d], st.chsys[d]
-  local app = child_app < dur and child_app or dur
-  local e, in_app = st.crow[d], st.capp[d]
-  if e then
-    local self_ns = 0
-    if in_app then
-      if dur > child_app then
-        self_ns = dur - child_app
-        app = app + self_ns
+    r = rnode[0]
+    if not r then
+      local path = pnode[0]
+      if not path then
+        engine.npaths = engine.npaths + 1
+        path = engine.npaths
+        pnode[0] = path
       end
-    elseif dur > child_app + child_sys then
-      self_ns = dur - child_app - child_sys
+      local ids, rows, apps = {}, {}, {}
+      for d = 1, n do
+        local idx = stack[n - d + 1]
+        ids[d], rows[d], apps[d] = frame_id[idx], frame_row[idx], frame_app[idx]
+      end
+      r = c:record(path, ids, rows, apps, n)
+      rnode[0] = r
+      -- Sentry's self rule, leaf to root
+      local selfs, below_app = {}, false
+      for d = n, 1, -1 do
+        local e = rows[d] > 0 and row_list[rows[d]]
+        if e and (d == n or (apps[d] and not below_app)) then selfs[#selfs + 1] = e end
+        below_app = below_app or (e and apps[d]) or false
+      end
+      engine.selfs[r] = selfs
     end
-    e.total, e.total_samples, e.self = e.total + dur, e.total_samples + count, e.self + self_ns
-    if in_app then e.app_seen = true else e.system_seen = true end
-    local durations = e.durations
-    if d == 1 then
-      e.root_total, e.root_samples, e.root_self = e.root_total + dur, e.root_samples + count, e.root_self + self_ns
-      durations = e.root_durations
-    end
-    if durations then durations[#durations + 1] = dur end
+    recs[sid] = r
+    return r
   end
-  if d > 1 then st.chapp[d - 1], st.chsys[d - 1] = st.chapp[d - 1] + app, st.chsys[d - 1] + (dur - app) end
+  local nstacks = #stacks
+  local map = {}
+  for i = 1, nstacks do map[i] = record_of(i - 1) end
+  c:stacks(map, nstacks)
+  return record_of
 end
 
--- One sample of thread st: stack info, timestamp and the end of its time
--- (both ns).
-function Engine:sample(st, info, ts, stop)
-  local path = info.path
-  if path == st.last_path and st.pend == ts then
-    st.k = st.k + 1
-    st.pend = stop
-    return
-  end
-  local n = #path
-  local cid, plen, pend, cend = st.cid, st.plen, st.pend, st.cend
-  local m, clen, last = 0, st.clen, st.last_path
-  if last and plen == clen and pend == ts then
-    -- The chain is the last path and every node of it ended at ts: the
-    -- nodes taken up are the paths' common prefix, the same each time a
-    -- thread goes from one path to the other (paths are shared tables).
-    local row = self.lcp[last]
-    if not row then row = {} self.lcp[last] = row end
-    m = row[path]
-    if not m then
-      m = 0
-      local limit = clen < n and clen or n
-      while m < limit and last[m + 1] == path[m + 1] do m = m + 1 end
-      row[path] = m
-    end
-  else
-    while m < clen and m < n and cid[m + 1] == path[m + 1] and (m + 1 <= plen and pend or cend[m + 1]) == ts do
-      m = m + 1
-    end
-  end
-  local k, kopen = st.k, st.kopen
-  -- chain nodes taken up again (only after a sample of no time)
-  for d = plen + 1, m do kopen[d] = k - st.ccount[d] end
-  -- nodes that leave the current path but stay in the chain
-  for d = m + 1, plen do st.ccount[d], cend[d] = k - kopen[d], pend end
-  if n > m then
-    for d = clen, m + 1, -1 do self:finish(st, d) end
-    local rows, apps = info.rows, info.apps
-    local cstart, crow, capp, chapp, chsys = st.cstart, st.crow, st.capp, st.chapp, st.chsys
-    for d = m + 1, n do
-      cid[d], cstart[d], kopen[d] = path[d], ts, k
-      crow[d], capp[d] = rows[d], apps[d]
-      chapp[d], chsys[d] = 0, 0
-    end
-    st.clen = n
-  end
-  st.plen, st.pend, st.k, st.last_path = n, stop, k + 1, path
-end
-
--- A thread's state, made on its first sample; and the previous answer's
--- last sample of the thread, weighed now that this answer's first sample
--- (at `first`, ns) gives its end.
+-- A thread's number, given on its first sample; and the previous
+-- answer's last sample of the thread, weighed now that this answer's
+-- first sample (at `first`, ns) gives its end.
 function Engine:thread(tid, first)
-  local st = self.threads[tid]
-  if not st then
-    st = new_thread()
-    self.threads[tid] = st
-    self.order[#self.order + 1] = tid
+  local k = self.threads[tid]
+  if not k then
+    k = #self.order + 1
+    self.threads[tid], self.order[k] = k, tid
   end
-  local pending = st.pending
-  if pending then
-    self:sample(st, pending.info, pending.ts, first)
-    for _, e in ipairs(pending.info.selfs) do e.self_samples = e.self_samples + 1 end
-    self.time, self.samples = self.time + (first - pending.ts), self.samples + 1
-    st.pending = nil
-  end
-  return st
+  local w = self.core:thread(k, first)
+  if w then self.time, self.samples = self.time + w, self.samples + 1 end
+  return k
 end
 
--- self_samples of one answer, per stack (infos: stacks_of's), once fed.
-local function count_selfs(infos)
-  for _, info in pairs(infos) do
-    for _, e in ipairs(info.selfs) do e.self_samples = e.self_samples + info.count end
-    info.count = 0
-  end
-end
-
--- Feeds one view (aggregate's view of one answer). With carry set, each
--- thread's last sample waits for the next answer to give its weight;
--- without, it is no sample (Sentry's rule for one profile).
+-- Feeds one view (aggregate's view of one answer), in runs: a counted
+-- sample continues the run before it when it has its stack and starts
+-- where that run ended. With carry set, each thread's last sample waits
+-- for the next answer to give its weight; without, it is no sample
+-- (Sentry's rule for one profile).
 function Engine:feed(chunk, v, carry)
   local sids = samples.columns_of(chunk).stack_id
-  local info_of, infos = self:stacks_of(chunk)
+  local record_of, c, slice = self:records_of(chunk), self.core, v.slice
   for _, tid in ipairs(v.order) do
     local lane = v.lanes[tid]
     local idx, ts, sw, last = lane.idx, lane.ts, lane.sw, lane.last
     local n = #idx
-    local st = self:thread(tid, ts[1])
-    local slice = v.slice
-    -- the fast path of Engine:sample inlined: a sample that repeats the
-    -- stack before it, at the time the path's nodes ended
-    local last_path, pend, k = st.last_path, st.pend, st.k
+    local k = self:thread(tid, ts[1])
+    local rec, start, count, stop, nr = {}, {}, {}, {}, 0
     for j = 1, n do
       if slice and j % SLICE == 0 then slice() end
       if not last[j] then
-        local sid = sids[idx[j]]
-        local info = infos[sid] or info_of(sid)
-        local t = ts[j]
-        if info.path == last_path and pend == t then
-          k, pend = k + 1, t + sw[j]
+        local r, t = record_of(sids[idx[j]]), ts[j]
+        if nr > 0 and rec[nr] == r and stop[nr] == t then
+          count[nr], stop[nr] = count[nr] + 1, t + sw[j]
         else
-          st.last_path, st.pend, st.k = last_path, pend, k
-          self:sample(st, info, t, t + sw[j])
-          last_path, pend, k = st.last_path, st.pend, st.k
+          nr = nr + 1
+          rec[nr], start[nr], count[nr], stop[nr] = r, t, 1, t + sw[j]
         end
-        info.count = info.count + 1
       elseif carry and j == n then -- its weight comes with the next answer
-        local sid = sids[idx[j]]
-        st.pending = { info = infos[sid] or info_of(sid), ts = ts[j] }
+        c:pend(k, record_of(sids[idx[j]]), ts[j])
       end
     end
-    st.last_path, st.pend, st.k = last_path, pend, k
+    local runs = { sid = rec, ts = start, count = count, stop = stop }
+    for j = 1, nr, SLICE do
+      c:feed(k, runs, j, j + SLICE <= nr and j + SLICE - 1 or nr)
+      if slice then slice() end
+    end
   end
   -- the view counted the time and samples (each thread's last is pending
   -- or no sample)
   self.time, self.samples = self.time + v.time, self.samples + v.samples
-  count_selfs(infos)
 end
 
--- Feeds one answer as core.stack_runs gives it (order, runs; see lanes.c):
--- the same as feed over the view, with the work done once per run of
--- samples of one stack id instead of once per sample. Within a run every
--- sample after the first repeats the path at the time it ended (Sentry's
--- weights reach the next sample), which is feed's fast path; so the run's
--- first sample goes through Engine:sample with the run's end as its end,
--- and the rest only count.
-function Engine:feed_runs(chunk, order, runs, carry)
-  local info_of, infos = self:stacks_of(chunk)
-  local time, nsamples = 0, 0
-  for k, tid in ipairs(order) do
-    local r = runs[k]
-    local rsid, rts, rcount, nr = r.sid, r.ts, r.count, #r.sid
-    local st = self:thread(tid, r.first)
-    local last_path, pend, count = st.last_path, st.pend, st.k
-    for j = 1, nr do
-      local sid = rsid[j]
-      local info = infos[sid] or info_of(sid)
-      local t, n = rts[j], rcount[j]
-      local stop = j < nr and rts[j + 1] or r.last
-      if info.path == last_path and pend == t then
-        count, pend = count + n, stop
-      else
-        st.last_path, st.pend, st.k = last_path, pend, count
-        self:sample(st, info, t, stop)
-        last_path, pend, count = st.last_path, st.pend, st.k + n - 1
-      end
-      info.count = info.count + n
-    end
-    st.last_path, st.pend, st.k = last_path, pend, count
-    if carry then -- its weight comes with the next answer
-      st.pending = { info = infos[r.last_sid] or info_of(r.last_sid), ts = r.last }
-    end
-    time, nsamples = time + r.time, nsamples + r.samples
+-- Feeds one answer's samples as they are, when c_args applies (the C
+-- engine reads them and makes its own runs); false, having fed nothing,
+-- when it does not or when the engine declines them (feed the view then).
+function Engine:feed_samples(chunk, opts, mode, carry)
+  local function pass(...)
+    if ... == nil then return nil end
+    self:records_of(chunk)
+    return self.core:feed_samples(self.threads, self.order, carry, ...)
   end
+  local time, nsamples = pass(c_args(chunk, opts, mode))
+  if not time then return false end
   self.time, self.samples = self.time + time, self.samples + nsamples
-  count_selfs(infos)
+  return true
+end
+-- Whether top reads this chunk's samples in C (for the specs).
+function M._feeds_samples(chunk)
+  return new_engine(false):feed_samples(chunk, {}, "sentry", false)
 end
 
 -- Per-occurrence durations, textbook way: an occurrence is a run of
@@ -743,10 +651,13 @@ end
 
 -- Finishes every thread's open nodes and gives top's result.
 function Engine:result(opts)
-  for _, tid in ipairs(self.order) do
-    local st = self.threads[tid]
-    for d = st.clen, 1, -1 do self:finish(st, d) end
-    st.clen, st.plen, st.pending = 0, 0, nil
+  local c = self.core
+  c:finish()
+  c:rows(self.row_list, opts.slowest and true or false)
+  local counts = c:counts()
+  for r, selfs in pairs(self.selfs) do
+    local n = counts[r]
+    for _, e in ipairs(selfs) do e.self_samples = e.self_samples + n end
   end
   return rows_result("sentry", self.rows, self.time, self.samples, opts)
 end
@@ -763,11 +674,9 @@ local function top(given, opts, fname) -- fname: the caller's name in errors
   local mode
   opts, mode = check_opts(opts, fname)
   local chunk = samples.chunk_of(given, fname)
-  local order, runs = sid_runs(chunk, opts, mode)
-  if order then
+  if mode == "sentry" then
     local engine = new_engine(opts.durations)
-    engine:feed_runs(chunk, order, runs, false)
-    return engine:result(opts)
+    if engine:feed_samples(chunk, opts, mode, false) then return engine:result(opts) end
   end
   local v = view(chunk, opts, mode, fname)
   if mode == "sentry" then
@@ -837,11 +746,7 @@ end
 function Accumulator:add(answer)
   if self.done then error("accumulator: add after a result (top or folded: the result is final)", 2) end
   local chunk = samples.chunk_of(answer, "add")
-  local order, runs
-  if not self.stacks then order, runs = sid_runs(chunk, {}, "sentry") end
-  if order then
-    self.engine:feed_runs(chunk, order, runs, true)
-  else
+  if self.stacks or not self.engine:feed_samples(chunk, {}, "sentry", true) then
     local v = view(chunk, {}, "sentry", "add")
     self.engine:feed(chunk, v, true)
     if self.stacks then self.stacks:add(chunk, v) end
