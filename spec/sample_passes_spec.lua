@@ -1,5 +1,5 @@
--- The per-sample passes done in C (src/lanes.c: core.lanes and
--- core.stack_sums; src/engine.c: the call-tree engine reading the samples
+-- The per-sample passes done in C (src/lanes.c: core.lanes,
+-- core.stack_sums and core.stack_runs; src/engine.c: the call-tree engine reading the samples
 -- as they are) give exactly what the Lua code gives for the same samples,
 -- on the real profiles and on generated data, and decline (nil) whatever
 -- they leave to the Lua code. A host's slice function makes the analysis
@@ -127,6 +127,48 @@ for _, source in ipairs(SOURCES) do
         assert.equal(analysis.pprof(res, with_slice()), analysis.pprof(res))
       end)
 
+      it("speedscope (from core.stack_runs): equal to the Lua view's, text and table", function()
+        if not need() then return end
+        assert.is_not_nil(aggregate._sid_runs(res.chunk, {}, "sentry"))
+        assert.equal(analysis.speedscope(res, with_slice()), analysis.speedscope(res))
+        assert_same(analysis.speedscope(res, with_slice { table = true }), analysis.speedscope(res, { table = true }), true)
+      end)
+
+      it("stack_runs: per thread, the lanes' counted samples in runs of one stack id, microseconds rounded per sample", function()
+        if not need() then return end
+        local order, runs = aggregate._sid_runs(res.chunk, {}, "sentry")
+        local lanes = samples.lanes(res.chunk, noop)
+        local sids = samples.columns_of(res.chunk).stack_id
+        local us = require("sentry.chunks.analysis.export")._us
+        assert_same(lanes.order, order, true)
+        local merged = 0
+        for k, tid in ipairs(order) do
+          local lane, want_sid, want_us = lanes[tid], {}, {}
+          for j = 1, #lane.idx do
+            if not lane.last[j] then
+              local sid = sids[lane.idx[j]]
+              if want_sid[#want_sid] == sid and j > 1 and not lane.last[j - 1] then
+                want_us[#want_us] = want_us[#want_us] + us(lane.w[j])
+                merged = merged + 1
+              else
+                want_sid[#want_sid + 1], want_us[#want_us + 1] = sid, us(lane.w[j])
+              end
+            end
+          end
+          assert_same(want_sid, runs[k].sid, true)
+          assert_same(want_us, runs[k].us, true)
+        end
+        assert.is_true(merged > 0) -- runs of more than one sample were met
+        local rows = chunks.rows(res).chunk.profile.samples
+        local c = samples.columns_of(res.chunk)
+        local o2, r2 = core.stack_runs(rows, #rows, #res.chunk.profile.stacks)
+        local o3, r3 = core.stack_runs(c.thread_id, c.timestamp, c.stack_id, c.n, #res.chunk.profile.stacks)
+        assert_same(runs, r2, true)
+        assert_same(runs, r3, true)
+        assert_same(order, o2, true)
+        assert_same(order, o3, true)
+      end)
+
       it("stack_sums: per thread, the sums of the lanes' counted samples", function()
         if not need() then return end
         local order, per = c_sums(res)
@@ -186,7 +228,10 @@ describe("C sample passes decline what the Lua code decides", function()
   local function run(c, nstacks)
     local lanes = core.lanes(c.thread_id, c.timestamp, c.n)
     local order = core.stack_sums(c.thread_id, c.timestamp, c.stack_id, c.n, nstacks or 2)
-    assert.equal(order ~= nil, engine_feeds(c, nstacks or 2))
+    local feeds = engine_feeds(c, nstacks or 2)
+    assert.equal(order ~= nil, feeds)
+    -- stack_runs reads as the engine does
+    assert.equal(feeds, core.stack_runs(c.thread_id, c.timestamp, c.stack_id, c.n, nstacks or 2) ~= nil)
     return lanes, order
   end
 
@@ -209,6 +254,37 @@ describe("C sample passes decline what the Lua code decides", function()
     assert.same({ 1, 3, 4 }, lanes.a.idx)
     assert.same({ 500000000, 750000000, 0 }, lanes.a.w)
     assert.same({ [3] = true }, lanes.a.last)
+  end)
+
+  it("runs a small profile by hand", function()
+    local c = cols()
+    local order, runs = core.stack_runs(c.thread_id, c.timestamp, c.stack_id, 5, 2)
+    assert.same({ "a", "b" }, order)
+    -- a: samples 1 and 3 (stack 0) weigh 500000 and 750000 us, one run
+    assert.same({ sid = { 0 }, us = { 1250000 } }, runs[1])
+    assert.same({ sid = { 1 }, us = { 2000000 } }, runs[2])
+    if math.type then assert.equal("integer", math.type(runs[1].us[1])) end
+    -- a stack that comes back after another is a new run
+    c.stack_id[3] = 1
+    c.stack_id[4] = 0
+    order, runs = core.stack_runs(c.thread_id, c.timestamp, c.stack_id, 5, 2)
+    assert.same({ sid = { 0, 1 }, us = { 500000, 750000 } }, runs[1])
+  end)
+
+  it("stack_runs rounds each sample's weight to microseconds before the sum, half up", function()
+    -- 476 and 477 ns: 0 us each (953 ns rounded once would be 1 us)
+    local c = { thread_id = { 1, 1, 1 }, timestamp = { 1, 1 + 2 ^ -21, 1 + 2 ^ -20 }, stack_id = { 0, 0, 0 } }
+    local _, runs = core.stack_runs(c.thread_id, c.timestamp, c.stack_id, 3, 1)
+    assert.same({ sid = { 0 }, us = { 0 } }, runs[1])
+    -- about 500 ns each: as Lua's floor(ns / 1000 + 0.5), per sample
+    c.timestamp = { 1, 1.0000005, 1.000001 }
+    local want = 0
+    for j = 1, 2 do
+      want = want + math.floor((math.floor(c.timestamp[j + 1] * 1e9) - math.floor(c.timestamp[j] * 1e9)) / 1000 + 0.5)
+    end
+    _, runs = core.stack_runs(c.thread_id, c.timestamp, c.stack_id, 3, 1)
+    assert.same({ sid = { 0 }, us = { want } }, runs[1])
+    assert.is_true(want >= 1)
   end)
 
   it("a thread out of time order: nil, and the Lua path sorts it", function()
@@ -283,6 +359,9 @@ describe("C sample passes decline what the Lua code decides", function()
 
   it("no samples: no threads", function()
     assert.same({ order = {} }, core.lanes({}, {}, 0))
+    local o, r = core.stack_runs({}, {}, {}, 0, 0)
+    assert.same({}, o)
+    assert.same({}, r)
     local order, per = core.stack_sums({}, {}, {}, 0, 0)
     assert.same({}, order)
     assert.same({}, per)
@@ -302,5 +381,7 @@ describe("C sample passes decline what the Lua code decides", function()
   it("a wrong argument type raises", function()
     assert.has_error(function() core.lanes(nil, {}, 0) end)
     assert.has_error(function() core.stack_sums({}, {}, "x", 0, 0) end)
+    assert.has_error(function() core.stack_runs({}, {}, "x", 0, 0) end)
+    assert.has_error(function() core.stack_runs("x", 0, 0) end)
   end)
 end)

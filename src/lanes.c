@@ -36,6 +36,16 @@
 ** whose stack id is not an integer in [0, nstacks) and for a row that is
 ** not a table.
 **
+**   core.stack_runs(<the arguments of stack_sums>) -> order, runs | nil
+**
+** For speedscope's sampled profiles: runs[k] for the thread order[k] =
+** {sid = , us = }, each entry a run of the thread's consecutive counted
+** samples with one stack id, in time order, and the sum of their weights
+** each rounded to whole microseconds first (half up, as export.lua's
+** us()). nil as lsc_lanes_next declines (a sample's stack id out of
+** range, its thread's last sample too), for a thread out of time order,
+** and for a rounded weight past 2^53.
+**
 **   lsc_lanes_reader, lsc_lanes_next (lanes.h): the same samples read
 ** one by one, for core.engine's pass (engine.c), declined as stack_sums
 ** declines.
@@ -530,10 +540,132 @@ static int l_stack_sums(lua_State *L) {
   return 2;
 }
 
+/* One thread's state in stack_runs: its last sample, and its open run
+   (consecutive counted samples of one stack id). */
+typedef struct lanes_run_state {
+  double prev_ns;
+  int prev_sid, has_run, run_sid, runs;
+  lanes_sum run_us;
+} lanes_run_state;
+
+/* A sample's weight in whole microseconds, half up, as export.lua's
+   us(ns) = floor(ns / 1000 + 0.5) makes it; 0 (and *ok cleared) past
+   2^53, where Lua 5.3+ would keep a float and the Lua path decides. */
+static lanes_sum lanes_us(lanes_sum w, int *ok) {
+#if SC_HAS_INTEGERS
+  double x = floor((double)(lua_Integer)w / 1000.0 + 0.5);
+#else
+  double x = floor(w / 1000.0 + 0.5);
+#endif
+  if (!(x > -9007199254740992.0 && x < 9007199254740992.0)) {
+    *ok = 0;
+    return 0;
+  }
+#if SC_HAS_INTEGERS
+  return (lanes_sum)(lua_Integer)x;
+#else
+  return x;
+#endif
+}
+
+/* Closes thread k's open run: its stack id and microseconds appended to
+   the thread's two arrays, at runs_at + 2k - 1 and runs_at + 2k. */
+static void lanes_close_run(lua_State *L, int runs_at, int k, lanes_run_state *st) {
+  int j = ++st->runs;
+  lua_rawgeti(L, runs_at, 2 * k - 1);
+  lua_pushinteger(L, st->run_sid);
+  lua_rawseti(L, -2, j);
+  lua_rawgeti(L, runs_at, 2 * k);
+  lanes_pushsum(L, st->run_us);
+  lua_rawseti(L, -2, j);
+  lua_pop(L, 2);
+}
+
+/* core.stack_runs: see the header comment. */
+static int l_stack_runs(lua_State *L) {
+  int rows = lua_gettop(L) <= 3, at_n = rows ? 2 : 4;
+  luaL_checkstack(L, 24, "stack_runs");
+  luaL_checktype(L, 1, LUA_TTABLE);
+  if (!rows) {
+    luaL_checktype(L, 2, LUA_TTABLE);
+    luaL_checktype(L, 3, LUA_TTABLE);
+  }
+  int n = lanes_count(L, at_n), nstacks = lanes_count(L, at_n + 1);
+  if (n < 0 || nstacks < 0) {
+    lua_pushnil(L);
+    return 1;
+  }
+  lua_settop(L, at_n + 1);
+  lua_newtable(L); /* per thread k: its stack ids at 2k - 1, its us at 2k */
+  int runs_at = lua_gettop(L);
+  lanes_reader rd;
+  lsc_lanes_reader(L, 1, rows, nstacks, &rd);
+  int cap = 8, state_at = lua_gettop(L) + 1;
+  lanes_run_state *st = (lanes_run_state *)lua_newuserdata(L, (size_t)(cap + 1) * sizeof *st);
+  for (int i = 1; i <= n; i++) {
+    int k, sid, ok = 1;
+    double t;
+    int known = rd.threads;
+    if (!lsc_lanes_next(L, &rd, i, &k, &t, &sid)) {
+      lua_pushnil(L);
+      return 1;
+    }
+    if (k > known) { /* a new thread */
+      if (k > cap) {
+        st = (lanes_run_state *)lanes_grow(L, state_at, st, (size_t)cap + 1,
+                                           (size_t)cap * 2 + 1, sizeof *st);
+        cap *= 2;
+      }
+      memset(&st[k], 0, sizeof st[k]);
+      lua_newtable(L);
+      lua_rawseti(L, runs_at, 2 * k - 1);
+      lua_newtable(L);
+      lua_rawseti(L, runs_at, 2 * k);
+    } else {
+      lanes_run_state *p = &st[k];
+      if (t < p->prev_ns) { /* out of order: the Lua path sorts */
+        lua_pushnil(L);
+        return 1;
+      }
+      /* the previous sample counts, its weight known now */
+      lanes_sum us = lanes_us(lanes_weight(t, p->prev_ns), &ok);
+      if (!ok) {
+        lua_pushnil(L);
+        return 1;
+      }
+      if (p->has_run && p->run_sid == p->prev_sid) {
+        p->run_us += us;
+      } else {
+        if (p->has_run) lanes_close_run(L, runs_at, k, p);
+        p->has_run = 1;
+        p->run_sid = p->prev_sid;
+        p->run_us = us;
+      }
+    }
+    st[k].prev_ns = t;
+    st[k].prev_sid = sid;
+  }
+  for (int k = 1; k <= rd.threads; k++)
+    if (st[k].has_run) lanes_close_run(L, runs_at, k, &st[k]);
+  lua_createtable(L, rd.threads, 0);
+  for (int k = 1; k <= rd.threads; k++) {
+    lua_createtable(L, 0, 2);
+    lua_rawgeti(L, runs_at, 2 * k - 1);
+    lua_setfield(L, -2, "sid");
+    lua_rawgeti(L, runs_at, 2 * k);
+    lua_setfield(L, -2, "us");
+    lua_rawseti(L, -2, k);
+  }
+  lua_pushvalue(L, rd.order);
+  lua_insert(L, -2);
+  return 2;
+}
 
 void lsc_lanes_open(lua_State *L) {
   lua_pushcfunction(L, l_lanes);
   lua_setfield(L, -2, "lanes");
   lua_pushcfunction(L, l_stack_sums);
   lua_setfield(L, -2, "stack_sums");
+  lua_pushcfunction(L, l_stack_runs);
+  lua_setfield(L, -2, "stack_runs");
 }

@@ -1,5 +1,5 @@
 /*
-** lanes.h: core.lanes and core.stack_sums, the analysis's per-thread
+** lanes.h: core.lanes, core.stack_sums and core.stack_runs, the analysis's per-thread
 ** passes over samples, and the samples reader core.engine shares (see
 ** lanes.c).
 */
@@ -8,7 +8,7 @@
 
 #include "compat.h"
 
-/* Registers lanes() and stack_sums() in the table on top. */
+/* Registers lanes(), stack_sums() and stack_runs() in the table on top. */
 void lsc_lanes_open(lua_State *L);
 
 /* The thread ids met last, by identity, with their numbers: a string by

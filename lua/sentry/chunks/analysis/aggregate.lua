@@ -248,6 +248,16 @@ local function sid_sums(chunk, opts, mode)
   return pass(c_args(chunk, opts, mode))
 end
 M._sid_sums = sid_sums
+-- sid_runs(chunk, opts, mode) -> order, runs | nil: per thread, runs of
+-- consecutive counted samples of one stack id with their weights in whole
+-- microseconds (core.stack_runs, for speedscope); nil as for sid_sums.
+function M._sid_runs(chunk, opts, mode)
+  local function pass(...)
+    if ... == nil then return nil end
+    return core.stack_runs(...)
+  end
+  return pass(c_args(chunk, opts, mode))
+end
 
 -- What stack_sums gives over a view, for an analysis that needs nothing
 -- else of the view: canon, unique, weight and count by unique stack (per

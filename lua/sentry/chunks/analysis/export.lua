@@ -156,17 +156,21 @@ end
 -- (leaf first) with a signature string per distinct list.
 -- With by_sid set, an export that only sums samples by stack id gets the
 -- view as v = {order, sums = {[tid] = core.stack_sums' sums of the
--- thread}} when those apply (aggregate._sid_sums), with no lanes at all.
-local function prepare(given, opts, fname, by_sid)
+-- thread}} when those apply (aggregate._sid_sums), with no lanes at all;
+-- with by_run set, as v = {order, runs = {[tid] = core.stack_runs' runs
+-- of the thread}} (aggregate._sid_runs, for speedscope).
+local function prepare(given, opts, fname, by_sid, by_run)
   local chunk = samples.chunk_of(given, fname)
   local p = chunk.profile
   local mode = opts.mode or "sentry"
   local order, per
-  if by_sid then order, per = aggregate._sid_sums(chunk, opts, mode) end
+  if by_sid then order, per = aggregate._sid_sums(chunk, opts, mode)
+  elseif by_run then order, per = aggregate._sid_runs(chunk, opts, mode) end
   local v
   if order then
-    v = { order = order, sums = {} }
-    for k, tid in ipairs(order) do v.sums[tid] = per[k] end
+    local field = by_sid and "sums" or "runs"
+    v = { order = order, [field] = {} }
+    for k, tid in ipairs(order) do v[field][tid] = per[k] end
   else
     v = aggregate._view(chunk, opts, mode, fname)
   end
@@ -400,8 +404,10 @@ local function file_of(f) return str(f.abs_path) or str(f.filename) end
 -- opts.table = true returns the table instead.
 function M.speedscope(given, opts)
   opts = aggregate._check_opts(opts, "speedscope", EXTRA.speedscope)
-  local cx = prepare(given, opts, "speedscope")
-  local v, sids, chunk = cx.v, samples.columns_of(cx.chunk).stack_id, cx.chunk
+  local cx = prepare(given, opts, "speedscope", false, true)
+  local v, chunk = cx.v, cx.chunk
+  -- the view's samples, or the runs core.stack_runs made of them
+  local sids = not v.runs and samples.columns_of(cx.chunk).stack_id
   local shared, frame_index = array(), {}
   local function frame_id(e)
     local id = frame_index[e]
@@ -427,22 +433,27 @@ function M.speedscope(given, opts)
   local labels = thread_labels(cx.p, v.order, function(tid) return "thread " .. tostring(tid) end)
   local profiles = array()
   for _, tid in ipairs(v.order) do
-    local lane = v.lanes[tid]
-    local list, lw, llast = lane.idx, lane.w, lane.last
     local psamples, weights, total, last = array(), array(), 0, nil
-    for j = 1, #list do
-      local i = list[j]
-      if not llast[j] then
-        local st = cx.stack(sids[i])
-        local w = us(lw[j])
-        if st == last then
-          weights[#weights] = weights[#weights] + w
-        else
-          psamples[#psamples + 1] = stack_of(st)
-          weights[#weights + 1] = w
-          last = st
-        end
-        total = total + w
+    local function add(sid, w)
+      local st = cx.stack(sid)
+      if st == last then
+        weights[#weights] = weights[#weights] + w
+      else
+        psamples[#psamples + 1] = stack_of(st)
+        weights[#weights + 1] = w
+        last = st
+      end
+      total = total + w
+    end
+    if v.runs then
+      local run = v.runs[tid]
+      local rsid, rus = run.sid, run.us
+      for e = 1, #rsid do add(rsid[e], rus[e]) end
+    else
+      local lane = v.lanes[tid]
+      local list, lw, llast = lane.idx, lane.w, lane.last
+      for j = 1, #list do
+        if not llast[j] then add(sids[list[j]], us(lw[j])) end
       end
     end
     if #psamples > 0 then
