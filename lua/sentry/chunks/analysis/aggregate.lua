@@ -235,29 +235,25 @@ local function c_args(chunk, opts, mode)
   if samples.is_columns(ss) then return ss.thread_id, ss.timestamp, ss.stack_id, ss.n, #stacks end
   return ss, #ss, #stacks
 end
-M._c_args = c_args
--- sid_sums(chunk, opts, mode) -> order, per | nil: per thread, weights
--- and counts by stack id (the exports sum by stack id); nil when c_args
--- does not apply, or when the pass declines (a thread out of time order,
--- a value that is not a number): the caller then goes through the view.
-local function sid_sums(chunk, opts, mode)
-  local function pass(...)
+-- pass(...) over c_args' arguments (a pass taking more arguments puts
+-- its own first, in a closure); nil when c_args does not apply, or
+-- when the pass declines (a thread out of time order, a value that is not
+-- a number): the caller then goes through the view.
+local function c_pass(pass, chunk, opts, mode)
+  local function go(...)
     if ... == nil then return nil end
-    return core_stack_sums(...)
+    return pass(...)
   end
-  return pass(c_args(chunk, opts, mode))
+  return go(c_args(chunk, opts, mode))
 end
+-- sid_sums(chunk, opts, mode) -> order, per | nil: per thread, weights
+-- and counts by stack id (the exports sum by stack id).
+local function sid_sums(chunk, opts, mode) return c_pass(core_stack_sums, chunk, opts, mode) end
 M._sid_sums = sid_sums
 -- sid_runs(chunk, opts, mode) -> order, runs | nil: per thread, runs of
 -- consecutive counted samples of one stack id with their weights in whole
--- microseconds (core.stack_runs, for speedscope); nil as for sid_sums.
-function M._sid_runs(chunk, opts, mode)
-  local function pass(...)
-    if ... == nil then return nil end
-    return core.stack_runs(...)
-  end
-  return pass(c_args(chunk, opts, mode))
-end
+-- microseconds (core.stack_runs, for speedscope).
+function M._sid_runs(chunk, opts, mode) return c_pass(core.stack_runs, chunk, opts, mode) end
 
 -- What stack_sums gives over a view, for an analysis that needs nothing
 -- else of the view: canon, unique, weight and count by unique stack (per
@@ -536,12 +532,10 @@ end
 -- engine reads them and makes its own runs); false, having fed nothing,
 -- when it does not or when the engine declines them (feed the view then).
 function Engine:feed_samples(chunk, opts, mode, carry)
-  local function pass(...)
-    if ... == nil then return nil end
+  local time, nsamples = c_pass(function(...)
     self:records_of(chunk)
     return self.core:feed_samples(self.threads, self.order, carry, ...)
-  end
-  local time, nsamples = pass(c_args(chunk, opts, mode))
+  end, chunk, opts, mode)
   if not time then return false end
   self.time, self.samples = self.time + time, self.samples + nsamples
   return true
