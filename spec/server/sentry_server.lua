@@ -646,7 +646,7 @@ local function send(stream, response, faults, entry)
     local f = assert(io.open(response.file, "rb"))
     local sent = 0
     while sent < response.size do
-      local piece = f:read(1048576)
+      local piece = f:read(65536)
       if not piece then break end
       sent = sent + #piece
       stream:write_chunk(piece, sent >= response.size)
