@@ -145,22 +145,56 @@ end
 
 -- The server keeps samples in [start, end], both ends included; a window
 -- other than the last keeps [start, end), so that a sample on a boundary
--- is counted once.
+-- is counted once. drop_end cuts the answer in place: it is for an answer
+-- just received, that nothing else holds yet (copying a window's samples
+-- cost three times its decode). Samples keep their order.
 local function drop_end(answer, stop)
-  local kept = {}
   local ss = answer.chunk.profile.samples
-  local c, keep, n = columns_of(ss), {}, 0
-  local ts = c.timestamp
-  for i = 1, c.n do
-    if ts[i] < stop then n = n + 1 keep[n] = i end
+  local columns = is_columns(ss)
+  local n = columns and ss.n or #ss
+  local first
+  if columns then
+    local ts = ss.timestamp
+    for i = 1, n do
+      if not (ts[i] < stop) then first = i break end
+    end
+  else
+    for i = 1, n do
+      if not (ss[i].timestamp < stop) then first = i break end
+    end
   end
-  kept = layout.pick(ss, 1, n, keep)
-  local chunk, profile = {}, {}
-  for k, v in pairs(answer.chunk) do chunk[k] = v end
-  for k, v in pairs(answer.chunk.profile) do profile[k] = v end
-  profile.samples = kept
-  chunk.profile = profile
-  return { chunk = chunk, debug_chunk_ids = answer.debug_chunk_ids }
+  if not first then return answer end
+  local kept = first - 1
+  if columns then
+    local ts, cols = ss.timestamp, {}
+    for k, col in next, ss do
+      if k ~= "n" then cols[#cols + 1] = col end
+    end
+    for i = first, n do
+      if ts[i] < stop then -- ts[i] is read before any write reaches index i
+        kept = kept + 1
+        for c = 1, #cols do
+          local col = cols[c]
+          col[kept] = col[i]
+        end
+      end
+    end
+    for c = 1, #cols do
+      local col = cols[c]
+      for i = kept + 1, n do col[i] = nil end
+    end
+    ss.n = kept
+  else
+    for i = first, n do
+      local s = ss[i]
+      if s.timestamp < stop then
+        kept = kept + 1
+        ss[kept] = s
+      end
+    end
+    for i = n, kept + 1, -1 do ss[i] = nil end
+  end
+  return answer
 end
 
 local function iso(t)
@@ -257,8 +291,7 @@ function M.truncation(answer, start)
   if type(answer) ~= "table" then return nil end
   local ids = answer.debug_chunk_ids
   if type(ids) == "table" then
-    local first = start and first_sample(answer)
-    if #ids >= M.CAP and not (first and first - start <= 1) then
+    if #ids >= M.CAP and not (start and (first_sample(answer) or math.huge) - start <= 1) then
       return format("the server merged its maximum of %d chunks (about %d minutes) and drops older "
         .. "ones: data before the first sample may be missing; fetch long ranges in windows "
         .. "(fetch_range, or leave split on)", M.CAP, M.CAP)
