@@ -29,7 +29,7 @@ build = {
       ["sentry.chunks.core"] = {
          sources = {
             "src/decoder.c", "src/shapes.c", "src/builder.c", "src/ldecoder.c", "src/lsentry_chunks.c",
-            "src/transfer.c", "src/lrequest.c", "src/lanes.c", "src/engine.c",
+            "src/transfer.c", "src/lrequest.c", "src/lanes.c", "src/engine.c", "src/lchecks.c",
          },
          defines = { "_POSIX_C_SOURCE=200809L" },
          libraries = { "curl" },

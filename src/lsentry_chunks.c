@@ -4,6 +4,7 @@
 */
 #include "compat.h"
 #include "engine.h"
+#include "lchecks.h"
 #include "lanes.h"
 #include "ldecoder.h"
 #include "lrequest.h"
@@ -31,6 +32,7 @@ int luaopen_sentry_chunks_core(lua_State *L) {
   lua_pushcfunction(L, l_new_array);
   lua_setfield(L, -2, "new_array");
   lsc_lanes_open(L);
+  lsc_checks_open(L);
   lsc_engine_open(L);
   lsc_decoder_open(L);
   lsc_request_open(L);
