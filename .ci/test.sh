@@ -77,7 +77,13 @@ asan_ready=
 start_job() { # PASS FILE (PASS: lua-V or asan-5.4)
   case $1 in
     asan-5.4)
-      LD_PRELOAD="$asan_lib" ASAN_OPTIONS="detect_leaks=1:abort_on_error=0" \
+      # intercept_tls_get_addr=0: LeakSanitizer's record of the dynamic
+      # TLS of dlopen'ed libraries (libcurl's TLS stack) can hold a bogus
+      # range here ("DTLS 4 at 0x7f-..."), and its tracer then dies at exit
+      # on every run of such a file ("Tracer caught signal 11"), checking
+      # nothing. Without the interception the heap is still checked: a
+      # leak is still reported (tried with a module that leaks 77 bytes).
+      LD_PRELOAD="$asan_lib" ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:intercept_tls_get_addr=0" \
       LSAN_OPTIONS="suppressions=$PWD/.ci/lsan.supp:print_suppressions=0" \
         start_busted asan-5.4 lua5.4 build/asan "$2" --tags=asan ;;
     lua-*) start_busted "$1" "${bin[${1#lua-}]}" "build/${1#lua-}" "$2" ;;
