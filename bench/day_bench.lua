@@ -50,6 +50,9 @@ if what == "warm" then
   return
 end
 
+-- the collector as bin/sentry-chunks sets it (its comment says why)
+pcall(collectgarbage, "incremental")
+collectgarbage("setpause", 150)
 collectgarbage()
 local rss0 = vm_kb("VmRSS")
 local acc = analysis.aggregate.accumulator()
