@@ -640,7 +640,7 @@ local function send(stream, response, faults, entry)
     headers:append("content-encoding", "deflate")
   end
 
-  if response.file and plain then -- streamed from the disk cache, 1 MB at a time
+  if response.file and plain then -- streamed from the disk cache, 64 KB at a time
     headers:append("content-length", tostring(response.size))
     stream:write_headers(headers, false)
     local f = assert(io.open(response.file, "rb"))
@@ -708,7 +708,13 @@ local function send(stream, response, faults, entry)
     end
     return
   end
-  stream:write_chunk(body, true)
+  -- in 64 KB pieces, as from the disk cache: written whole, a body is
+  -- copied into a socket buffer of its size, whose fresh pages cost the
+  -- 50-chunk answer 0.4 s (as much as its decode)
+  local piece = 65536
+  for i = 1, #body, piece do
+    stream:write_chunk(body:sub(i, i + piece - 1), i + piece > #body)
+  end
 end
 
 -- Writes bytes to the connection's socket as they are (optionally one
