@@ -101,6 +101,23 @@ for _, source in ipairs(SOURCES) do
         assert.is_true(#a.functions > 0)
       end)
 
+      it("accumulator{slice = fn} calls fn while it maps an answer's stacks, and adds up the same", function()
+        if not need() then return end
+        local calls = 0
+        local sliced = aggregate.accumulator { slice = function() calls = calls + 1 end }
+        local plain = aggregate.accumulator()
+        sliced:add(res)
+        plain:add(res)
+        assert.equal(math.floor(#res.chunk.profile.stacks / 64), calls)
+        sliced:add(res) -- the same stacks again: their map is reused, nothing to slice
+        plain:add(res)
+        assert.equal(math.floor(#res.chunk.profile.stacks / 64), calls)
+        assert_same(plain:top(), sliced:top(), true)
+        local ok, err = pcall(aggregate.accumulator, { slice = 1 })
+        assert.is_false(ok)
+        assert.truthy(err:find("bad argument #1 to 'accumulator' (field 'slice': function expected, got number)", 1, true), err)
+      end)
+
       it("stack_sums reads rows and columns alike", function()
         if not need() then return end
         local c = samples.columns_of(res.chunk)
