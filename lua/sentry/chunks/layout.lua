@@ -151,10 +151,11 @@ function M.row(c, i)
   return s
 end
 
--- pick(ss, from, to [, list]) -> samples ss[list[from]] .. ss[list[to]]
--- (list: indices; without it from .. to), new, in the layout of ss (rows
--- share their sample tables).
-function M.pick(ss, from, to, list)
+-- pick(ss, from, to [, list [, slice]]) -> samples ss[list[from]] ..
+-- ss[list[to]] (list: indices; without it from .. to), new, in the layout
+-- of ss (rows share their sample tables). slice, when given, is called
+-- every 16,384 samples (the analyses' hook: Neovim yields there).
+function M.pick(ss, from, to, list, slice)
   local out = {}
   if is_columns(ss) then
     local n = 0
@@ -162,14 +163,22 @@ function M.pick(ss, from, to, list)
       if k ~= "n" then
         local o = {}
         n = 0
-        for j = from, to do n = n + 1 o[n] = col[list and list[j] or j] end
+        for j = from, to do
+          n = n + 1
+          o[n] = col[list and list[j] or j]
+          if slice and n % 16384 == 0 then slice() end
+        end
         out[k] = o
       end
     end
     out.n = to >= from and to - from + 1 or 0
   else
     local n = 0
-    for j = from, to do n = n + 1 out[n] = ss[list and list[j] or j] end
+    for j = from, to do
+      n = n + 1
+      out[n] = ss[list and list[j] or j]
+      if slice and n % 16384 == 0 then slice() end
+    end
   end
   return out
 end

@@ -12,6 +12,7 @@ local is_columns, columns_of = layout.is_columns, samples.columns_of
 local aggregate = require "sentry.chunks.aggregate"
 local filter = require "sentry.chunks.filter"
 local frames = require "sentry.chunks.frames"
+local new_array = require("sentry.chunks.core").new_array
 
 local M = {}
 local SLICE = samples.SLICE
@@ -28,12 +29,20 @@ end
 -- range.merge merges them (frames and stacks appended with indices
 -- shifted, samples copied, thread_metadata unioned, measurements' values
 -- and debug_chunk_ids concatenated), in slices; not deduplicated (the
--- analyses key frames by content). Inputs are not modified.
+-- analyses key frames by content). Inputs are not modified. The merged
+-- arrays of samples are made at their size, each on its own slice: grown
+-- by appending, a column of 1.4 M samples doubled in one slice (70 ms).
 function M.merge(answers, slice)
   local first = answers[1].chunk
-  local chunk, frames_, stacks, ss, threads, measurements, ids = {}, {}, {}, {}, nil, nil, {}
+  local total = 0
+  for _, a in ipairs(answers) do
+    local ss_a = a.chunk.profile.samples
+    total = total + (is_columns(ss_a) and ss_a.n or #ss_a)
+  end
+  local chunk, frames_, stacks, ss, threads, measurements, ids = {}, {}, {}, nil, nil, nil, {}
   local in_columns = is_columns(first.profile.samples) -- the first answer's layout
-  if in_columns then ss = { n = 0, stack_id = {}, thread_id = {}, timestamp = {} } end
+  slice()
+  if in_columns then ss = { n = 0 } else ss = new_array(total) end
   for k, v in pairs(first) do chunk[k] = v end
   local n = 0
   for _, a in ipairs(answers) do
@@ -53,7 +62,11 @@ function M.merge(answers, slice)
       for k, col in pairs(c) do
         if k ~= "n" then
           local into = ss[k]
-          if not into then into = {} ss[k] = into end
+          if not into then
+            slice()
+            into = new_array(total)
+            ss[k] = into
+          end
           for i = 1, c.n do
             n = n + 1
             if n % 4096 == 0 then slice() end
@@ -168,7 +181,7 @@ function M.restrict(entry, set, slice)
     if i % SLICE == 0 then slice() end
     if set[tids[i]] then list[#list + 1] = i end
   end
-  return samples.with_profile(entry.chunk, { samples = layout.pick(entry.chunk.profile.samples, 1, #list, list) })
+  return samples.with_profile(entry.chunk, { samples = layout.pick(entry.chunk.profile.samples, 1, #list, list, slice) })
 end
 
 -- Top functions of the chosen threads (every row: sorting is the view's).
@@ -194,7 +207,7 @@ function M.top(entry, set, mode, slice)
     if type(t) ~= "number" or t < prev then return aggregate.top(chunk, { mode = mode, slice = slice }) end
     prev = t
   end
-  local acc = aggregate.accumulator()
+  local acc = aggregate.accumulator { slice = slice }
   for first = 1, nss, M.WINDOW do
     local window = layout.pick(ss, first, math.min(first + M.WINDOW - 1, nss))
     acc:add(samples.with_profile(chunk, { samples = window }))
