@@ -52,6 +52,11 @@ typedef struct sc_builder {
   int row_column;            /* in a sample: stack index of the column the
                                 key just seen names (one of the holder's
                                 three), or 0: the column is pushed above */
+  size_t fed;                /* bytes fed so far, this feed's included */
+  int deferred;              /* columns of the open holder (the last 1 or
+                                2) still to be made at holder_presized
+                                rows, one each feed (sc_builder_before_feed) */
+  int holder_level;          /* the open holder's level in shapes */
 } sc_builder;
 
 extern const sc_sink sc_builder_sink;
@@ -60,6 +65,11 @@ extern const sc_sink sc_builder_sink;
    string cache's size (sc_shapes_slots_for). */
 void sc_builder_init(sc_builder *b, sc_decoder *dec, unsigned slots);
 void sc_builder_free(sc_builder *b);
+
+/* Before each feed of n bytes, with the builder's stack in place: counts
+   the bytes, and makes one deferred column of the open holder at its
+   size (can raise: out of memory; the binding runs it under lua_pcall). */
+void sc_builder_before_feed(sc_builder *b, size_t n);
 
 /* Pushes the string cache (nil when b has no cache slots) and
    empty_array_mt (at mt_index) onto L: the two fixed slots a builder needs

@@ -189,6 +189,7 @@ static int feed_protected(lua_State *L) {
   feed_call *c = lua_touserdata(L, 1);
   lsc_decoder *d = c->d;
   int base = unpark(L, d);
+  if (!c->finish) sc_builder_before_feed(&d->b, c->n);
   c->rc = c->finish ? sc_decoder_finish(&d->dec) : sc_decoder_feed(&d->dec, c->s, c->n);
   if (c->rc != SC_OK) return 0;
   if (!c->finish) {
@@ -295,6 +296,7 @@ static int decode_protected(lua_State *L) {
   lua_remove(L, base + 1); /* the fixed slots sit right above base */
   c->b.L = L;
   c->b.base = base;
+  sc_builder_before_feed(&c->b, c->n); /* the whole document: nothing deferred */
   c->rc = sc_decoder_feed(&c->dec, c->s, c->n);
   if (c->rc == SC_OK) c->rc = sc_decoder_finish(&c->dec);
   if (c->rc != SC_OK) return 0;
