@@ -7,8 +7,8 @@
 -- The transfer is client:fetch_async driven by vim.loop: libcurl's
 -- sockets in an epoll set that one uv poll handle watches (see below), and
 -- a timer for libcurl's timeouts, retries and buffered bytes; each wake-up
--- does a bounded number of steps, each of which decodes at most
--- buffer_size bytes, so the editor never waits long.
+-- does a bounded number of steps (at most 4, none after 8 ms), each of
+-- which decodes at most buffer_size bytes, so the editor never waits long.
 local M = {}
 
 local uv = vim and vim.loop
@@ -21,6 +21,10 @@ local chunks = require "sentry.chunks"
 
 M.STEPS_PER_WAKEUP = 4
 M.BUFFER_SIZE = 128 * 1024 -- bytes decoded per step: well under a millisecond
+-- A wake-up takes no further step once its steps have run this long: a
+-- step that makes a large array (the first samples' columns, one a step)
+-- can take 25 ms on its own.
+M.WAKEUP_BUDGET_MS = 8
 M.MAX_TIMER_MS = 50
 M.POLL_MS = 2 -- without epoll: how often open sockets are looked at
 
@@ -127,6 +131,7 @@ function M.fetch(client, query, callback)
     -- whatever happens inside (an error in on_progress, ...), the
     -- callback fires once: an error raised here would end in the loop
     local moved = false
+    local started = uv.hrtime()
     local ok, perr = pcall(function()
       for _ = 1, M.STEPS_PER_WAKEUP do
         if req:step() then
@@ -135,6 +140,7 @@ function M.fetch(client, query, callback)
         end
         if not req:wait().ready then break end
         moved = true
+        if uv.hrtime() - started >= M.WAKEUP_BUDGET_MS * 1e6 then break end
       end
     end)
     if not ok then
@@ -156,6 +162,10 @@ function M.fetch(client, query, callback)
       if not set and #w.sockets > 0 and ms > M.POLL_MS then ms = M.POLL_MS end
     end
     timer:stop()
+    -- from the time now, not the loop's cached time of before the steps:
+    -- after a long step that time is already past, and libuv would run
+    -- the wake-up again in the same pass, ahead of every other timer
+    uv.update_time()
     timer:start(ms, 0, function() wake() end)
   end
 

@@ -45,7 +45,8 @@ function M.start(fn, callback, budget_ms)
     if ms > handle.longest_ms then handle.longest_ms = ms end
     if not ok then return finish(nil, "analysis failed: " .. tostring(a)) end
     if coroutine.status(co) == "dead" then return finish(a, b, c) end
-    timer:start(1, 0, step)
+    uv.update_time() -- 1 ms from now: from the loop's cached time, the slice
+    timer:start(1, 0, step) -- would follow at once, ahead of other timers
   end
 
   timer:start(0, 0, step)
