@@ -85,7 +85,7 @@ RUN_PATH := LUA_PATH="lua/?.lua;lua/?/init.lua;spec/?.lua;bench/?.lua;;" LUA_CPA
 demo: deps build
 	@$(RUN_PATH) $(lua_bin_5.4) examples/demo.lua
 
-bench: deps build $(BUILD)/parse_bench
+bench: deps build nvim $(BUILD)/parse_bench
 	@bash bench/run.sh
 
 $(BUILD)/parse_bench: bench/parse_bench.c src/decoder.c src/decoder.h src/pow5_table.h
