@@ -272,6 +272,21 @@ describe("columns layout: converters", function()
     assert.equal(rows, chunks.rows(rows))
   end)
 
+  it("layout.columns_of(rows, slice) calls slice as it reads, with the same columns", function()
+    local layout = require "sentry.chunks.layout"
+    local rows = {}
+    for i = 1, 40000 do rows[i] = { stack_id = i % 7, thread_id = tostring(i % 3), timestamp = i / 100 } end
+    local calls = 0
+    local sliced = layout.columns_of(rows, function() calls = calls + 1 end)
+    assert.equal(2 + 2, calls) -- between the three arrays, and every 16,384 rows
+    local copy = {}
+    for i, r in ipairs(rows) do copy[i] = { stack_id = r.stack_id, thread_id = r.thread_id, timestamp = r.timestamp } end
+    assert_same(layout.columns_of(copy), sliced)
+    calls = 0
+    assert.equal(sliced, layout.columns_of(rows, function() calls = calls + 1 end)) -- read once
+    assert.equal(0, calls)
+  end)
+
   it("raise on a non-table argument", function()
     assert.has_error(function() chunks.columns(nil) end, "bad argument #1 to 'columns' (table expected, got nil)")
     assert.has_error(function() chunks.rows("x") end, "bad argument #1 to 'rows' (table expected, got string)")

@@ -119,15 +119,23 @@ local built = setmetatable({}, { __mode = "k" })
 -- columns come back as they are; samples in rows are read once into new
 -- columns, cached while the rows live (so they are read as immutable: an
 -- array whose length or end rows change is read again). The one way the
--- analysis, the range merger and dedupe read samples. Read only.
-function M.columns_of(ss)
+-- analysis, the range merger and dedupe read samples. Read only. slice,
+-- when given, is called every 16,384 rows read (the analyses' hook: a
+-- host's loop yields there; 1.2 M rows took 150 ms on LuaJIT).
+function M.columns_of(ss, slice)
   if is_columns(ss) then return ss end
   local n = #ss
   local b = built[ss]
   if b and b[2] == n and b[3] == ss[1] and b[4] == ss[n] then return b[1] end
-  local sid, tid, ts = new_array(n), new_array(n), new_array(n)
+  -- each made on a slice of its own: 1.2 M slots are 25 ms of fresh pages
+  local sid = new_array(n)
+  if slice then slice() end
+  local tid = new_array(n)
+  if slice then slice() end
+  local ts = new_array(n)
   local c = { n = n, stack_id = sid, thread_id = tid, timestamp = ts }
   for i = 1, n do
+    if slice and i % 16384 == 0 then slice() end
     local s = ss[i]
     sid[i], tid[i], ts[i] = s.stack_id, s.thread_id, s.timestamp
     for k, v in next, s do

@@ -44,9 +44,10 @@ M.is_columns = is_columns
 -- The samples of a chunk in columns: {n =, stack_id =, thread_id =,
 -- timestamp =, [any other key of a sample] = ...} (layout.columns_of):
 -- samples in columns as they are, samples in rows read once into new
--- columns. The one way the analysis reads samples; read only.
-function M.columns_of(chunk)
-  return layout.columns_of(chunk.profile.samples)
+-- columns. The one way the analysis reads samples; read only. slice: the
+-- analyses' hook, called while rows are read into columns.
+function M.columns_of(chunk, slice)
+  return layout.columns_of(chunk.profile.samples, slice)
 end
 local columns_of = M.columns_of
 
@@ -142,7 +143,7 @@ end
 -- `weight` (seconds) weighs that in both modes.
 function M.lanes(chunk, slice)
   chunk = M.chunk_of(chunk, "lanes")
-  local c = columns_of(chunk)
+  local c = columns_of(chunk, slice)
   local tids, tss = c.thread_id, c.timestamp
   -- samples kept by a filter (or weighed by hand) carry their weights
   local c_wns, c_w, c_last, c_iv = c.weight_ns, c.weight, c.last, c.interval_ns
@@ -181,6 +182,7 @@ function M.lanes(chunk, slice)
     local n = counts[k]
     local lane = { idx = new_array(n), ts = new_array(n), w = new_array(n), last = {} }
     lanes[tid], counts[k], idxs[k], tslists[k] = lane, 0, lane.idx, lane.ts
+    if slice then slice() end -- a large thread's arrays are fresh pages: 20 ms
   end
   for i = 1, c.n do
     if slice and i % SLICE == 0 then slice() end
