@@ -145,6 +145,21 @@ describe("columns layout: decode #asan", function()
     assert_same(rows, chunks.rows(want))
   end)
 
+  it("takes the document's size as a hint (decoder{size}): the same value, the size right or wrong", function()
+    local text = generated_text(5, 2)
+    local want = assert(chunks.decode(text, { layout = "columns" }))
+    -- 10 MB stated: 131 K rows presized, two columns made a feed later
+    for _, size in ipairs { #text, 10 * 1000 * 1000, 1 } do
+      for _, piece in ipairs { 1000, 16384 } do
+        assert_same(want, feed_pieces(text, function() return piece end, { layout = "columns", size = size }))
+      end
+    end
+    assert_same(assert(chunks.decode(text)), feed_pieces(text, function() return 4096 end, { size = 10 * 1000 * 1000 }))
+    assert.has_error(function() chunks.decoder { size = 0 } end)
+    assert.has_error(function() chunks.decoder { size = "10" } end)
+    assert.has_error(function() chunks.decode(text, { size = #text }) end, "bad option 'size' to 'decode' (unknown option)")
+  end)
+
   it("presizes nothing wrongly: several profiles, the later ones larger or smaller", function()
     local parts = {}
     for i, n in ipairs { 3, 40, 1, 0, 7 } do

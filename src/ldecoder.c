@@ -54,12 +54,13 @@ static size_t opt_size(lua_State *L, int opts, const char *name, size_t dflt,
   return r;
 }
 
-static void check_option_names(lua_State *L, int opts, const char *fname) {
+/* size: whether the option "size" is one (the push decoder's). */
+static void check_option_names(lua_State *L, int opts, const char *fname, int size) {
   lua_pushnil(L);
   while (lua_next(L, opts)) {
     const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "?";
     if (strcmp(k, "max_depth") != 0 && strcmp(k, "max_bytes") != 0 &&
-        strcmp(k, "layout") != 0) {
+        strcmp(k, "layout") != 0 && !(size && strcmp(k, "size") == 0)) {
       lua_pushfstring(L, "bad option '%s' to '%s' (unknown option)", k, fname);
       lua_error(L);
     }
@@ -86,14 +87,17 @@ int lsc_decoder_opt_layout(lua_State *L, int opts, const char *fname) {
   return columns;
 }
 
+/* size: where the push decoder's option "size" goes (NULL: no such
+   option), left as it is when not given. */
 static void read_options(lua_State *L, int opts_idx, const char *fname,
-                         size_t *max_depth, size_t *max_bytes, int *columns) {
+                         size_t *max_depth, size_t *max_bytes, int *columns, size_t *size) {
   *max_depth = SC_DEFAULT_MAX_DEPTH;
   *max_bytes = SC_DEFAULT_MAX_BYTES;
   *columns = 0;
   if (opts_idx && !lua_isnoneornil(L, opts_idx)) {
     luaL_checktype(L, opts_idx, LUA_TTABLE);
-    check_option_names(L, opts_idx, fname);
+    check_option_names(L, opts_idx, fname, size != NULL);
+    if (size) *size = opt_size(L, opts_idx, "size", *size, fname);
     *max_depth = opt_size(L, opts_idx, "max_depth", *max_depth, fname);
     *max_bytes = opt_size(L, opts_idx, "max_bytes", *max_bytes, fname);
     *columns = lsc_decoder_opt_layout(L, opts_idx, fname);
@@ -106,7 +110,8 @@ lsc_decoder *lsc_decoder_new(lua_State *L, int opts_idx, const char *fname,
   int columns;
   lsc_decoder *d;
   lua_State *T;
-  read_options(L, opts_idx, fname, &max_depth, &max_bytes, &columns);
+  read_options(L, opts_idx, fname, &max_depth, &max_bytes, &columns,
+               strcmp(fname, "decoder") == 0 ? &size_hint : NULL);
   d = lua_newuserdata(L, sizeof *d);
   memset(d, 0, sizeof *d);
   d->thread_ref = LUA_NOREF;
@@ -309,7 +314,7 @@ static int l_decode(lua_State *L) {
   const char *s = luaL_checklstring(L, 1, &n);
   decode_call c;
   int status, columns;
-  read_options(L, 2, "decode", &max_depth, &max_bytes, &columns);
+  read_options(L, 2, "decode", &max_depth, &max_bytes, &columns, NULL);
   sc_decoder_init(&c.dec, &sc_builder_sink, &c.b, max_depth, max_bytes);
   sc_builder_init(&c.b, &c.dec, sc_shapes_slots_for(n ? n : 1));
   c.b.doc_bytes = n;
@@ -336,7 +341,10 @@ static int l_decode(lua_State *L) {
   return 2;
 }
 
-/* chunks.decoder([opts]) -> decoder */
+/* chunks.decoder([opts]) -> decoder. opts.size: the document's size in
+   bytes when known (a Content-Length), which presizes the first samples
+   as a fetch's does; a size stated falsely costs memory up to a bound,
+   never a wrong value. */
 static int l_decoder(lua_State *L) {
   lsc_decoder_new(L, 1, "decoder", 0);
   return 1;

@@ -300,8 +300,14 @@ local function attempt_once(self, token, url, deadline, layout)
     return nil, { kind = "network", message = gzerr, status = status, headers = header_block }
   end
   local json = status >= 200 and status < 300 and ctype and ctype:lower():find("json", 1, true)
-  local d, text, received, inflated, failure = json and core.decoder { layout = layout } or nil, {}, 0, 0, nil
   local max = self.max_bytes or DEFAULT_MAX_BYTES
+  local cl = tonumber((headers["content-length"] or ""):match("^%s*(%d+)%s*$"))
+  local chunked = (headers["transfer-encoding"] or ""):lower():find("chunked", 1, true)
+  -- the decoder presizes the samples from the body's size, as libcurl's
+  -- fetch does: only a size that is the JSON's own (no content-encoding)
+  local size = cl and cl >= 1 and cl <= max and cl < 2 ^ 53 and not chunked
+    and not headers["content-encoding"] and cl or nil
+  local d, text, received, inflated, failure = json and core.decoder { layout = layout, size = size } or nil, {}, 0, 0, nil
   local function take(piece)
     if d then
       local fed, derr = d:feed(piece)
@@ -319,8 +325,7 @@ local function attempt_once(self, token, url, deadline, layout)
     return true
   end
   -- an announced length past max_bytes fails at once, as libcurl's does
-  local cl = tonumber((headers["content-length"] or ""):match("^%s*(%d+)%s*$"))
-  if cl and cl > max and not (headers["transfer-encoding"] or ""):lower():find("chunked", 1, true) then
+  if cl and cl > max and not chunked then
     sock:close()
     return nil, { kind = "too_large", message = format("more than %d bytes", max), status = status,
       headers = header_block }
