@@ -87,8 +87,8 @@ int lsc_decoder_opt_layout(lua_State *L, int opts, const char *fname) {
   return columns;
 }
 
-/* size: where the push decoder's option "size" goes (NULL: no such
-   option), left as it is when not given. */
+/* size: where the option "size" goes, left as it is when not given
+   (NULL: no such option; only a decoder fed in pieces takes one). */
 static void read_options(lua_State *L, int opts_idx, const char *fname,
                          size_t *max_depth, size_t *max_bytes, int *columns, size_t *size) {
   *max_depth = SC_DEFAULT_MAX_DEPTH;
@@ -110,8 +110,7 @@ lsc_decoder *lsc_decoder_new(lua_State *L, int opts_idx, const char *fname,
   int columns;
   lsc_decoder *d;
   lua_State *T;
-  read_options(L, opts_idx, fname, &max_depth, &max_bytes, &columns,
-               strcmp(fname, "decoder") == 0 ? &size_hint : NULL);
+  read_options(L, opts_idx, fname, &max_depth, &max_bytes, &columns, &size_hint);
   d = lua_newuserdata(L, sizeof *d);
   memset(d, 0, sizeof *d);
   d->thread_ref = LUA_NOREF;

@@ -303,6 +303,12 @@ local function attempt_once(self, token, url, deadline, layout)
   local max = self.max_bytes or DEFAULT_MAX_BYTES
   local cl = tonumber((headers["content-length"] or ""):match("^%s*(%d+)%s*$"))
   local chunked = (headers["transfer-encoding"] or ""):lower():find("chunked", 1, true)
+  -- an announced length past max_bytes fails at once, as libcurl's does
+  if cl and cl > max and not chunked then
+    sock:close()
+    return nil, { kind = "too_large", message = format("more than %d bytes", max), status = status,
+      headers = header_block }
+  end
   -- the decoder presizes the samples from the body's size, as libcurl's
   -- fetch does: only a size that is the JSON's own (no content-encoding)
   local size = cl and cl >= 1 and cl <= max and cl < 2 ^ 53 and not chunked
@@ -323,12 +329,6 @@ local function attempt_once(self, token, url, deadline, layout)
       text[#text + 1] = piece
     end
     return true
-  end
-  -- an announced length past max_bytes fails at once, as libcurl's does
-  if cl and cl > max and not chunked then
-    sock:close()
-    return nil, { kind = "too_large", message = format("more than %d bytes", max), status = status,
-      headers = header_block }
   end
   local ok_body, kind, msg = read_body(r, headers, function(piece)
     received = received + #piece
