@@ -177,6 +177,27 @@ describe("small documents", function()
   end)
 end)
 
+describe("the string cache #asan", function()
+  -- A slot is picked from a string's length and its first and last bytes,
+  -- so strings of one length that differ in one inner byte share a slot:
+  -- only the comparison tells them apart. Every length the cache holds
+  -- (1..32) and one past it, every position, keys and values alike, in a
+  -- document large enough to have a cache.
+  it("tells apart strings of one length that differ in any one byte", function()
+    local cjson = require "cjson"
+    local parts, pad = {}, string.rep("x", 600)
+    for n = 1, 33 do
+      local base = string.rep("a", n)
+      for pos = 1, n do
+        local other = base:sub(1, pos - 1) .. "b" .. base:sub(pos + 1)
+        parts[#parts + 1] = string.format('{"%s":"%s","%s":"%s"}', base, other, other, base)
+      end
+    end
+    local text = '{"pad":"' .. pad .. '","list":[' .. table.concat(parts, ",") .. "]}"
+    assert.same(cjson.decode(text), assert(chunks.decode(text)))
+  end)
+end)
+
 -- Out of memory, in a child process with a small address-space limit (not
 -- under ASan, which needs a huge one).
 describe("out of memory", function()

@@ -56,6 +56,36 @@ static unsigned cache_hash(const char *s, size_t n, unsigned slots) {
   return (unsigned)(h >> 54) & (slots - 1);
 }
 
+/* Whether a[0..n) and b[0..n) hold the same bytes, for 1 <= n <=
+   SC_CACHE_MAXLEN: a few word loads, overlapping, where libc's memcmp was
+   a call per key (a tenth of a profile's decode on LuaJIT). */
+static int short_equal(const char *a, const char *b, size_t n) {
+  uint64_t x, y, u, v;
+  if (n >= 8) {
+    size_t mid = n > 16 ? n - 16 : 0;
+    memcpy(&x, a, 8);
+    memcpy(&y, b, 8);
+    memcpy(&u, a + n - 8, 8);
+    memcpy(&v, b + n - 8, 8);
+    if ((x ^ y) | (u ^ v)) return 0;
+    if (mid == 0) return 1;
+    memcpy(&x, a + 8, 8); /* 17..32 bytes: the middle 16 too */
+    memcpy(&y, b + 8, 8);
+    memcpy(&u, a + n - 16, 8);
+    memcpy(&v, b + n - 16, 8);
+    return ((x ^ y) | (u ^ v)) == 0;
+  }
+  if (n >= 4) {
+    uint32_t p, q, r, t;
+    memcpy(&p, a, 4);
+    memcpy(&q, b, 4);
+    memcpy(&r, a + n - 4, 4);
+    memcpy(&t, b + n - 4, 4);
+    return ((p ^ q) | (r ^ t)) == 0;
+  }
+  return a[0] == b[0] && a[n / 2] == b[n / 2] && a[n - 1] == b[n - 1];
+}
+
 int sc_shapes_string(sc_shapes *sh, const char *s, size_t n, int *hit) {
   unsigned slot;
   sc_shape_entry *e;
@@ -70,7 +100,7 @@ int sc_shapes_string(sc_shapes *sh, const char *s, size_t n, int *hit) {
   }
   slot = cache_hash(s, n, sh->slots);
   e = &sh->cache[slot];
-  if (e->len == n && memcmp(e->s, s, n) == 0) {
+  if (e->len == n && short_equal(e->s, s, n)) {
     *hit = 1;
     return (int)slot;
   }
