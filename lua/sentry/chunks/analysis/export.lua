@@ -252,10 +252,93 @@ local ESCAPES = { ['"'] = '\\"', ["\\"] = "\\\\", ["\b"] = "\\b", ["\f"] = "\\f"
                   ["\n"] = "\\n", ["\r"] = "\\r", ["\t"] = "\\t" }
 local function escape(c) return ESCAPES[c] or format("\\u%04x", c:byte()) end
 
+-- A number that table.concat writes as enc does (%d), or nil: on 5.3+
+-- an integer subtype within 2^53 (past it enc writes %.17g); on 5.1 and
+-- LuaJIT (doubles, "%.14g") a whole number of at most 14 digits, 0 as "0"
+-- (-0 would be written "-0").
+local math_type = math.type
+local plain_int
+if math_type then
+  plain_int = function(x)
+    if math_type(x) == "integer" and x > -9007199254740992 and x < 9007199254740992 then return x end
+  end
+else
+  plain_int = function(x)
+    if type(x) == "number" and x == floor(x) and x > -1e14 and x < 1e14 then
+      if x == 0 then return "0" end
+      return x
+    end
+  end
+end
+
 local function encode(value)
-  local out, n, memo = {}, 0, {}
+  local out, n, memo, memo_comma = {}, 0, {}, {}
   local function put(s) n = n + 1 out[n] = s end
-  local function enc(v)
+  local enc
+  -- The text of x, an ARRAY table: memoized, or encoded and taken back
+  -- off out.
+  local function text_of(x)
+    local p = memo[x]
+    if p then return p end
+    local mark = n
+    enc(x)
+    p = n == mark + 1 and out[n] or concat(out, "", mark + 1, n)
+    for j = n, mark + 1, -1 do out[j] = nil end
+    n = mark
+    return p
+  end
+  -- Puts an array's text when each element is an integer (one concat per
+  -- 4096: speedscope's weights) or each is a table marked ARRAY (its
+  -- memoized text and a comma, one put: speedscope's samples), instead of
+  -- a put and a format or an enc per element; no text of the whole array
+  -- is made (a speedscope profile's samples are megabytes, and each copy
+  -- that size is fresh pages). Returns false, having put nothing, for an
+  -- array with any other element.
+  local function put_joined(v, len)
+    local ints = true
+    for i = 1, len do
+      local x = v[i]
+      if plain_int(x) == nil then
+        if type(x) ~= "table" or getmetatable(x) ~= ARRAY then return false end
+        ints = false
+      end
+    end
+    if ints then
+      local parts = {}
+      for i = 1, len do parts[i] = plain_int(v[i]) end
+      if len <= 4096 then -- one text (a stack's frames: memoized as is)
+        put("[" .. concat(parts, ",") .. "]")
+        return true
+      end
+      put("[")
+      for i = 1, len, 4096 do
+        if i > 1 then put(",") end
+        put(concat(parts, ",", i, i + 4095 < len and i + 4095 or len))
+      end
+      put("]")
+      return true
+    end
+    put("[")
+    for i = 1, len do
+      local x = v[i]
+      if type(x) ~= "table" then -- an integer among tables
+        put(plain_int(x))
+        if i < len then put(",") end
+      elseif i < len then
+        local c = memo_comma[x]
+        if not c then
+          c = text_of(x) .. ","
+          memo_comma[x] = c
+        end
+        put(c)
+      else
+        put(text_of(x))
+      end
+    end
+    put("]")
+    return true
+  end
+  function enc(v)
     local t = type(v)
     if t == "string" then
       put('"' .. v:gsub('[%c"\\]', escape) .. '"')
@@ -270,12 +353,15 @@ local function encode(value)
       if text then put(text) return end
       local start = n + 1
       if getmetatable(v) == ARRAY or v[1] ~= nil then
-        put("[")
-        for i = 1, #v do
-          if i > 1 then put(",") end
-          enc(v[i])
+        local len = #v
+        if not (len > 0 and put_joined(v, len)) then
+          put("[")
+          for i = 1, len do
+            if i > 1 then put(",") end
+            enc(v[i])
+          end
+          put("]")
         end
-        put("]")
       else
         local keys = {}
         for k in pairs(v) do keys[#keys + 1] = tostring(k) end
@@ -290,8 +376,11 @@ local function encode(value)
         put("}")
       end
       -- a table written twice (a stack shared by many samples) is
-      -- encoded once
-      if getmetatable(v) == ARRAY then
+      -- encoded once; a large one (a profile's samples, written once) is
+      -- not made one text
+      if getmetatable(v) == ARRAY and start == n then
+        memo[v] = out[n] -- one text already: no copy
+      elseif getmetatable(v) == ARRAY and n - start < 64 then
         memo[v] = concat(out, "", start, n)
         for i = n, start + 1, -1 do out[i] = nil end
         n = start
