@@ -250,10 +250,84 @@ end
 -- and counts by stack id (the exports sum by stack id).
 local function sid_sums(chunk, opts, mode) return c_pass(core_stack_sums, chunk, opts, mode) end
 M._sid_sums = sid_sums
+-- core.stack_runs over columns, in Lua: the same runs, numbers and
+-- declines (see src/lanes.c), for LuaJIT, whose traces read plain arrays
+-- in about half the time its C API takes (0.03 s, not 0.06 s, for 1.2 M
+-- samples). Columns with a metatable go to C, which reads them raw.
+local floor, getmetatable_ = math.floor, getmetatable
+local TWO63, TWO53 = 9223372036854775808.0, 9007199254740992
+local function whole_count(x)
+  if type(x) ~= "number" or not (x >= 0 and x <= 1073741823) or x ~= floor(x) then return nil end
+  return x
+end
+local function lua_stack_runs(tids, tss, sids, n, nstacks)
+  if getmetatable_(tids) or getmetatable_(tss) or getmetatable_(sids) then
+    return core.stack_runs(tids, tss, sids, n, nstacks)
+  end
+  n, nstacks = whole_count(n), whole_count(nstacks)
+  if not n or not nstacks then return nil end
+  -- per thread number k: its id, last sample (ns, stack id), open run
+  -- (stack id or false, microseconds) and closed runs
+  local order, num, threads = {}, {}, 0
+  local prev_ns, prev_sid, run_sid, run_us, rsid, rus = {}, {}, {}, {}, {}, {}
+  for i = 1, n do
+    local tid, t, sid = tids[i], tss[i], sids[i]
+    if type(sid) ~= "number" or not (sid >= 0 and sid < nstacks) or sid ~= floor(sid) then return nil end
+    if type(t) ~= "number" then return nil end
+    local x = t * 1e9
+    if not (x >= -TWO63 and x < TWO63) then return nil end
+    local ns = floor(x)
+    if tid == nil or tid ~= tid then return nil end
+    local k = num[tid]
+    if not k then
+      threads = threads + 1
+      k = threads
+      num[tid], order[k] = k, tid
+      rsid[k], rus[k], run_sid[k] = {}, {}, false
+    else
+      local p = prev_ns[k]
+      if ns < p then return nil end -- out of time order: the Lua path sorts
+      local us = floor((ns - p) / 1000 + 0.5)
+      if not (us > -TWO53 and us < TWO53) then return nil end
+      local ps = prev_sid[k]
+      if run_sid[k] == ps then
+        run_us[k] = run_us[k] + us
+      else
+        local r = run_sid[k]
+        if r then
+          local list = rsid[k]
+          local j = #list + 1
+          list[j], rus[k][j] = r, run_us[k]
+        end
+        run_sid[k], run_us[k] = ps, us
+      end
+    end
+    prev_ns[k], prev_sid[k] = ns, floor(sid)
+  end
+  local runs = {}
+  for k = 1, threads do
+    local r = run_sid[k]
+    if r then
+      local list = rsid[k]
+      local j = #list + 1
+      list[j], rus[k][j] = r, run_us[k]
+    end
+    runs[k] = { sid = rsid[k], us = rus[k] }
+  end
+  return order, runs
+end
+M._lua_stack_runs = lua_stack_runs
+local JIT = rawget(_G, "jit") ~= nil
+
 -- sid_runs(chunk, opts, mode) -> order, runs | nil: per thread, runs of
 -- consecutive counted samples of one stack id with their weights in whole
--- microseconds (core.stack_runs, for speedscope).
-function M._sid_runs(chunk, opts, mode) return c_pass(core.stack_runs, chunk, opts, mode) end
+-- microseconds (core.stack_runs, for speedscope; on LuaJIT, for columns,
+-- lua_stack_runs).
+local function stack_runs(...)
+  if JIT and select("#", ...) == 5 then return lua_stack_runs(...) end
+  return core.stack_runs(...)
+end
+function M._sid_runs(chunk, opts, mode) return c_pass(stack_runs, chunk, opts, mode) end
 
 -- What stack_sums gives over a view, for an analysis that needs nothing
 -- else of the view: canon, unique, weight and count by unique stack (per

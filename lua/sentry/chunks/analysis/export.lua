@@ -522,14 +522,15 @@ function M.speedscope(given, opts)
   local labels = thread_labels(cx.p, v.order, function(tid) return "thread " .. tostring(tid) end)
   local profiles = array()
   for _, tid in ipairs(v.order) do
-    local psamples, weights, total, last = array(), array(), 0, nil
+    local psamples, weights, total, last, m = array(), array(), 0, nil, 0
+    local stack = cx.stack
     local function add(sid, w)
-      local st = cx.stack(sid)
+      local st = stack(sid)
       if st == last then
-        weights[#weights] = weights[#weights] + w
+        weights[m] = weights[m] + w
       else
-        psamples[#psamples + 1] = stack_of(st)
-        weights[#weights + 1] = w
+        m = m + 1
+        psamples[m], weights[m] = stack_of(st), w
         last = st
       end
       total = total + w
@@ -545,7 +546,7 @@ function M.speedscope(given, opts)
         if not llast[j] then add(sids[list[j]], us(lw[j])) end
       end
     end
-    if #psamples > 0 then
+    if m > 0 then
       profiles[#profiles + 1] = {
         type = "sampled", name = labels[tid], unit = "microseconds", startValue = 0, endValue = total,
         samples = psamples, weights = weights,
