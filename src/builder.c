@@ -28,8 +28,9 @@ enum {
   K_PROFILE, /* an object under key "profile" */
   K_HOLDER,  /* its "samples" array (columns): aux = the holder's stack index */
   K_ROW,     /* an element of it: aux = its row (1-based) */
-  K_SAMPLES  /* its "samples" array (rows), the document's first:
+  K_SAMPLES, /* its "samples" array (rows), the document's first:
                 aux = the slots it was made with */
+  K_SROW     /* an element of it while staged: aux = its row (1-based) */
 };
 /* What the key just seen names, for the next container. */
 enum { KEY_OTHER = 0, KEY_PROFILE, KEY_SAMPLES };
@@ -52,6 +53,10 @@ void sc_builder_init(sc_builder *b, sc_decoder *dec, unsigned slots) {
   b->fed = 0;
   b->deferred = 0;
   b->holder_level = -1;
+  b->stage_at = 0;
+  b->stage_level = -1;
+  b->stage_n = b->stage_first = b->stage_col = 0;
+  b->stage_mask = 0;
   sc_shapes_init(&b->shapes, slots);
 }
 
@@ -79,6 +84,97 @@ static int push_string(sc_builder *b, const char *s, size_t n) {
   return slot;
 }
 
+/* ---- staged rows (builder.h) ---- */
+
+#define SC_STAGE_ROWS 1024
+static const char stage_key = 'r'; /* registry: the row maker, or nil */
+
+/* The row maker: makes rows[at + 1 .. at + n] from the stage. A missing
+   key is a nil in the stage: the row holds no such key. */
+static const char ROW_MAKER[] =
+  "return function(rows, at, stage, n)\n"
+  "  local j = 1\n"
+  "  for i = at + 1, at + n do\n"
+  "    rows[i] = { stack_id = stage[j], thread_id = stage[j + 1], timestamp = stage[j + 2] }\n"
+  "    j = j + 3\n"
+  "  end\n"
+  "end\n";
+
+int sc_builder_stage_rows(lua_State *L, int on) {
+  int was;
+  lua_pushlightuserdata(L, (void *)&stage_key);
+  lua_rawget(L, LUA_REGISTRYINDEX);
+  was = !lua_isnil(L, -1);
+  lua_pop(L, 1);
+  lua_pushlightuserdata(L, (void *)&stage_key);
+  if (on) {
+    if (luaL_loadbuffer(L, ROW_MAKER, sizeof ROW_MAKER - 1, "=sentry.chunks.rows") != 0)
+      lua_error(L);
+    lua_call(L, 0, 1);
+  } else {
+    lua_pushnil(L);
+  }
+  lua_rawset(L, LUA_REGISTRYINDEX);
+  return was;
+}
+
+/* Makes the staged complete rows (the stage's slots unchanged). */
+static int stage_flush(sc_builder *b) {
+  lua_State *L = b->L;
+  if (b->stage_n == 0) return 0;
+  if (!lua_checkstack(L, 6)) {
+    sc_decoder_fail(b->dec, "nesting too deep for the Lua stack");
+    return 1;
+  }
+  lua_pushvalue(L, b->stage_at + 1);
+  lua_pushvalue(L, b->stage_at - 1);
+  lua_pushinteger(L, b->stage_first);
+  lua_pushvalue(L, b->stage_at);
+  lua_pushinteger(L, b->stage_n);
+  lua_call(L, 4, 0);
+  b->stage_first += b->stage_n;
+  b->stage_n = 0;
+  return 0;
+}
+
+/* Ends the staging: the complete rows made, the two slots removed (what
+   is above them moves down). */
+static int stage_end(sc_builder *b) {
+  if (stage_flush(b)) return 1;
+  lua_remove(b->L, b->stage_at);
+  lua_remove(b->L, b->stage_at);
+  b->stage_at = 0;
+  return 0;
+}
+
+/* The staged row being read does not fit: its values so far go into a
+   table of its own, pushed as the open object's (kind K_PLAIN), and the
+   staging ends. with_key: the key just seen is pushed too (a container
+   comes as its value). */
+static int stage_row_to_table(sc_builder *b, int with_key) {
+  lua_State *L = b->L;
+  sc_shape_level *lv = sc_shapes_top(&b->shapes);
+  int col, at = 3 * b->stage_n;
+  lua_createtable(L, 0, 4);
+  for (col = 0; col < 3; col++) {
+    if (!(b->stage_mask & (1u << col))) continue;
+    lua_pushstring(L, COLUMN_NAMES[col]);
+    lua_rawgeti(L, b->stage_at, at + col + 1);
+    lua_rawset(L, -3);
+  }
+  if (stage_end(b)) return 1;
+  lv->kind = K_PLAIN;
+  /* attached when it closes, as any element: its row number again */
+  b->shapes.levels[b->shapes.depth - 2].count--;
+  if (with_key) lua_pushstring(L, COLUMN_NAMES[b->stage_col]);
+  return 0;
+}
+
+/* Whether the innermost open level is the staged array. */
+static int in_stage(const sc_builder *b) {
+  return b->stage_at && (int)b->shapes.depth - 1 == b->stage_level;
+}
+
 static int not_a_sample(sc_builder *b) {
   sc_decoder_fail(b->dec, "columns layout: a sample is not an object");
   return 1;
@@ -89,6 +185,12 @@ static int attach(sc_builder *b) {
   sc_shape_level *lv;
   if (b->shapes.depth == 0) return 0; /* the top-level value stays put */
   lv = sc_shapes_top(&b->shapes);
+  if (lv->kind == K_SROW) { /* stage[row][col] = value */
+    lua_rawseti(b->L, b->stage_at, 3 * b->stage_n + b->stage_col + 1);
+    b->stage_mask |= 1u << b->stage_col;
+    return 0;
+  }
+  if (in_stage(b) && stage_end(b)) return 1; /* an element not an object */
   if (lv->kind == K_ROW) {
     if (b->row_column) { /* value: holder column[row] = value */
       lua_rawseti(b->L, b->row_column, lv->aux);
@@ -156,6 +258,25 @@ static int open_container(sc_builder *b, int is_object) {
     sc_decoder_fail(b->dec, "nesting too deep for the Lua stack");
     return 1;
   }
+  if (b->stage_at && b->shapes.depth > 0) {
+    lv = sc_shapes_top(&b->shapes);
+    if (lv->kind == K_SROW) { /* a container as a sample's value */
+      if (stage_row_to_table(b, 1)) return 1;
+    } else if (in_stage(b)) {
+      if (is_object) { /* a row: its values go to the stage */
+        if (sc_shapes_open(&b->shapes, 1, &narr, &nrec)) {
+          sc_decoder_fail(b->dec, "out of memory");
+          return 1;
+        }
+        lv = sc_shapes_top(&b->shapes);
+        lv->kind = K_SROW;
+        lv->aux = ++b->shapes.levels[b->shapes.depth - 2].count;
+        b->stage_mask = 0;
+        return 0;
+      }
+      if (stage_end(b)) return 1; /* an array as an element */
+    }
+  }
   /* inside a sample nothing is converted (as chunks.columns and
      chunks.rows, which take a sample's values as they are) */
   if (b->shapes.depth > 0 && !b->in_row) {
@@ -180,6 +301,22 @@ static int open_container(sc_builder *b, int is_object) {
     b->rows_presized = 1;
     if (rows > narr) narr = rows;
     lv->aux = narr;
+  }
+  if (kind == K_SAMPLES) { /* staged, when a row maker is installed */
+    lua_pushlightuserdata(b->L, (void *)&stage_key);
+    lua_rawget(b->L, LUA_REGISTRYINDEX);
+    if (lua_isnil(b->L, -1)) {
+      lua_pop(b->L, 1);
+    } else { /* rows, stage, maker: 4 slots of the 6 checked above */
+      lua_createtable(b->L, narr, 0);
+      lua_insert(b->L, -2);
+      lua_createtable(b->L, 3 * SC_STAGE_ROWS, 0);
+      lua_insert(b->L, -2);
+      b->stage_at = lua_gettop(b->L) - 1;
+      b->stage_level = (int)b->shapes.depth - 1;
+      b->stage_n = b->stage_first = 0;
+      return 0;
+    }
   }
   if (kind == K_ROW) { /* no table: its values go to the columns */
     lv->aux = ++b->shapes.levels[b->shapes.depth - 2].count;
@@ -223,6 +360,16 @@ static int on_end_object(void *ud) {
   sc_builder *b = ud;
   int kind = sc_shapes_top(&b->shapes)->kind;
   sc_shapes_close(&b->shapes);
+  if (kind == K_SROW) { /* nil for a key not seen; the rows made by 1024 */
+    int col;
+    for (col = 0; col < 3; col++) {
+      if (b->stage_mask & (1u << col)) continue;
+      lua_pushnil(b->L);
+      lua_rawseti(b->L, b->stage_at, 3 * b->stage_n + col + 1);
+    }
+    if (++b->stage_n == SC_STAGE_ROWS) return stage_flush(b);
+    return 0;
+  }
   if (kind == K_ROW) { /* nothing on the stack */
     b->in_row = 0;
     return 0;
@@ -262,6 +409,7 @@ static void column_to_size(lua_State *L, int h, int i, int n) {
 static int on_end_array(void *ud) {
   sc_builder *b = ud;
   lua_State *L = b->L;
+  if (in_stage(b) && stage_end(b)) return 1;
   int kind = sc_shapes_top(&b->shapes)->kind, made = sc_shapes_top(&b->shapes)->aux;
   int n = sc_shapes_close(&b->shapes);
   if (kind == K_SAMPLES && (n == 0 ? made > 0 : slack(made, n)))
@@ -335,7 +483,20 @@ static int row_key(sc_builder *b, const char *s, size_t n) {
 
 static int on_key(void *ud, const char *s, size_t n) {
   sc_builder *b = ud;
-  if (sc_shapes_top(&b->shapes)->kind == K_ROW) return row_key(b, s, n);
+  int kind = sc_shapes_top(&b->shapes)->kind;
+  if (kind == K_ROW) return row_key(b, s, n);
+  if (kind == K_SROW) {
+    int col = n == 8 && memcmp(s, "stack_id", 8) == 0 ? 0
+            : n == 9 && memcmp(s, "thread_id", 9) == 0 ? 1
+            : n == 9 && memcmp(s, "timestamp", 9) == 0 ? 2 : -1;
+    b->last_key_kind = KEY_OTHER;
+    if (col >= 0) {
+      b->stage_col = col;
+      sc_shapes_key(&b->shapes, -1);
+      return 0;
+    }
+    if (stage_row_to_table(b, 0)) return 1; /* a fourth key */
+  }
   b->last_key_kind = n != 7 ? KEY_OTHER
                    : memcmp(s, "profile", 7) == 0 ? KEY_PROFILE
                    : memcmp(s, "samples", 7) == 0 ? KEY_SAMPLES : KEY_OTHER;

@@ -28,10 +28,13 @@
 #include "decoder.h"
 #include "shapes.h"
 
-/* Bytes of JSON per sample, about: 64 to 81 in the real profiles and the
-   generator's (samples with their share of stacks and frames). Dividing
-   the text left by it guesses how many samples it holds. */
-#define SC_SAMPLE_BYTES 76
+/* Bytes of JSON per sample, at the low end: 63 in the real Java profile,
+   76 in the Python one, 81 in the generator's (samples with their share of
+   stacks and frames). Dividing the text left by it guesses how many
+   samples it holds. A guess short of the count costs the array's growth
+   and a copy back to size; one over it costs nothing while the array is
+   at least three quarters full (81 / 62: 77%), so it errs high. */
+#define SC_SAMPLE_BYTES 62
 
 typedef struct sc_builder {
   lua_State *L;
@@ -57,6 +60,21 @@ typedef struct sc_builder {
                                 2) still to be made at holder_presized
                                 rows, one each feed (sc_builder_before_feed) */
   int holder_level;          /* the open holder's level in shapes */
+  /* Staged rows (rows layout, when a row maker is installed: LuaJIT): the
+     document's first samples array keeps two slots above its table, the
+     stage (3 values a row, SC_STAGE_ROWS rows) and the row maker, a Lua
+     function that makes the staged rows' tables. A sample's values go to
+     the stage; every SC_STAGE_ROWS rows, and when the array closes, the
+     maker makes them. A sample that does not fit (a fourth key, a
+     container value) or an element that is not an object ends the
+     staging: the rows staged so far are made, the slots go, and the rest
+     is built as in any array. */
+  int stage_at;              /* stack index of the stage, or 0 */
+  int stage_level;           /* the staged array's level in shapes */
+  int stage_n;               /* complete rows in the stage */
+  int stage_first;           /* rows made before the stage's first */
+  int stage_col;             /* in a staged row: the key just seen (0..2) */
+  unsigned stage_mask;       /* in a staged row: the keys seen (bits) */
 } sc_builder;
 
 extern const sc_sink sc_builder_sink;
@@ -70,6 +88,11 @@ void sc_builder_free(sc_builder *b);
    the bytes, and makes one deferred column of the open holder at its
    size (can raise: out of memory; the binding runs it under lua_pcall). */
 void sc_builder_before_feed(sc_builder *b, size_t n);
+
+/* Installs (on = 1) or removes the row maker of staged rows; returns
+   whether one was installed. The module installs it on LuaJIT; the specs
+   switch it to check that both ways build the same tables. Can raise. */
+int sc_builder_stage_rows(lua_State *L, int on);
 
 /* Pushes the string cache (nil when b has no cache slots) and
    empty_array_mt (at mt_index) onto L: the two fixed slots a builder needs

@@ -15,6 +15,14 @@
 #define SC_HAS_INTEGERS 0
 #endif
 
+/* LuaJIT (its luaconf.h names its module directory): there Lua code the
+   JIT traces builds small tables faster than the C API does. */
+#ifdef LUA_LJDIR
+#define SC_LUAJIT 1
+#else
+#define SC_LUAJIT 0
+#endif
+
 #if LUA_VERSION_NUM == 501
 #define sc_rawlen(L, i) lua_objlen((L), (i))
 #else

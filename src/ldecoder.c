@@ -394,13 +394,21 @@ static int l_tostring(lua_State *L) {
   return 1;
 }
 
+/* core._stage_rows(on) -> whether staged rows were on: for the specs,
+   which build the same documents both ways (builder.h). */
+static int l_stage_rows(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TBOOLEAN);
+  lua_pushboolean(L, sc_builder_stage_rows(L, lua_toboolean(L, 1)));
+  return 1;
+}
+
 void lsc_decoder_open(lua_State *L) {
   static const luaL_Reg methods[] = {
     {"feed", l_feed}, {"finish", l_finish}, {"bytes", l_bytes}, {NULL, NULL}};
   static const luaL_Reg meta[] = {
     {"__gc", l_gc}, {"__close", l_gc}, {"__tostring", l_tostring}, {NULL, NULL}};
   static const luaL_Reg funcs[] = {
-    {"decode", l_decode}, {"decoder", l_decoder}, {NULL, NULL}};
+    {"decode", l_decode}, {"decoder", l_decoder}, {"_stage_rows", l_stage_rows}, {NULL, NULL}};
   sc_newclass(L, SC_DECODER_MT, methods, meta);
   sc_keep_cfunction(L, &feed_protected_key, feed_protected);
   sc_keep_cfunction(L, &decode_protected_key, decode_protected);
@@ -411,4 +419,5 @@ void lsc_decoder_open(lua_State *L) {
   lua_pushlightuserdata(L, NULL);
   lua_setfield(L, -2, "null");
   sc_setfuncs(L, funcs);
+  if (SC_LUAJIT) sc_builder_stage_rows(L, 1);
 }
