@@ -7,9 +7,10 @@
 ** strings (keys, thread ids, function names) come from the string cache
 ** instead of being hashed and interned again.
 **
-** Only lua_createtable, lua_pushlstring, lua_rawset(i) and lua_setmetatable
-** can raise here (out of memory); the binding runs the decoder under
-** lua_pcall and never inside a libcurl callback.
+** Only lua_createtable, lua_pushlstring, lua_rawset(i), lua_setmetatable
+** and the call of the row maker (staged rows, builder.h) can raise here
+** (out of memory); the binding runs the decoder under lua_pcall and never
+** inside a libcurl callback.
 */
 #include "builder.h"
 
