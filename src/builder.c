@@ -221,17 +221,17 @@ static int attach(sc_builder *b) {
    Grown by doubling instead, the columns of a one-chunk answer of a
    million samples were copied some twenty times: a fresh process took
    0.7 s, not 0.3 s. */
-static int rows_for_text(const sc_builder *b) {
+static int rows_for_text(const sc_builder *b, size_t bytes_per_row) {
   size_t seen = sc_decoder_opened_at(b->dec), guess;
   if (b->doc_bytes <= seen) return 0;
-  guess = (b->doc_bytes - seen) / SC_SAMPLE_BYTES;
+  guess = (b->doc_bytes - seen) / bytes_per_row;
   return guess < 64 ? 0 : guess > SC_TEXT_ROWS_MAX ? SC_TEXT_ROWS_MAX : (int)guess;
 }
 
 static void open_holder(sc_builder *b) {
   lua_State *L = b->L;
   int i, h, rows = b->cols_hint;
-  if (rows == 0) rows = rows_for_text(b);
+  if (rows == 0) rows = rows_for_text(b, SC_SAMPLE_BYTES);
   b->holder_presized = rows;
   /* Fed in pieces, with more of the document to come, the thread_id and
      timestamp columns start empty and are made at their size on the next
@@ -298,7 +298,7 @@ static int open_container(sc_builder *b, int is_object) {
   lv = sc_shapes_top(&b->shapes);
   lv->kind = kind;
   if (kind == K_SAMPLES) { /* as a holder's columns, see open_holder */
-    int rows = rows_for_text(b);
+    int rows = rows_for_text(b, SC_ROW_BYTES);
     b->rows_presized = 1;
     if (rows > narr) narr = rows;
     lv->aux = narr;

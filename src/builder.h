@@ -28,13 +28,16 @@
 #include "decoder.h"
 #include "shapes.h"
 
-/* Bytes of JSON per sample, at the low end: 63 in the real Java profile,
-   76 in the Python one, 81 in the generator's (samples with their share of
-   stacks and frames). Dividing the text left by it guesses how many
-   samples it holds. A guess short of the count costs the array's growth
-   and a copy back to size; one over it costs nothing while the array is
-   at least three quarters full (81 / 62: 77%), so it errs high. */
-#define SC_SAMPLE_BYTES 62
+/* Bytes of JSON per sample (with its share of stacks and frames): 63 in
+   the real Java profile, 76 in the Python one, 81 in the generator's.
+   Dividing the text left by it guesses how many samples it holds. A guess
+   short of the count costs the array's growth and a copy back to size;
+   one over it is kept while the array is at least three quarters full.
+   Rows take the low end (81 / 62: 77% full), as an empty slot is little
+   beside a row's table; columns the usual size, as their slots are the
+   whole of their memory. */
+#define SC_ROW_BYTES 62
+#define SC_SAMPLE_BYTES 76
 
 typedef struct sc_builder {
   lua_State *L;
