@@ -71,6 +71,22 @@ for _, source in ipairs(SOURCES) do
         end
       end)
 
+      it("top and the accumulator: the engine's feed in Lua (LuaJIT's) equal to the one in C", function()
+        if not need() then return end
+        local was = aggregate._feed_in_lua
+        local got = {}
+        for _, in_lua in ipairs { false, true } do
+          aggregate._feed_in_lua = in_lua
+          assert.is_true(aggregate._feeds_samples(res.chunk))
+          local acc = aggregate.accumulator { durations = true }
+          acc:add(res)
+          acc:add(res) -- the second answer's first samples weigh the first's last
+          got[#got + 1] = { analysis.top(res, { durations = true }), analysis.top(res, { slowest = true }), acc:top() }
+        end
+        aggregate._feed_in_lua = was
+        assert_same(got[1], got[2], true)
+      end)
+
       it("accumulator over the samples, answer by answer: equal to the one over views (folded = true keeps views)", function()
         if not need() then return end
         -- the answer cut in three windows of its time, each thread's last
@@ -242,11 +258,33 @@ describe("C sample passes decline what the Lua code decides", function()
     end
     return time ~= nil
   end
+  -- whether top's feed takes the samples, in Lua and in C, as columns
+  -- and as rows: the four answers agree
+  local function lua_feeds(c, nstacks)
+    local got = {}
+    local was = aggregate._feed_in_lua
+    for _, in_lua in ipairs { false, true } do
+      aggregate._feed_in_lua = in_lua
+      local rows = {}
+      for i = 1, c.n do rows[i] = { thread_id = c.thread_id[i], timestamp = c.timestamp[i], stack_id = c.stack_id[i] } end
+      local stacks = {}
+      for i = 1, nstacks do stacks[i] = { 0 } end
+      for _, ss in ipairs { c, rows } do
+        got[#got + 1] = aggregate._feeds_samples { profile = { samples = ss, stacks = stacks, frames = { { ["function"] = "f" } } } }
+      end
+    end
+    aggregate._feed_in_lua = was
+    assert.same({ got[1], got[1], got[1] }, { got[2], got[3], got[4] })
+    return got[1]
+  end
   local function run(c, nstacks)
     local lanes = core.lanes(c.thread_id, c.timestamp, c.n)
     local order = core.stack_sums(c.thread_id, c.timestamp, c.stack_id, c.n, nstacks or 2)
     local feeds = engine_feeds(c, nstacks or 2)
     assert.equal(order ~= nil, feeds)
+    if type(c.n) == "number" and c.n == c.n and c.n >= 0 and c.n < 1e6 and c.n == math.floor(c.n) then
+      assert.equal(feeds, lua_feeds(c, nstacks or 2))
+    end
     -- stack_runs reads as the engine does
     assert.equal(feeds, core.stack_runs(c.thread_id, c.timestamp, c.stack_id, c.n, nstacks or 2) ~= nil)
     return lanes, order
@@ -351,6 +389,7 @@ describe("C sample passes decline what the Lua code decides", function()
     c.stack_id[4] = "anything"
     assert.is_not_nil(core.stack_sums(c.thread_id, c.timestamp, c.stack_id, c.n, 2))
     assert.is_false(engine_feeds(c, 2))
+    assert.is_false(lua_feeds(c, 2))
   end)
 
   it("rows: a row that is not a table, or misses a field: nil", function()
@@ -362,6 +401,13 @@ describe("C sample passes decline what the Lua code decides", function()
                             setmetatable({}, { __index = rows[2] }) } do
       local copy = { rows[1], bad, rows[3] }
       assert.is_nil(core.stack_sums(copy, 3, 1))
+      local was = aggregate._feed_in_lua
+      for _, in_lua in ipairs { false, true } do -- top's feed reads rows raw, in Lua as in C
+        aggregate._feed_in_lua = in_lua
+        local chunk = { profile = { samples = copy, stacks = { { 0 } }, frames = { { ["function"] = "f" } } } }
+        assert.is_false(aggregate._feeds_samples(chunk))
+      end
+      aggregate._feed_in_lua = was
     end
   end)
 

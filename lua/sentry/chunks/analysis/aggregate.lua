@@ -619,11 +619,96 @@ function Engine:feed(chunk, v, carry)
   self.time, self.samples = self.time + v.time, self.samples + v.samples
 end
 
+-- core.engine's feed_samples in Lua, for LuaJIT (whose traces read the
+-- samples in about half the time its C API takes): the same two passes,
+-- declines, runs (by stack id), time and sample count, fed thread by
+-- thread through core:thread, core:feed and core:pend as the view's runs
+-- are. Rows are read raw, as C reads them. Returns time, samples or nil.
+local function lua_feed_samples(self, chunk, carry, a1, a2, a3, a4, a5)
+  local rows = a4 == nil
+  local tids, tss, sids, n, nstacks = a1, a2, a3, a4, a5
+  if rows then n, nstacks = a2, a3 end
+  n, nstacks = whole_count(n), whole_count(nstacks)
+  if not n or not nstacks then return nil end
+  local function sample(i)
+    if not rows then return tids[i], tss[i], sids[i] end
+    local s = tids[i]
+    if type(s) ~= "table" then return nil end
+    return rawget(s, "thread_id"), rawget(s, "timestamp"), rawget(s, "stack_id")
+  end
+  -- pass 1: every sample read and checked, threads numbered in order of
+  -- first appearance, each thread's time order
+  local num, order, threads, last = {}, {}, 0, {}
+  for i = 1, n do
+    local tid, t, sid = sample(i)
+    if type(sid) ~= "number" or not (sid >= 0 and sid < nstacks) or sid ~= floor(sid) then return nil end
+    if type(t) ~= "number" then return nil end
+    local x = t * 1e9
+    if not (x >= -TWO63 and x < TWO63) or tid == nil or tid ~= tid then return nil end
+    local ns, k = floor(x), num[tid]
+    if not k then
+      threads = threads + 1
+      if threads > 0xffff then return nil end
+      k = threads
+      num[tid], order[k] = k, tid
+    elseif ns < last[k] then
+      return nil
+    end
+    last[k] = ns
+  end
+  -- pass 2: each thread's runs of one stack id (start, end, count)
+  local record_of, c = self:records_of(chunk), self.core
+  local ek, seen, pns, psid, open_sid = {}, {}, {}, {}, {}
+  local rrec, rts, rcount, rstop, nr = {}, {}, {}, {}, {}
+  for j = 1, threads do
+    local tid = order[j]
+    local k = self.threads[tid]
+    if not k then
+      k = #self.order + 1
+      self.threads[tid], self.order[k] = k, tid
+    end
+    ek[j], rrec[j], rts[j], rcount[j], rstop[j], nr[j] = k, {}, {}, {}, {}, 0
+  end
+  local time, nsamples = 0, 0
+  for i = 1, n do
+    local tid, t, sid = sample(i)
+    local j, ns = num[tid], floor(t * 1e9)
+    if not seen[j] then -- the thread's pending sample, weighed now
+      seen[j] = true
+      local w = c:thread(ek[j], ns)
+      if w then time, nsamples = time + w, nsamples + 1 end
+    else -- the thread's previous sample counts
+      local p, m = pns[j], nr[j]
+      time, nsamples = time + (ns - p), nsamples + 1
+      if m > 0 and open_sid[j] == psid[j] then
+        rcount[j][m], rstop[j][m] = rcount[j][m] + 1, ns
+      else
+        m = m + 1
+        nr[j], open_sid[j] = m, psid[j]
+        rrec[j][m], rts[j][m], rcount[j][m], rstop[j][m] = record_of(psid[j]), p, 1, ns
+      end
+    end
+    pns[j], psid[j] = ns, sid
+  end
+  for j = 1, threads do
+    local m = nr[j]
+    local runs = { sid = rrec[j], ts = rts[j], count = rcount[j], stop = rstop[j] }
+    for a = 1, m, SLICE do c:feed(ek[j], runs, a, a + SLICE <= m and a + SLICE - 1 or m) end
+    if carry then c:pend(ek[j], record_of(psid[j]), pns[j]) end -- its weight comes with the next answer
+  end
+  return time, nsamples
+end
+-- Whether feed_samples reads samples in Lua (LuaJIT) or in C; the specs
+-- switch it to hold the two equal.
+M._feed_in_lua = JIT
+
 -- Feeds one answer's samples as they are, when c_args applies (the C
--- engine reads them and makes its own runs); false, having fed nothing,
--- when it does not or when the engine declines them (feed the view then).
+-- engine, or lua_feed_samples on LuaJIT, reads them and makes its own
+-- runs); false, having fed nothing, when it does not or when the pass
+-- declines them (feed the view then).
 function Engine:feed_samples(chunk, opts, mode, carry)
   local time, nsamples = c_pass(function(...)
+    if M._feed_in_lua then return lua_feed_samples(self, chunk, carry, ...) end
     self:records_of(chunk)
     return self.core:feed_samples(self.threads, self.order, carry, ...)
   end, chunk, opts, mode)
