@@ -6,36 +6,12 @@ local aggregate = require "sentry.chunks.analysis.aggregate"
 local core = require "sentry.chunks.core"
 
 local lua_runs = aggregate._lua_stack_runs
-local mtype = math.type or function(x) return type(x) end
-
--- Equal values and, on 5.3+, equal subtypes, all the way down.
-local function same(a, b, path)
-  path = path or "result"
-  if type(a) ~= type(b) then return false, path .. ": " .. type(a) .. " vs " .. type(b) end
-  if type(a) == "number" then
-    if a ~= b and not (a ~= a and b ~= b) then return false, path .. ": " .. a .. " vs " .. b end
-    if mtype(a) ~= mtype(b) then return false, path .. ": " .. mtype(a) .. " vs " .. mtype(b) end
-    return true
-  end
-  if type(a) ~= "table" then
-    if a ~= b then return false, path .. ": " .. tostring(a) .. " vs " .. tostring(b) end
-    return true
-  end
-  for k, v in pairs(a) do
-    local ok, why = same(v, b[k], path .. "." .. tostring(k))
-    if not ok then return false, why end
-  end
-  for k in pairs(b) do
-    if a[k] == nil then return false, path .. "." .. tostring(k) .. ": missing" end
-  end
-  return true
-end
+local compare = require "support.compare"
 
 local function both(tids, tss, sids, n, nstacks)
   local o1, r1 = core.stack_runs(tids, tss, sids, n, nstacks)
   local o2, r2 = lua_runs(tids, tss, sids, n, nstacks)
-  local ok, why = same({ o1, r1 }, { o2, r2 })
-  assert(ok, why)
+  compare.assert_same({ o1, r1 }, { o2, r2 }) -- numbers' subtypes too
   return o1, r1
 end
 

@@ -270,6 +270,14 @@ local function lua_stack_runs(tids, tss, sids, n, nstacks)
   -- (stack id or false, microseconds) and closed runs
   local order, num, threads = {}, {}, 0
   local prev_ns, prev_sid, run_sid, run_us, rsid, rus = {}, {}, {}, {}, {}, {}
+  local function close_run(k) -- thread k's open run, if any, to its lists
+    local r = run_sid[k]
+    if r then
+      local list = rsid[k]
+      local j = #list + 1
+      list[j], rus[k][j] = r, run_us[k]
+    end
+  end
   for i = 1, n do
     local tid, t, sid = tids[i], tss[i], sids[i]
     if type(sid) ~= "number" or not (sid >= 0 and sid < nstacks) or sid ~= floor(sid) then return nil end
@@ -293,12 +301,7 @@ local function lua_stack_runs(tids, tss, sids, n, nstacks)
       if run_sid[k] == ps then
         run_us[k] = run_us[k] + us
       else
-        local r = run_sid[k]
-        if r then
-          local list = rsid[k]
-          local j = #list + 1
-          list[j], rus[k][j] = r, run_us[k]
-        end
+        close_run(k)
         run_sid[k], run_us[k] = ps, us
       end
     end
@@ -306,12 +309,7 @@ local function lua_stack_runs(tids, tss, sids, n, nstacks)
   end
   local runs = {}
   for k = 1, threads do
-    local r = run_sid[k]
-    if r then
-      local list = rsid[k]
-      local j = #list + 1
-      list[j], rus[k][j] = r, run_us[k]
-    end
+    close_run(k)
     runs[k] = { sid = rsid[k], us = rus[k] }
   end
   return order, runs
