@@ -295,17 +295,17 @@ local function encode(value)
   -- that size is fresh pages). Returns false, having put nothing, for an
   -- array with any other element.
   local function put_joined(v, len)
-    local ints = true
+    local ints, parts = true, {} -- parts: the integers as concat writes them
     for i = 1, len do
       local x = v[i]
-      if plain_int(x) == nil then
+      local p = plain_int(x)
+      if p == nil then
         if type(x) ~= "table" or getmetatable(x) ~= ARRAY then return false end
         ints = false
       end
+      parts[i] = p
     end
     if ints then
-      local parts = {}
-      for i = 1, len do parts[i] = plain_int(v[i]) end
       if len <= 4096 then -- one text (a stack's frames: memoized as is)
         put("[" .. concat(parts, ",") .. "]")
         return true
@@ -322,7 +322,7 @@ local function encode(value)
     for i = 1, len do
       local x = v[i]
       if type(x) ~= "table" then -- an integer among tables
-        put(plain_int(x))
+        put(parts[i])
         if i < len then put(",") end
       elseif i < len then
         local c = memo_comma[x]
