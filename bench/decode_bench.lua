@@ -54,9 +54,13 @@ local function build_floor(src)
   return { chunk = chunk, debug_chunk_ids = copy_generic(src.debug_chunk_ids) }
 end
 
-local function feed_pieces(text, size)
-  local d = chunks.decoder()
-  for i = 1, #text, size do assert(d:feed(text:sub(i, i + size - 1))) end
+-- The pieces are cut before the clock starts, as the whole string is read
+-- before it: the figure is the decoder's, not string.sub's (98 MB of fresh
+-- strings cost 0.1 s on 5.4 here). opts: the decoder's, {size = #text}
+-- when the total is known as a fetch knows it from Content-Length.
+local function feed_pieces(pieces, opts)
+  local d = chunks.decoder(opts)
+  for i = 1, #pieces do assert(d:feed(pieces[i])) end
   return assert(d:finish())
 end
 
@@ -115,14 +119,17 @@ local function best_of(f)
   return best
 end
 
+local pieces = {}
+for i = 1, #text, 16384 do pieces[#pieces + 1] = text:sub(i, i + 16383) end
 local decoded = assert(chunks.decode(text))
 local results = {
   { "chunks.decode", best_of(function() return chunks.decode(text) end) },
-  { "decoder 16 KB pieces", best_of(function() return feed_pieces(text, 16384) end) },
+  { "decoder 16 KB pieces", best_of(function() return feed_pieces(pieces) end) },
+  { "  with size = #text", best_of(function() return feed_pieces(pieces, { size = #text }) end) },
   { "cjson.decode", best_of(function() return cjson.decode(text) end) },
   { "plain-Lua floor", best_of(function() return build_floor(decoded) end) },
 }
-decoded = nil -- luacheck: ignore
+decoded, pieces = nil, nil -- luacheck: ignore
 
 print(string.format("%s, %.1f MB, %d samples, best of %d or more (a second's worth)", _VERSION .. (jit and " (" .. jit.version .. ")" or ""),
   mb, #chunks.decode(text).chunk.profile.samples, repeats))
@@ -137,5 +144,11 @@ targets.add(string.format("decode, rows: %s vs cjson (%s)", path:match("[^/]*$")
   string.format("%.2fx", vs_cjson), ">= 2.5x", vs_cjson >= 2.5)
 print(string.format("  ratio chunks.decode / plain-Lua floor time:    %.2f (target <= 1.0)",
   base["chunks.decode"] / base["plain-Lua floor"]))
-print(string.format("  16 KB pieces vs whole string:                 %+.1f%% (target within 10%%)",
-  (base["decoder 16 KB pieces"] / base["chunks.decode"] - 1) * 100))
+-- Issue 2's target; unsized, the samples arrays grow by doubling, which a
+-- decoder told the total (a fetch, from Content-Length) does not.
+for _, r in ipairs { { "decoder 16 KB pieces", "16 KB pieces" }, { "  with size = #text", "16 KB pieces, size given," } } do
+  local extra = base[r[1]] / base["chunks.decode"] - 1
+  print(string.format("  %-44s %+.1f%% (target within 10%%)", r[2] .. " vs whole string:", extra * 100))
+  targets.add(string.format("decode, %s vs whole: %s (%s)", r[2]:gsub(",$", ""), path:match("[^/]*$"), targets.runtime()),
+    string.format("%+.1f%%", extra * 100), "within 10%", extra <= 0.10)
+end
