@@ -35,6 +35,25 @@ describe("layout = 'columns' through the request path #asan", function()
     assert_same(rows, assert(client:fetch(q)))
   end)
 
+  it("an encoded body (its size estimated as it inflates) gives the plain value, both layouts", function()
+    -- a Content-Length of wire bytes (gzip, deflate) or none (chunked);
+    -- small steps refine the estimate between the samples' first rows
+    local q = { project = 1, profiler_id = SERVICE, start = server.T0, ["end"] = server.T0 + 120 }
+    local rows = assert(client:fetch(q))
+    local cols = assert(chunks.columns(rows))
+    for _, faults in ipairs { "gzip", "deflate", "gzip,chunked" } do
+      for _, buffer_size in ipairs { 1048576, 4096 } do
+        local c = chunks.client { token = srv.token, org = srv.org, base_url = srv.url .. "/_test/" .. faults,
+          buffer_size = buffer_size }
+        q.layout = "rows"
+        assert_same(rows, assert(c:fetch(q)))
+        q.layout = "columns"
+        assert_same(cols, assert(c:fetch(q)))
+        c:close()
+      end
+    end
+  end)
+
   it("fetch_range merges windows in columns; each hands over windows in columns", function()
     local q = { project = 1, profiler_id = LIGHT, start = server.T0, ["end"] = server.T0 + 2 * 3600,
       window = 1800, concurrency = 2 }

@@ -148,6 +148,10 @@ void lsc_decoder_set_max_bytes(lsc_decoder *d, size_t max_bytes) {
   d->dec.max_bytes = max_bytes ? max_bytes : SC_DEFAULT_MAX_BYTES;
 }
 
+void lsc_decoder_set_size(lsc_decoder *d, size_t bytes) {
+  if (!d->released) d->b.doc_bytes = bytes;
+}
+
 void lsc_decoder_set_columns(lsc_decoder *d, int columns) {
   if (!d->released) d->b.columns = columns != 0;
 }

@@ -54,6 +54,11 @@ int lsc_decoder_oom(const lsc_decoder *d);
    lifts it to its own limit, which counts the same bytes. */
 void lsc_decoder_set_max_bytes(lsc_decoder *d, size_t max_bytes);
 
+/* Sets the document's expected size in bytes (0: unknown), from which the
+   first samples are presized when they open: a fetch of an encoded body
+   refines it as the body inflates. The string cache keeps its size. */
+void lsc_decoder_set_size(lsc_decoder *d, size_t bytes);
+
 /* Sets the samples layout (before the first feed): 1 columns, 0 rows. */
 void lsc_decoder_set_columns(lsc_decoder *d, int columns);
 
