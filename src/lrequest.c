@@ -386,7 +386,6 @@ static int keep_text(lsc_request *r, const char *s, size_t n) {
   return 0;
 }
 
-
 static const char *kind_of(CURLcode rc, int failcode, const char *errbuf) {
   if (failcode == SC_FAIL_TOO_LARGE) return "too_large";
   if (failcode == SC_FAIL_HEADERS) return "too_large";
