@@ -1,7 +1,8 @@
 # sentry-chunks: build the C core once per Lua, run the specs under each.
 #   make demo   install what is missing, build, fetch a profile and summarise it
 #   make test   install what is missing, build, run every spec on every Lua
-#   make bench  throughput figures against the baselines (no assertions)
+#   make bench  install what is missing, throughput figures against the
+#               baselines (no assertions)
 #   make fuzz   run the libFuzzer decoder target for FUZZ_SECONDS
 
 SHELL := /bin/bash
@@ -85,7 +86,9 @@ RUN_PATH := LUA_PATH="lua/?.lua;lua/?/init.lua;spec/?.lua;bench/?.lua;;" LUA_CPA
 demo: deps build
 	@$(RUN_PATH) $(lua_bin_5.4) examples/demo.lua
 
-bench: deps build nvim $(BUILD)/parse_bench
+# the Neovim and OpenResty figures need nvim and nginx (deps-extra), as the
+# specs do; without them those rows would be skipped, not missed
+bench: deps-extra build nvim $(BUILD)/parse_bench
 	@bash bench/run.sh
 
 $(BUILD)/parse_bench: bench/parse_bench.c src/decoder.c src/decoder.h src/pow5_table.h
