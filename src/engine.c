@@ -479,14 +479,22 @@ static int l_pend(lua_State *L) {
   return 0;
 }
 
-/* A thread of the answer in feed_samples: its engine thread, its last
-   sample so far, and its open run (consecutive counted samples of one
-   stack id, whose end the next run's start gives). */
+/* A thread of the answer in feed_samples: its engine thread, its first
+   and last sample so far, and its open run (consecutive counted samples
+   of one stack id, whose end the next run's start gives). */
 typedef struct eng_lane {
   int k, seen, prev_sid, run_sid, has_run;
-  double prev_ns, run_ns;
+  double first_ns, prev_ns, run_ns;
   long long run_count;
 } eng_lane;
+
+/* A closed run, kept until every sample has been read: a thread out of
+   time order declines the answer, and nothing may have been fed then. */
+typedef struct eng_run {
+  int lane, sid;
+  double start, stop;
+  long long count;
+} eng_run;
 
 #if SC_HAS_INTEGERS
 #define eng_fromns(x) ((lua_Integer)(x)) /* lanes_ns made it whole and in range */
@@ -494,12 +502,20 @@ typedef struct eng_lane {
 #define eng_fromns(x) (x)
 #endif
 
-static void eng_close_run(lua_State *L, eng *e, eng_lane *p, double stop) {
-  eng_feed_run(L, e, &e->threads[p->k - 1], e->map[p->run_sid], eng_fromns(p->run_ns),
-               eng_fromns(stop), p->run_count);
-}
-
 enum { P_SELF = 1, P_THREADS, P_ORDER, P_CARRY, P_AT };
+
+/* Room for one more item in the scratch array at stack slot `at` (cap
+   items of `size` bytes, n used): a larger userdata replaces it there
+   (the collector frees the old one, so an error leaks nothing). */
+static void *eng_room(lua_State *L, int at, void *old, int n, int *cap, size_t size) {
+  if (n < *cap) return old;
+  int c = *cap ? *cap * 2 : 64;
+  void *grown = lua_newuserdata(L, (size_t)c * size);
+  if (n > 0) memcpy(grown, old, (size_t)n * size);
+  lua_replace(L, at);
+  *cap = c;
+  return grown;
+}
 
 static int l_feed_samples(lua_State *L) {
   eng *e = eng_check(L);
@@ -518,36 +534,57 @@ static int l_feed_samples(lua_State *L) {
   if (!(nn >= 0 && nn <= 0x3fffffff) || nn != floor(nn)) return 0;
   int n = (int)nn;
   lua_settop(L, at_n + 1);
-  /* Pass 1 reads every sample, numbers its thread, and checks each
-     thread's time order: a decline feeds nothing. Pass 2 reads the
-     timestamps and stack ids again, the thread numbers kept from pass 1
-     (2 bytes a sample: a smaller scratch than the samples', and on this
-     path the thread ids' lookups are the dearest part). */
+  /* One pass reads every sample once: it numbers its thread, checks the
+     thread's time order, and closes the thread's runs into `run`, fed to
+     the engine only after the pass (a decline feeds nothing). Runs are
+     fewer than the samples: 11% of them in the real Python fixture, 12%
+     in the generated day, under 1% in the Java one (32 bytes a run). */
   lanes_reader rd;
   lsc_lanes_reader(L, P_AT, rows, e->map_n, &rd);
-  unsigned short *kof = (unsigned short *)lua_newuserdata(L, (size_t)n * sizeof *kof + 1);
-  int lanes_at = lua_gettop(L) + 1, cap = 0, k, sid;
+  lua_pushnil(L); /* lanes_at: the lanes, a userdata */
+  lua_pushnil(L); /* runs_at: the closed runs, a userdata */
+  int lanes_at = lua_gettop(L) - 1, runs_at = lanes_at + 1;
+  luaL_checkstack(L, 8, "samples"); /* a sample's reads, a grown scratch */
+  int lane_cap = 0, run_cap = 0, nruns = 0, k, sid;
   eng_lane *lane = NULL;
+  eng_run *run = NULL;
+  eng_ns time = 0;
+  long long samples = 0;
   double t;
   for (int i = 1; i <= n; i++) {
     if (!lsc_lanes_next(L, &rd, i, &k, &t, &sid) || k > 0xffff) return 0;
-    kof[i - 1] = (unsigned short)k;
-    if (k > cap) { /* a new thread: room for it, in a userdata */
-      int c = cap ? cap * 2 : 8;
-      eng_lane *grown = (eng_lane *)lua_newuserdata(L, (size_t)(c + 1) * sizeof *lane);
-      memset(grown, 0, (size_t)(c + 1) * sizeof *lane);
-      if (cap) memcpy(grown, lane, (size_t)(cap + 1) * sizeof *lane);
-      if (cap) lua_replace(L, lanes_at); /* the first is pushed there */
-      lane = grown;
-      cap = c;
+    if (k >= lane_cap) { /* a new thread (lane[0] unused) */
+      int had = lane_cap;
+      lane = (eng_lane *)eng_room(L, lanes_at, lane, lane_cap, &lane_cap, sizeof *lane);
+      memset(lane + had, 0, (size_t)(lane_cap - had) * sizeof *lane);
     }
     eng_lane *p = &lane[k];
-    if (p->seen && t < p->prev_ns) return 0; /* out of order: the Lua path sorts */
-    p->seen = 1;
+    if (!p->seen) {
+      p->seen = 1;
+      p->first_ns = t;
+    } else { /* the thread's previous sample counts, its weight known */
+      if (t < p->prev_ns) return 0; /* out of order: the Lua path sorts */
+      time = eng_add(time, eng_sub(eng_fromns(t), eng_fromns(p->prev_ns)));
+      samples++;
+      if (p->has_run && p->run_sid == p->prev_sid) {
+        p->run_count++;
+      } else {
+        if (p->has_run) {
+          run = (eng_run *)eng_room(L, runs_at, run, nruns, &run_cap, sizeof *run);
+          run[nruns++] = (eng_run){k, p->run_sid, p->run_ns, p->prev_ns, p->run_count};
+        }
+        p->has_run = 1;
+        p->run_sid = p->prev_sid;
+        p->run_ns = p->prev_ns;
+        p->run_count = 1;
+      }
+    }
     p->prev_ns = t;
+    p->prev_sid = sid;
   }
   /* The answer's threads get the engine's numbers (threads: id -> number,
-     order: number -> id). */
+     order: number -> id), and each takes the weight of the sample pending
+     from the answer before, ahead of its runs. */
   for (int j = 1; j <= rd.threads; j++) {
     lua_rawgeti(L, rd.order, j);
     lua_pushvalue(L, -1);
@@ -565,37 +602,21 @@ static int l_feed_samples(lua_State *L) {
     lua_pop(L, 1);
     eng_thread_get(L, e, num, P_ORDER);
     lane[j].k = (int)num;
-    lane[j].seen = 0;
   }
-  eng_ns time = 0;
-  long long samples = 0;
-  for (int i = 1; i <= n; i++) {
-    lsc_lanes_again(L, &rd, i, &t, &sid);
-    eng_lane *p = &lane[kof[i - 1]];
-    if (!p->seen) {
-      p->seen = 1;
-      eng_take_pending(L, e, &e->threads[p->k - 1], eng_fromns(t), &time, &samples);
-    } else { /* the thread's previous sample counts, its weight known */
-      time = eng_add(time, eng_sub(eng_fromns(t), eng_fromns(p->prev_ns)));
-      samples++;
-      if (p->has_run && p->run_sid == p->prev_sid) {
-        p->run_count++;
-      } else {
-        if (p->has_run) eng_close_run(L, e, p, p->prev_ns);
-        p->has_run = 1;
-        p->run_sid = p->prev_sid;
-        p->run_ns = p->prev_ns;
-        p->run_count = 1;
-      }
-    }
-    p->prev_ns = t;
-    p->prev_sid = sid;
+  for (int j = 1; j <= rd.threads; j++)
+    eng_take_pending(L, e, &e->threads[lane[j].k - 1], eng_fromns(lane[j].first_ns), &time, &samples);
+  /* threads[] may move as eng_thread_get grows it: indexed after, not before */
+  for (int r = 0; r < nruns; r++) {
+    const eng_run *q = &run[r];
+    eng_feed_run(L, e, &e->threads[lane[q->lane].k - 1], e->map[q->sid], eng_fromns(q->start),
+                 eng_fromns(q->stop), q->count);
   }
   for (int j = 1; j <= rd.threads; j++) {
     eng_lane *p = &lane[j];
-    if (p->has_run) eng_close_run(L, e, p, p->prev_ns);
+    eng_thread *th = &e->threads[p->k - 1];
+    if (p->has_run) eng_feed_run(L, e, th, e->map[p->run_sid], eng_fromns(p->run_ns), eng_fromns(p->prev_ns),
+                                 p->run_count);
     if (carry) { /* its weight comes with the next answer */
-      eng_thread *th = &e->threads[p->k - 1];
       th->pending_rec = e->map[p->prev_sid];
       th->pending_ts = eng_fromns(p->prev_ns);
     }

@@ -358,22 +358,6 @@ void lsc_lanes_reader(lua_State *L, int at, int rows, int nstacks, lanes_reader 
   memset(&r->cache, 0, sizeof r->cache);
 }
 
-void lsc_lanes_again(lua_State *L, lanes_reader *r, int i, double *ns, int *sid) {
-  if (r->rows) {
-    lua_rawgeti(L, r->at, i);
-    lua_pushvalue(L, r->keys + 1);
-    lua_rawget(L, -2);
-    lua_pushvalue(L, r->keys + 2);
-    lua_rawget(L, -3);
-  } else {
-    lua_rawgeti(L, r->at + 1, i);
-    lua_rawgeti(L, r->at + 2, i);
-  }
-  *sid = (int)lua_tonumber(L, -1);
-  lanes_ns(L, -2, ns);
-  lua_settop(L, r->keys + 2);
-}
-
 int lsc_lanes_next(lua_State *L, lanes_reader *r, int i, int *k, double *ns, int *sid) {
   lanes_sample(L, r->at, r->rows, r->keys, i);
   long long id = lanes_sid(L, r->nstacks);

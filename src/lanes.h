@@ -46,9 +46,4 @@ void lsc_lanes_reader(lua_State *L, int at, int rows, int nstacks, lanes_reader 
    only for memory. */
 int lsc_lanes_next(lua_State *L, lanes_reader *r, int i, int *k, double *ns, int *sid);
 
-/* Sample i's nanoseconds and stack id once more, lsc_lanes_next having
-   read them without a decline (and nothing having changed them since):
-   the thread id is not looked up again. */
-void lsc_lanes_again(lua_State *L, lanes_reader *r, int i, double *ns, int *sid);
-
 #endif

@@ -618,7 +618,7 @@ function Engine:feed(chunk, v, carry)
 end
 
 -- core.engine's feed_samples in Lua, for LuaJIT (whose traces read the
--- samples in about half the time its C API takes): the same two passes,
+-- samples in about half the time its C API takes): the same one pass,
 -- declines, runs (by stack id), time and sample count, fed thread by
 -- thread through core:thread, core:feed and core:pend as the view's runs
 -- are. Rows are read raw, as C reads them. Returns time, samples or nil.
@@ -634,30 +634,45 @@ local function lua_feed_samples(self, chunk, carry, a1, a2, a3, a4, a5)
     if type(s) ~= "table" then return nil end
     return rawget(s, "thread_id"), rawget(s, "timestamp"), rawget(s, "stack_id")
   end
-  -- pass 1: every sample read and checked, threads numbered in order of
-  -- first appearance, each thread's time order
-  local num, order, threads, last = {}, {}, 0, {}
+  -- one pass: every sample read once and checked, threads numbered in
+  -- order of first appearance, each thread's time order, and its runs of
+  -- one stack id (start, end, count) kept; nothing is fed before the
+  -- whole answer is read (a decline feeds nothing)
+  local record_of, c = self:records_of(chunk), self.core
+  local num, order, threads, first = {}, {}, 0, {}
+  local pns, psid, open_sid = {}, {}, {}
+  local rrec, rts, rcount, rstop, nr = {}, {}, {}, {}, {}
+  local time, nsamples = 0, 0
   for i = 1, n do
     local tid, t, sid = sample(i)
     if type(sid) ~= "number" or not (sid >= 0 and sid < nstacks) or sid ~= floor(sid) then return nil end
     if type(t) ~= "number" then return nil end
     local x = t * 1e9
     if not (x >= -TWO63 and x < TWO63) or tid == nil or tid ~= tid then return nil end
-    local ns, k = floor(x), num[tid]
-    if not k then
+    local ns, j = floor(x), num[tid]
+    if not j then
       threads = threads + 1
       if threads > 0xffff then return nil end
-      k = threads
-      num[tid], order[k] = k, tid
-    elseif ns < last[k] then
-      return nil
+      j = threads
+      num[tid], order[j], first[j] = j, tid, ns
+      rrec[j], rts[j], rcount[j], rstop[j], nr[j] = {}, {}, {}, {}, 0
+    else -- the thread's previous sample counts
+      local p = pns[j]
+      if ns < p then return nil end
+      local m = nr[j]
+      time, nsamples = time + (ns - p), nsamples + 1
+      if m > 0 and open_sid[j] == psid[j] then
+        rcount[j][m], rstop[j][m] = rcount[j][m] + 1, ns
+      else
+        m = m + 1
+        nr[j], open_sid[j] = m, psid[j]
+        rrec[j][m], rts[j][m], rcount[j][m], rstop[j][m] = psid[j], p, 1, ns
+      end
     end
-    last[k] = ns
+    pns[j], psid[j] = ns, sid
   end
-  -- pass 2: each thread's runs of one stack id (start, end, count)
-  local record_of, c = self:records_of(chunk), self.core
-  local ek, seen, pns, psid, open_sid = {}, {}, {}, {}, {}
-  local rrec, rts, rcount, rstop, nr = {}, {}, {}, {}, {}
+  -- each thread: its engine number, the weight of the sample pending from
+  -- the answer before, then its runs
   for j = 1, threads do
     local tid = order[j]
     local k = self.threads[tid]
@@ -665,34 +680,13 @@ local function lua_feed_samples(self, chunk, carry, a1, a2, a3, a4, a5)
       k = #self.order + 1
       self.threads[tid], self.order[k] = k, tid
     end
-    ek[j], rrec[j], rts[j], rcount[j], rstop[j], nr[j] = k, {}, {}, {}, {}, 0
-  end
-  local time, nsamples = 0, 0
-  for i = 1, n do
-    local tid, t, sid = sample(i)
-    local j, ns = num[tid], floor(t * 1e9)
-    if not seen[j] then -- the thread's pending sample, weighed now
-      seen[j] = true
-      local w = c:thread(ek[j], ns)
-      if w then time, nsamples = time + w, nsamples + 1 end
-    else -- the thread's previous sample counts
-      local p, m = pns[j], nr[j]
-      time, nsamples = time + (ns - p), nsamples + 1
-      if m > 0 and open_sid[j] == psid[j] then
-        rcount[j][m], rstop[j][m] = rcount[j][m] + 1, ns
-      else
-        m = m + 1
-        nr[j], open_sid[j] = m, psid[j]
-        rrec[j][m], rts[j][m], rcount[j][m], rstop[j][m] = record_of(psid[j]), p, 1, ns
-      end
-    end
-    pns[j], psid[j] = ns, sid
-  end
-  for j = 1, threads do
-    local m = nr[j]
-    local runs = { sid = rrec[j], ts = rts[j], count = rcount[j], stop = rstop[j] }
-    for a = 1, m, SLICE do c:feed(ek[j], runs, a, a + SLICE <= m and a + SLICE - 1 or m) end
-    if carry then c:pend(ek[j], record_of(psid[j]), pns[j]) end -- its weight comes with the next answer
+    local w = c:thread(k, first[j])
+    if w then time, nsamples = time + w, nsamples + 1 end
+    local m, recs = nr[j], rrec[j]
+    for a = 1, m do recs[a] = record_of(recs[a]) end
+    local runs = { sid = recs, ts = rts[j], count = rcount[j], stop = rstop[j] }
+    for a = 1, m, SLICE do c:feed(k, runs, a, a + SLICE <= m and a + SLICE - 1 or m) end
+    if carry then c:pend(k, record_of(psid[j]), pns[j]) end -- its weight comes with the next answer
   end
   return time, nsamples
 end
