@@ -143,12 +143,59 @@ describe("fetch_async #asan", function()
   end)
 
   it("refuses an invalid query before any request", function()
-    local req, err, d = client():fetch_async { project = "x", profiler_id = IDS.single }
+    local req, err, d = client():fetch_async { project = "a/b", profiler_id = IDS.single }
     assert.is_nil(req)
     assert.matches("invalid project", err)
     assert.equal("invalid_argument", d.kind)
     assert.has_error(function() client():fetch_async() end,
       "bad argument #1 to 'fetch_async' (table expected, got nil)")
+  end)
+
+  it("looks a project slug up on the same request before the chunks, once per client", function()
+    local function paths() -- the paths the server saw since the last call
+      local p = assert(io.popen("env -u LD_PRELOAD curl -sS -m 30 '" .. srv.url .. "/_test/log?clear=1'"))
+      local seen = {}
+      for line in p:read("*a"):gmatch("[^\n]+") do seen[#seen + 1] = assert(chunks.decode(line)).path end
+      p:close()
+      return seen
+    end
+    local c = client()
+    local want = assert(c:fetch(SINGLE))
+    paths()
+    local q = { project = "backend", profiler_id = IDS.single }
+    for _ = 1, 2 do
+      local req = assert(c:fetch_async(q))
+      drive(req)
+      local res, err, info = req:result()
+      assert.is_nil(err)
+      assert.same(want, res)
+      assert.equal(1, info.attempts) -- the chunks' attempts, counted anew after the lookup
+      assert.matches("project=1&", info.url)
+    end
+    local chunks_path = "/api/0/organizations/" .. srv.org .. "/profiling/chunks/"
+    assert.same({ "/api/0/projects/" .. srv.org .. "/backend/", chunks_path, chunks_path }, paths())
+    assert.equal("backend", q.project) -- the caller's table is not changed
+
+    -- the lookup's error ends the request; nothing else is asked
+    local req = assert(c:fetch_async { project = "nope", profiler_id = IDS.single })
+    drive(req)
+    local res, err, d = req:result()
+    assert.is_nil(res)
+    assert.equal("project 'nope': HTTP 404 Not Found: The requested resource does not exist", err)
+    assert.equal("http", d.kind)
+    assert.same({ "/api/0/projects/" .. srv.org .. "/nope/" }, paths())
+    -- the rest of the query is checked before the lookup, which a cancel stops
+    res, err, d = c:fetch_async { project = "other", profiler_id = "zz" }
+    assert.is_nil(res)
+    assert.matches("^invalid profiler_id", err)
+    assert.equal("profiler_id", d.field)
+    req = assert(c:fetch_async { project = "other", profiler_id = IDS.single })
+    req:step()
+    req:cancel()
+    res, err, d = req:result()
+    assert.is_nil(res)
+    assert.equal("cancelled", err)
+    assert.equal("aborted", d.kind)
   end)
 
   it("describes itself without the token", function()

@@ -157,7 +157,7 @@ describe("Neovim plugin", function()
   end)
 
   it(":SentryProfile takes a Sentry URL on the configured host, and refuses one elsewhere", function()
-    assert.equal("test-org 1 " .. server.PROFILER_IDS.realistic .. " 5m", r.url_query)
+    assert.equal("test-org backend " .. server.PROFILER_IDS.realistic .. " 5m", r.url_query)
     assert.equal("the URL is on https://sentry.io but setup's base_url is " .. srv.url, r.url_other_host)
     assert.equal("6a1f0c3e (5m)", r.url_profile)
   end)

@@ -126,6 +126,17 @@ describe("sentry.chunks.resty clients (nginx + Lua module)", function()
     assert.is_nil(log:find(srv.token, 1, true))
   end)
 
+  it("a project slug is resolved once per client, in fetch and fetch_range, as client:fetch resolves it", function()
+    local want = #blocking { project = "backend", profiler_id = SINGLE }.chunk.profile.samples
+    assert.equal(("ok %d 200\n"):format(want), run("fetch", { profiler = SINGLE, project = "backend" }))
+    assert.equal("ok 72000 windows 8 dup 0\n", run("range", { profiler = server.PROFILER_IDS.light, project = "backend",
+      start = server.T0, stop = server.T0 + 4 * 3600, window = 1800, concurrency = 3 }))
+    assert.equal("err http 404 project 'nope': HTTP 404 Not Found: The requested resource does not exist\n",
+      run("fetch", { profiler = SINGLE, project = "nope" }))
+    assert.matches("^err invalid_argument nil invalid project: expected an integer project id or a slug",
+      run("fetch", { profiler = SINGLE, project = "a.b" }))
+  end)
+
   it("fetch_range: windows on light threads, merged as client:fetch_range merges", function()
     local q = { profiler = server.PROFILER_IDS.light, start = server.T0, stop = server.T0 + 4 * 3600,
       window = 1800, concurrency = 3 }

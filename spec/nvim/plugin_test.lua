@@ -170,8 +170,9 @@ vim.defer_fn(guard(function()
         vim.api.nvim_win_set_cursor(0, { 2, 0 })
         vim.cmd("normal! zc")
         put("tree_closed", vim.fn.foldclosed(2))
-        -- 8. a second profile, from a URL, and the diff; a URL on another host is refused
-        local url = os.getenv("SC_URL") .. "/organizations/test-org/profiling/profile/1/flamegraph/?profilerId="
+        -- 8. a second profile, from a URL naming its project by slug (looked
+        -- up on the fetch's request), and the diff; a URL on another host is refused
+        local url = os.getenv("SC_URL") .. "/organizations/test-org/profiling/profile/backend/flamegraph/?profilerId="
           .. profiler .. "&statsPeriod=5m"
         local q = C.parse_profile_args({ url })
         put("url_query", q and (q.org .. " " .. q.project .. " " .. q.profiler_id .. " " .. tostring(q.stats_period)) or "")

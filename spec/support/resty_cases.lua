@@ -31,14 +31,18 @@ function CASES.twice(a)
   ngx.say("ok ", #r1.chunk.profile.samples, " ", #r2.chunk.profile.samples, " reused ", d1.reused, " ", d2.reused)
 end
 
+-- project: an id or a slug ("backend"), resolved by the client
+local function project_of(a) return tonumber(a.project) or a.project or 1 end
+
 function CASES.fetch(a)
   local c = client(a)
-  say_result(c:fetch { project = 1, profiler_id = a.profiler, start = tonumber(a.start), ["end"] = tonumber(a.stop) })
+  say_result(c:fetch { project = project_of(a), profiler_id = a.profiler, start = tonumber(a.start),
+    ["end"] = tonumber(a.stop) })
 end
 
 function CASES.range(a)
   local c = client(a)
-  local q = { project = 1, profiler_id = a.profiler, start = tonumber(a.start), ["end"] = tonumber(a.stop),
+  local q = { project = project_of(a), profiler_id = a.profiler, start = tonumber(a.start), ["end"] = tonumber(a.stop),
     window = tonumber(a.window), concurrency = tonumber(a.concurrency) }
   if a.each == "1" then
     local order, total = {}, 0

@@ -78,6 +78,7 @@ local argerror, env, one_line, origin, number_text = request.argerror, request.e
 local check_numbers, token_problem, base_problem = request.check_numbers, request.token_problem,
   request.base_problem
 local base_url_problem, invalid, build_query = request.base_url_problem, request.invalid, request.build_query
+local is_slug = request.is_slug
 local escape, iso8601, dot_segment, is_integer = request.escape, request.iso8601, request.dot_segment,
   request.is_integer
 local parse_headers, rate_limit_of, redact = answer.parse_headers, answer.rate_limit_of, answer.redact
@@ -325,6 +326,32 @@ local function settle(self, value, info)
   return conclude(self, nil, redact(msg, token), redact(d, token))
 end
 
+-- The project slug's answer is in (req.lookup, set by fetch_async): the
+-- same request goes on to the chunks of the project it names, as a fresh
+-- fetch (attempts, retries and redirects counted anew), or ends with the
+-- lookup's error.
+local function follow_lookup(self)
+  local lookup = self.lookup
+  self.lookup = nil
+  local id, err, details = lookup.finish(self.value, self.err, self.details)
+  if not id then
+    self.value = nil
+    return conclude(self, nil, err, details)
+  end
+  local q = {}
+  for k, v in pairs(lookup.q) do q[k] = v end
+  q.project = id
+  -- checked with a stand-in id before the lookup: fails only for an id
+  -- the server gave that no query takes
+  local url, uerr, udetails = build_query(self.client, q)
+  if not url then return conclude(self, nil, uerr, udetails) end
+  self.url, self.start_origin, self.visited = url, origin(url), nil
+  self.attempts, self.retried, self.redirects, self.wake_at = 0, 0, 0, 0
+  self.done, self.value, self.err, self.details = false, nil, nil, nil
+  self.layout, self.expect_chunk = lookup.layout, true
+  return false
+end
+
 -- req:step() -> true when the fetch is over (then req:result()).
 function Async:step()
   check_async(self, "step")
@@ -340,7 +367,9 @@ function Async:step()
   report_progress(self.client, req, self)
   if not finished then return false end
   self.req = nil
-  return settle(self, finish_transfer(self.client, req, self))
+  local over = settle(self, finish_transfer(self.client, req, self))
+  if over and self.lookup then return follow_lookup(self) end
+  return over
 end
 
 -- req:result() -> res | nil, message, details (nil, nil while running).
@@ -398,8 +427,7 @@ end
 -- cannot be resolved. The caller's table is never changed.
 local function resolved(self, q, fname, slugs)
   local sp, project = rawget(q, "statsPeriod"), q.project
-  local slug = slugs and type(project) == "string" and not project:match("^%d+$")
-    and project:match("^[%w_%-]+$") ~= nil -- what Sentry's slugs are made of
+  local slug = slugs and is_slug(project)
   if sp == nil and not slug then return q end
   local copy = {}
   for k, v in pairs(q) do copy[k] = v end
@@ -435,7 +463,29 @@ function Client:fetch_async(q)
   end
   request.check_fields(q, "fetch_async", 2)
   q = resolved(self, q, "fetch_async", false)
-  local url, err, details = build_query(self, q)
+  -- A project slug: its id when this client has resolved it before, else
+  -- looked up on this request before the chunks (req.lookup), the rest of
+  -- the query checked first with a stand-in id. A long range's windows
+  -- each take the slug as it is.
+  local lookup_url, finish
+  if is_slug(q.project) then
+    local id
+    id, lookup_url, finish = discovery.project_lookup(self, q.project, q.org)
+    if id == nil then return nil, lookup_url, finish end
+    if id then
+      local copy = {}
+      for k, v in pairs(q) do copy[k] = v end
+      copy.project = id
+      q = copy
+    end
+  end
+  local checked = q
+  if lookup_url then
+    checked = {}
+    for k, v in pairs(q) do checked[k] = v end
+    checked.project = 0
+  end
+  local url, err, details = build_query(self, checked)
   if not url then return nil, err, details end
   if self._multi:closed() then return nil, "client is closed", { kind = "aborted", url = url } end
   -- A range longer than range.LONG_RANGE (40 min, under the server's
@@ -454,10 +504,14 @@ function Client:fetch_async(q)
     end
     return range.start(self, q, span)
   end
-  local req = new_async(self, url)
+  local req = new_async(self, lookup_url or url)
   req.layout = q.layout -- samples in rows (nil, "rows") or "columns"
   req.expect_chunk = true -- the answer's shape is checked before it is a success
   req.range_start = span and not span.period and span.start or nil
+  if lookup_url then -- the slug's answer first: a project, not chunks
+    req.lookup = { finish = finish, q = q, layout = req.layout }
+    req.layout, req.expect_chunk = nil, false
+  end
   return req
 end
 

@@ -5,9 +5,9 @@
 -- and the profile a Sentry URL shows. The libcurl client and
 -- sentry.chunks.resty both call these, so they answer alike.
 --
---   discovery.project_id(c, slug [, org]), discovery.profilers(c, q),
---   discovery.fetch_url(c, url [, opts])   (c: base_url, org, _get_json,
---   fetch, fetch_range)
+--   discovery.project_id(c, slug [, org]), discovery.project_lookup(c,
+--   slug [, org]), discovery.profilers(c, q), discovery.fetch_url(c, url
+--   [, opts])   (c: base_url, org, _get_json, fetch, fetch_range)
 local request = require "sentry.chunks.request"
 local answer = require "sentry.chunks.answer"
 
@@ -27,10 +27,13 @@ local function project_id_of(v)
   return nil
 end
 
--- client:project_id(slug [, org]) -> the numeric id of a project slug
--- (GET /api/0/projects/{org}/{slug}/), cached per client.
-function M.project_id(self, slug, org)
-  if type(slug) ~= "string" then argerror(1, "project_id", "string expected, got " .. type(slug)) end
+-- What resolving a project slug takes: its id at once (decimal digits,
+-- or resolved before by this client); nil, message, details (an invalid
+-- slug or organization); or false, url, finish: GET url as JSON, and
+-- finish(res, err, details) -> id | nil, message, details takes its
+-- answer (and caches the id). client:project_id waits for the answer;
+-- client:fetch_async steps it on the same request as the chunks.
+function M.project_lookup(self, slug, org)
   org = org or self.org
   if not org then return invalid("org", "no organization: pass org = ... to chunks.client or set SENTRY_ORG") end
   if slug:match("^%d+$") then return tonumber(slug) end
@@ -41,16 +44,26 @@ function M.project_id(self, slug, org)
   self._slugs = self._slugs or {}
   local key = org .. "/" .. slug
   if self._slugs[key] then return self._slugs[key] end
-  local res, err, details = self:_get_json(
-    self.base_url .. "/api/0/projects/" .. escape(org) .. "/" .. escape(slug) .. "/")
-  if not res then return nil, format("project '%s': %s", slug, err), details end
-  local id = type(res) == "table" and project_id_of(res.id)
-  if not id then
-    details.kind = "unexpected_shape"
-    return nil, format("project '%s': the answer has no project id (decimal digits)", slug), details
+  local function finish(res, err, details)
+    if not res then return nil, format("project '%s': %s", slug, err), details end
+    local id = type(res) == "table" and project_id_of(res.id)
+    if not id then
+      details.kind = "unexpected_shape"
+      return nil, format("project '%s': the answer has no project id (decimal digits)", slug), details
+    end
+    self._slugs[key] = id
+    return id
   end
-  self._slugs[key] = id
-  return id
+  return false, self.base_url .. "/api/0/projects/" .. escape(org) .. "/" .. escape(slug) .. "/", finish
+end
+
+-- client:project_id(slug [, org]) -> the numeric id of a project slug
+-- (GET /api/0/projects/{org}/{slug}/), cached per client.
+function M.project_id(self, slug, org)
+  if type(slug) ~= "string" then argerror(1, "project_id", "string expected, got " .. type(slug)) end
+  local id, url, finish = M.project_lookup(self, slug, org)
+  if id ~= false then return id, url, finish end -- the id, or nil, message, details
+  return finish(self:_get_json(url))
 end
 
 -- The next page of a Link header (rel="next" with results="true"), or nil.

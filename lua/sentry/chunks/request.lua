@@ -106,6 +106,12 @@ local function is_integer(n)
   return type(n) == "number" and n == n and n == floor(n) and n > -2 ^ 53 and n < 2 ^ 53
 end
 
+-- Whether a project is a slug: a string of what Sentry's slugs are made
+-- of (letters, digits, _ and -), not all digits (an id as a string).
+local function is_slug(project)
+  return type(project) == "string" and not project:match("^%d+$") and project:match("^[%w_%-]+$") ~= nil
+end
+
 -- Unix seconds to ISO-8601 UTC with microseconds when there is a fraction.
 local function iso8601(t)
   local whole = floor(t)
@@ -267,9 +273,8 @@ local function build_query(self, q)
   if project == nil then return invalid("project", "project is required (the numeric project id)") end
   if type(project) == "string" then
     if not project:match("^%d+$") then
-      return invalid("project", format("invalid project: expected an integer project id, got '%s' "
-        .. "(client:fetch resolves a slug; fetch_async needs the id: client:project_id(slug))",
-        one_line(project, 40)))
+      return invalid("project", format("invalid project: expected an integer project id or a slug "
+        .. "(letters, digits, _ and -), got '%s'", one_line(project, 40)))
     end
   elseif not is_integer(project) or project < 0 then
     return invalid("project", format("invalid project: expected an integer project id, got %s",
@@ -332,6 +337,6 @@ M.QUERY_TYPES = QUERY_TYPES
 M.argerror, M.env, M.is_integer, M.one_line, M.origin = argerror, env, is_integer, one_line, origin
 M.number_text, M.check_numbers, M.token_problem, M.base_problem = number_text, check_numbers, token_problem, base_problem
 M.base_url_problem, M.dot_segment, M.invalid, M.check_time = base_url_problem, dot_segment, invalid, check_time
-M.build_query = build_query
+M.build_query, M.is_slug = build_query, is_slug
 
 return M

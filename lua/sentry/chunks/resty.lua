@@ -594,6 +594,18 @@ local function fetch_windows(self, q, span, window, concurrency, each)
     ["end"] = span["end"], bytes = info_bytes }
 end
 
+-- q, or a copy with its project slug as the project's id (c:project_id,
+-- once per client) | nil, message, details.
+local function with_project_id(self, q)
+  if not request.is_slug(q.project) then return q end
+  local id, err, details = discovery.project_id(self, q.project, q.org)
+  if not id then return nil, err, details end
+  local copy = {}
+  for k, v in pairs(q) do copy[k] = v end
+  copy.project = id
+  return copy
+end
+
 -- c:fetch{project, profiler_id, stats_period | start, ["end"] [, org, split]}
 -- -> res, nil, details | nil, message, details. As client:fetch, a range
 -- longer than 40 minutes is fetched in windows under the server's 50-chunk
@@ -603,7 +615,10 @@ end
 function Client:fetch(q)
   check_self(self, "fetch")
   if type(q) ~= "table" then error("bad argument #1 to 'fetch' (table expected, got " .. type(q) .. ")", 2) end
-  local url, err, details = request.build_query(self, q)
+  local url, err, details
+  q, err, details = with_project_id(self, q)
+  if not q then return nil, err, details end
+  url, err, details = request.build_query(self, q)
   if not url then return nil, err, details end
   local span
   span, err, details = range.span(q, ngx.time(), "fetch")
@@ -645,7 +660,10 @@ function Client:fetch_range(q)
   if q.each ~= nil and type(q.each) ~= "function" then
     error("bad argument #1 to 'fetch_range' (field 'each': function expected, got " .. type(q.each) .. ")", 2)
   end
-  local url, err, details = request.build_query(self, own)
+  local url, err, details
+  own, err, details = with_project_id(self, own)
+  if not own then return nil, err, details end
+  url, err, details = request.build_query(self, own)
   if not url then return nil, err, details end
   local span
   span, err, details = range.span(own, ngx.time(), "fetch_range")

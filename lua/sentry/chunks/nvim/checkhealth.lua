@@ -62,7 +62,7 @@ function M.check()
   info("base URL " .. base .. ", organization " .. tostring(org) .. ", project " .. tostring(o.project)
     .. ", thread " .. tostring(o.thread) .. ", " .. o.mode .. " counting, " .. #o.remap .. " path remap rule(s)")
   if not org then warn("no organization: setup{org = ...} or $SENTRY_ORG") end
-  if o.project == nil then warn("no project: setup{project = <numeric id>} (:SentryProfile with a profiler id needs it)") end
+  if o.project == nil then warn("no project: setup{project = <id or slug>} (:SentryProfile with a profiler id needs it)") end
 
   start("sentry-chunks: Sentry")
   if not (lok and token and org and o.project) then

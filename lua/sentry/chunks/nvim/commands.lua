@@ -85,15 +85,9 @@ function M.parse_profile_args(args)
       -- the token is for the configured Sentry: never sent to another host
       return nil, "the URL is on " .. parsed.base_url .. " but setup's base_url is " .. base
     end
-    local project = parsed.project
-    if type(project) ~= "number" then
-      if type(o.project) == "number" or (type(o.project) == "string" and o.project:match("^%d+$")) then
-        project = o.project
-      else
-        return nil, "the URL names project '" .. tostring(project) .. "' by slug: set its numeric id as setup{project = ...}"
-      end
-    end
-    local q = { org = parsed.org, project = project, profiler_id = parsed.profiler_id }
+    -- the URL's project, by id or by slug (looked up on the fetch's own
+    -- request: sentry.chunks.client's fetch_async)
+    local q = { org = parsed.org, project = parsed.project, profiler_id = parsed.profiler_id }
     if parsed.start then q.start, q["end"] = parsed.start, parsed["end"]
     else q.stats_period = parsed.stats_period or o.period end
     return q, { org = parsed.org }, parsed.profiler_id:sub(1, 8) .. " (" .. (q.stats_period or "range") .. ")"
@@ -102,7 +96,7 @@ function M.parse_profile_args(args)
   if not pid or not pid:match("^%x+$") or #pid ~= 32 then
     return nil, "usage: :SentryProfile {url | profiler_id [period]} (a profiler id is 32 hex digits)"
   end
-  if o.project == nil then return nil, "no project: set setup{project = <numeric id>}" end
+  if o.project == nil then return nil, "no project: set setup{project = <id or slug>}" end
   if not o.org and not os.getenv("SENTRY_ORG") then return nil, "no organization: set setup{org = ...}" end
   return { project = o.project, profiler_id = pid:lower(), stats_period = period }, {},
     pid:sub(1, 8) .. " (" .. period .. ")"
@@ -156,10 +150,15 @@ function M.profile(args, opts)
         or string.format("sentry: %.1f MB", received / 1e6))
     end
   end
-  local client, err = config.client_options(extra)
-  if not client then return fail(err) end
+  local copts, err = config.client_options(extra)
+  if not copts then return fail(err) end
   local ok, nv = pcall(require, "sentry.chunks.nvim")
   if not ok then return fail(tostring(nv)) end
+  -- one client for every window: its connection is reused and a project
+  -- slug looked up once
+  copts.buffer_size = copts.buffer_size or nv.BUFFER_SIZE
+  local cok, client = pcall(require("sentry.chunks").client, copts)
+  if not cok then return fail(tostring(client)) end
   local job = { what = "fetching " .. label }
   M.state.job = job
   set_status("sentry: fetching…")
