@@ -269,13 +269,12 @@ local function lua_stack_runs(tids, tss, sids, n, nstacks)
   -- per thread number k: its id, last sample (ns, stack id), open run
   -- (stack id or false, microseconds) and closed runs
   local order, num, threads = {}, {}, 0
-  local prev_ns, prev_sid, run_sid, run_us, rsid, rus = {}, {}, {}, {}, {}, {}
+  local prev_ns, prev_sid, run_sid, run_us, rsid, rus, nruns = {}, {}, {}, {}, {}, {}, {}
   local function close_run(k) -- thread k's open run, if any, to its lists
     local r = run_sid[k]
     if r then
-      local list = rsid[k]
-      local j = #list + 1
-      list[j], rus[k][j] = r, run_us[k]
+      local j = nruns[k] + 1
+      nruns[k], rsid[k][j], rus[k][j] = j, r, run_us[k]
     end
   end
   for i = 1, n do
@@ -291,7 +290,7 @@ local function lua_stack_runs(tids, tss, sids, n, nstacks)
       threads = threads + 1
       k = threads
       num[tid], order[k] = k, tid
-      rsid[k], rus[k], run_sid[k] = {}, {}, false
+      rsid[k], rus[k], run_sid[k], nruns[k] = {}, {}, false, 0
     else
       local p = prev_ns[k]
       if ns < p then return nil end -- out of time order: the Lua path sorts
