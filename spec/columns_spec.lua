@@ -160,6 +160,33 @@ describe("columns layout: decode #asan", function()
     assert.has_error(function() chunks.decode(text, { size = #text }) end, "bad option 'size' to 'decode' (unknown option)")
   end)
 
+  it("takes a size revised between feeds (d:size, as a fetch under Content-Encoding guesses it)", function()
+    local text = generated_text(5, 2)
+    for _, layout in ipairs { "rows", "columns" } do
+      local want = assert(chunks.decode(text, { layout = layout }))
+      for _, guess in ipairs { function(fed) return fed * 7 end, function() return #text end,
+                                function() return 1 end, function(fed) return 10 * #text - fed end } do
+        local d = chunks.decoder { layout = layout }
+        for i = 1, #text, 3000 do
+          assert.equal(d, d:size(guess(i)))
+          assert(d:feed(text:sub(i, i + 2999)))
+        end
+        assert_same(want, assert(d:finish()))
+        assert.equal(d, d:size(100)) -- finished: no effect
+      end
+    end
+    local d = chunks.decoder()
+    for _, bad in ipairs { 0, -1, 1.5, 2 ^ 60, 0 / 0 } do
+      local ok, err = pcall(function() return d:size(bad) end)
+      assert.is_false(ok)
+      assert.matches("bad argument #%d to '[^']*' %(positive integer up to 2%^53 expected%)", err)
+    end
+    assert.has_error(function() d:size("x") end)
+    getmetatable(d).__gc(d)
+    assert.equal(d, d:size(10)) -- closed: no effect, no error
+    assert.equal("sentry.chunks.decoder (closed, 0 bytes)", tostring(d))
+  end)
+
   it("presizes nothing wrongly: several profiles, the later ones larger or smaller", function()
     local parts = {}
     for i, n in ipairs { 3, 40, 1, 0, 7 } do

@@ -370,6 +370,20 @@ static int l_finish(lua_State *L) {
   return 1;
 }
 
+/* d:size(bytes) -> d: the document's size revised, a hint as opts.size
+   is, for what opens after it: a fetch under Content-Encoding knows the
+   size only as it inflates (the compressed length times the ratio so
+   far). No effect once the decoder is finished, failed or closed. */
+static int l_size(lua_State *L) {
+  lsc_decoder *d = lsc_decoder_check(L, 1);
+  lua_Number v = luaL_checknumber(L, 2);
+  luaL_argcheck(L, v >= 1 && v <= 9007199254740992.0 && v == (lua_Number)(long long)v, 2,
+                "positive integer up to 2^53 expected");
+  lsc_decoder_set_size(d, (size_t)v);
+  lua_settop(L, 1);
+  return 1;
+}
+
 /* d:bytes() -> how many bytes were fed */
 static int l_bytes(lua_State *L) {
   lsc_decoder *d = lsc_decoder_check(L, 1);
@@ -408,7 +422,7 @@ static int l_stage_rows(lua_State *L) {
 
 void lsc_decoder_open(lua_State *L) {
   static const luaL_Reg methods[] = {
-    {"feed", l_feed}, {"finish", l_finish}, {"bytes", l_bytes}, {NULL, NULL}};
+    {"feed", l_feed}, {"finish", l_finish}, {"size", l_size}, {"bytes", l_bytes}, {NULL, NULL}};
   static const luaL_Reg meta[] = {
     {"__gc", l_gc}, {"__close", l_gc}, {"__tostring", l_tostring}, {NULL, NULL}};
   static const luaL_Reg funcs[] = {

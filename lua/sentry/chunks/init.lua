@@ -8,7 +8,7 @@ local chunks = {
   null = core.null,                     -- the same value as cjson.null
   empty_array_mt = core.empty_array_mt, -- carried by every decoded []
   decode = core.decode,                 -- decode(text [, opts]) -> value | nil, err
-  decoder = core.decoder,               -- decoder([opts]) -> d; d:feed(s); d:finish() (opts.size: the size, a hint)
+  decoder = core.decoder,               -- decoder([opts]) -> d; d:feed(s); d:finish() (opts.size, d:size(n): the size, a hint)
 }
 
 -- The samples layouts (opts.layout = "rows" | "columns" of decode, decoder,

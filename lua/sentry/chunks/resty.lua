@@ -349,6 +349,11 @@ local function attempt_once(self, token, url, deadline, layout)
       failure = { kind = "too_large", message = format("more than max_bytes (%d bytes) once inflated", max) }
       return false
     end
+    -- under Content-Encoding, the JSON's size as libcurl's fetch guesses
+    -- it: the compressed length times the ratio so far, at most max_bytes
+    if d and gz and cl and cl >= 1 and not chunked and inflated > 0 then
+      d:size(math.min(max, floor(cl * math.max(1, inflated / received))))
+    end
     return take(piece)
   end)
   if ok_body and not failure and gz then
