@@ -56,8 +56,12 @@ collectgarbage("setpause", 150)
 collectgarbage()
 local rss0 = vm_kb("VmRSS")
 local acc = analysis.aggregate.accumulator()
-local t0 = core.monotime()
-query.each = function(answer) acc:add(answer) end
+local t0, adding = core.monotime(), 0
+query.each = function(answer)
+  local a0 = core.monotime()
+  acc:add(answer)
+  adding = adding + (core.monotime() - a0)
+end
 local ok, err, info = client:fetch_range(query)
 local top = ok and acc:top { limit = 10 }
 local wall = core.monotime() - t0
@@ -115,6 +119,8 @@ print(string.format("  fetch + top (accumulator) %.1f s wall; decoding the same 
   wall, decode, wall / decode))
 print(string.format("  (with collecting each window's tables, as the fetch does, the same decode takes %.1f s: %.2fx)",
   decode + collect, wall / (decode + collect)))
+print(string.format("  (of the wall, acc:add took %.1f s = %.2fx the decode; the fetch and decode of the windows the rest, %.1f s = %.2fx)",
+  adding, adding / decode, wall - adding, (wall - adding) / decode))
 if curl_wall then
   print(string.format("  (the server alone: curl to /dev/null, the same windows two at a time, %.1f s wall: %.2fx the decode)",
     curl_wall, curl_wall / decode))
