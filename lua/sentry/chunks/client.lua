@@ -326,6 +326,14 @@ local function settle(self, value, info)
   return conclude(self, nil, redact(msg, token), redact(d, token))
 end
 
+-- A copy of the query q with its project set to `project`.
+local function with_project(q, project)
+  local copy = {}
+  for k, v in pairs(q) do copy[k] = v end
+  copy.project = project
+  return copy
+end
+
 -- The project slug's answer is in (req.lookup, set by fetch_async): the
 -- same request goes on to the chunks of the project it names, as a fresh
 -- fetch (attempts, retries and redirects counted anew), or ends with the
@@ -338,12 +346,9 @@ local function follow_lookup(self)
     self.value = nil
     return conclude(self, nil, err, details)
   end
-  local q = {}
-  for k, v in pairs(lookup.q) do q[k] = v end
-  q.project = id
   -- checked with a stand-in id before the lookup: fails only for an id
   -- the server gave that no query takes
-  local url, uerr, udetails = build_query(self.client, q)
+  local url, uerr, udetails = build_query(self.client, with_project(lookup.q, id))
   if not url then return conclude(self, nil, uerr, udetails) end
   self.url, self.start_origin, self.visited = url, origin(url), nil
   self.attempts, self.retried, self.redirects, self.wake_at = 0, 0, 0, 0
@@ -472,20 +477,9 @@ function Client:fetch_async(q)
     local id
     id, lookup_url, finish = discovery.project_lookup(self, q.project, q.org)
     if id == nil then return nil, lookup_url, finish end
-    if id then
-      local copy = {}
-      for k, v in pairs(q) do copy[k] = v end
-      copy.project = id
-      q = copy
-    end
+    if id then q = with_project(q, id) end
   end
-  local checked = q
-  if lookup_url then
-    checked = {}
-    for k, v in pairs(q) do checked[k] = v end
-    checked.project = 0
-  end
-  local url, err, details = build_query(self, checked)
+  local url, err, details = build_query(self, lookup_url and with_project(q, 0) or q)
   if not url then return nil, err, details end
   if self._multi:closed() then return nil, "client is closed", { kind = "aborted", url = url } end
   -- A range longer than range.LONG_RANGE (40 min, under the server's
