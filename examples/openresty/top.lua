@@ -42,13 +42,7 @@ if cached then
   return answer(200, cached)
 end
 
-if type(q.project) == "string" then -- a slug: resolved once per client
-  local id, err, d = client:project_id(q.project)
-  if not id then return answer(d and d.kind == "invalid_argument" and 400 or 502, cjson.encode { error = err, kind = d and d.kind }) end
-  q.project = id
-end
-
-local res, err, d = client:fetch(q)
+local res, err, d = client:fetch(q) -- a project slug is resolved once per client
 if not res then
   local status = d.kind == "invalid_argument" and 400 or d.kind == "no_chunks" and 404 or 502
   return answer(status, cjson.encode { error = err, kind = d.kind })
