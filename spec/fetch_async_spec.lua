@@ -184,11 +184,19 @@ describe("fetch_async #asan", function()
     assert.equal("project 'nope': HTTP 404 Not Found: The requested resource does not exist", err)
     assert.equal("http", d.kind)
     assert.same({ "/api/0/projects/" .. srv.org .. "/nope/" }, paths())
-    -- the rest of the query is checked before the lookup, which a cancel stops
+    -- the rest of the query is checked before the lookup, by fetch_async,
+    -- fetch and fetch_range alike: a malformed query makes no request
     res, err, d = c:fetch_async { project = "other", profiler_id = "zz" }
     assert.is_nil(res)
     assert.matches("^invalid profiler_id", err)
     assert.equal("profiler_id", d.field)
+    res, err, d = c:fetch { project = "other", profiler_id = "zz" }
+    assert.is_nil(res)
+    assert.matches("^invalid profiler_id", err)
+    res, err, d = c:fetch_range { project = "other", profiler_id = IDS.single, start = 10, ["end"] = 5 }
+    assert.is_nil(res)
+    assert.equal("invalid_argument", d.kind)
+    assert.same({}, paths())
     req = assert(client("slow"):fetch_async { project = "other", profiler_id = IDS.single })
     req:step() -- the lookup's answer trickles in over ~1.5 s: it is under way
     req:cancel()

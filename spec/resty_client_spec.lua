@@ -135,6 +135,8 @@ describe("sentry.chunks.resty clients (nginx + Lua module)", function()
       run("fetch", { profiler = SINGLE, project = "nope" }))
     assert.matches("^err invalid_argument nil invalid project: expected an integer project id or a slug",
       run("fetch", { profiler = SINGLE, project = "a.b" }))
+    -- the rest of the query is checked before the lookup: no 404 for "nope"
+    assert.matches("^err invalid_argument nil invalid profiler_id", run("fetch", { profiler = "zz", project = "nope" }))
   end)
 
   it("fetch_range: windows on light threads, merged as client:fetch_range merges", function()

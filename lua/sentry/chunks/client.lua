@@ -78,7 +78,7 @@ local argerror, env, one_line, origin, number_text = request.argerror, request.e
 local check_numbers, token_problem, base_problem = request.check_numbers, request.token_problem,
   request.base_problem
 local base_url_problem, invalid, build_query = request.base_url_problem, request.invalid, request.build_query
-local is_slug = request.is_slug
+local is_slug, with_project = request.is_slug, request.with_project
 local escape, iso8601, dot_segment, is_integer = request.escape, request.iso8601, request.dot_segment,
   request.is_integer
 local parse_headers, rate_limit_of, redact = answer.parse_headers, answer.rate_limit_of, answer.redact
@@ -326,14 +326,6 @@ local function settle(self, value, info)
   return conclude(self, nil, redact(msg, token), redact(d, token))
 end
 
--- A copy of the query q with its project set to `project`.
-local function with_project(q, project)
-  local copy = {}
-  for k, v in pairs(q) do copy[k] = v end
-  copy.project = project
-  return copy
-end
-
 -- The project slug's answer is in (req.lookup, set by fetch_async): the
 -- same request goes on to the chunks of the project it names, as a fresh
 -- fetch (attempts, retries and redirects counted anew), or ends with the
@@ -443,9 +435,7 @@ local function resolved(self, q, fname, slugs)
     copy.statsPeriod, copy.stats_period = nil, sp
   end
   if slug then
-    local id, err, details = self:project_id(project, q.org)
-    if not id then return nil, err, details end
-    copy.project = id
+    return request.resolve_slug(self, copy, function(s, org) return self:project_id(s, org) end)
   end
   return copy
 end

@@ -337,6 +337,32 @@ M.QUERY_TYPES = QUERY_TYPES
 M.argerror, M.env, M.is_integer, M.one_line, M.origin = argerror, env, is_integer, one_line, origin
 M.number_text, M.check_numbers, M.token_problem, M.base_problem = number_text, check_numbers, token_problem, base_problem
 M.base_url_problem, M.dot_segment, M.invalid, M.check_time = base_url_problem, dot_segment, invalid, check_time
-M.build_query, M.is_slug = build_query, is_slug
+-- A copy of the query q with its project set to `project`.
+local function with_project(q, project)
+  local copy = {}
+  for k, v in pairs(q) do copy[k] = v end
+  copy.project = project
+  return copy
+end
+
+-- q, or a copy with its project slug as the id that resolve(slug, org) ->
+-- id | nil, message, details gives | nil, message, details. The rest of
+-- the query (its fields of the chunks URL; a method's own, window or
+-- each, are its to check) is checked first, with a stand-in id: a
+-- malformed query makes no request, a slug or not.
+local function resolve_slug(self, q, resolve)
+  if not is_slug(q.project) then return q end
+  local probe = {}
+  for k in pairs(QUERY_TYPES) do probe[k] = q[k] end
+  probe.project = 0
+  local url, err, details = build_query(self, probe)
+  if not url then return nil, err, details end
+  local id
+  id, err, details = resolve(q.project, q.org)
+  if not id then return nil, err, details end
+  return with_project(q, id)
+end
+
+M.build_query, M.is_slug, M.with_project, M.resolve_slug = build_query, is_slug, with_project, resolve_slug
 
 return M

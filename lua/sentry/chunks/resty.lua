@@ -602,13 +602,7 @@ end
 -- q, or a copy with its project slug as the project's id (c:project_id,
 -- once per client) | nil, message, details.
 local function with_project_id(self, q)
-  if not request.is_slug(q.project) then return q end
-  local id, err, details = discovery.project_id(self, q.project, q.org)
-  if not id then return nil, err, details end
-  local copy = {}
-  for k, v in pairs(q) do copy[k] = v end
-  copy.project = id
-  return copy
+  return request.resolve_slug(self, q, function(slug, org) return discovery.project_id(self, slug, org) end)
 end
 
 -- c:fetch{project, profiler_id, stats_period | start, ["end"] [, org, split]}
